@@ -1,0 +1,3 @@
+//! DDMA trace store (work in progress).
+#![no_std]
+extern crate alloc;

@@ -1,0 +1,1 @@
+//! Host-side system-test harness for satman (work in progress).
