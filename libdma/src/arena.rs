@@ -1,0 +1,267 @@
+//! A region of memory reserved for DMA traces, with its own allocator.
+//!
+//! Keeping traces out of the general heap gives the store a hard byte budget
+//! (the region's size), guarantees the 128-byte alignment the DMA engine
+//! needs, and lets a recording grow in place at the end of the region instead
+//! of being copied on every reallocation. The allocator is talc, used through
+//! its raw interface with a manually claimed region.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use talc::base::Talc;
+use talc::source::Manual;
+use talc::DefaultBinning;
+
+use crate::TRACE_ALIGNMENT;
+
+/// One allocation in the arena. It is freed only through [`Arena::free`];
+/// the store owns every block and frees each exactly once.
+#[derive(Debug)]
+pub struct Block {
+    ptr: NonNull<u8>,
+    cap: usize,
+}
+
+impl Block {
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// The first `len` bytes of the block.
+    ///
+    /// # Safety
+    /// `len <= capacity()`, and nobody else writes the block meanwhile.
+    pub unsafe fn bytes(&self, len: usize) -> &[u8] {
+        debug_assert!(len <= self.cap);
+        core::slice::from_raw_parts(self.ptr.as_ptr(), len)
+    }
+
+    /// # Safety
+    /// As for [`Block::bytes`].
+    pub unsafe fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
+        debug_assert!(len <= self.cap);
+        core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len)
+    }
+
+    fn layout(&self) -> Layout {
+        layout(self.cap)
+    }
+}
+
+fn layout(size: usize) -> Layout {
+    // Sizes are checked against the region before this is called, and the
+    // region fits in an isize, so this cannot fail.
+    Layout::from_size_align(size, TRACE_ALIGNMENT).unwrap_or(Layout::new::<u8>())
+}
+
+/// Rounds up to the DMA burst size.
+pub(crate) fn round_up(n: usize) -> Option<usize> {
+    n.checked_add(TRACE_ALIGNMENT - 1).map(|n| n & !(TRACE_ALIGNMENT - 1))
+}
+
+/// Usage figures of an [`Arena`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    /// Size of the region (the budget).
+    pub capacity: usize,
+    /// Bytes in live blocks.
+    pub in_use: usize,
+    /// Highest `in_use` since creation or the last [`Arena::reset_peak`].
+    pub peak: usize,
+    /// Live blocks.
+    pub blocks: usize,
+}
+
+pub struct Arena {
+    talc: Talc<Manual, DefaultBinning>,
+    capacity: usize,
+    in_use: usize,
+    peak: usize,
+    blocks: usize,
+    /// Set when the arena allocated its own region from the global heap.
+    owned: Option<(NonNull<u8>, Layout)>,
+}
+
+// Safety: the arena exclusively owns its region; the raw pointers inside the
+// allocator never alias anything outside it.
+unsafe impl Send for Arena {}
+
+impl Arena {
+    /// An arena over a region the caller reserves for it (on the firmware, a
+    /// linker-script region).
+    ///
+    /// # Safety
+    /// `base..base + size` is valid, writable memory that nothing else uses
+    /// for the lifetime of the arena.
+    pub unsafe fn from_region(base: *mut u8, size: usize) -> Arena {
+        let mut talc = Talc::new(Manual);
+        // A region too small for talc's metadata leaves an arena that refuses
+        // every allocation, which the store reports as an over-budget error.
+        let _ = talc.claim(base, size);
+        Arena { talc, capacity: size, in_use: 0, peak: 0, blocks: 0, owned: None }
+    }
+
+    /// An arena over `size` bytes taken once from the global heap (hosts and
+    /// tests), or `None` if they cannot be allocated.
+    pub fn with_capacity(size: usize) -> Option<Arena> {
+        let layout = Layout::from_size_align(size.max(1), 4096).ok()?;
+        let base = NonNull::new(unsafe { alloc::alloc::alloc(layout) })?;
+        let mut arena = unsafe { Arena::from_region(base.as_ptr(), size) };
+        arena.owned = Some((base, layout));
+        Some(arena)
+    }
+
+    pub fn stats(&self) -> ArenaStats {
+        ArenaStats { capacity: self.capacity, in_use: self.in_use, peak: self.peak, blocks: self.blocks }
+    }
+
+    pub fn reset_peak(&mut self) {
+        self.peak = self.in_use;
+    }
+
+    /// Bytes that could still be handed out, ignoring fragmentation.
+    pub fn available(&self) -> usize {
+        self.capacity.saturating_sub(self.in_use)
+    }
+
+    fn account(&mut self, grow: usize, shrink: usize) {
+        self.in_use = self.in_use + grow - shrink;
+        self.peak = self.peak.max(self.in_use);
+    }
+
+    /// A new block of at least `size` bytes (rounded up to 128), or `None`
+    /// when the arena has no room.
+    pub fn alloc(&mut self, size: usize) -> Option<Block> {
+        let cap = round_up(size.max(1))?;
+        if cap > self.capacity {
+            return None;
+        }
+        let ptr = unsafe { self.talc.try_allocate(layout(cap))? };
+        self.blocks += 1;
+        self.account(cap, 0);
+        Some(Block { ptr, cap })
+    }
+
+    /// Grows `block` to at least `size` bytes without moving it.
+    pub fn grow_in_place(&mut self, block: &mut Block, size: usize) -> bool {
+        let Some(cap) = round_up(size) else { return false };
+        if cap <= block.cap {
+            return true;
+        }
+        if cap > self.capacity {
+            return false;
+        }
+        if unsafe { self.talc.try_grow_in_place(block.as_ptr(), block.layout(), cap) } {
+            self.account(cap - block.cap, 0);
+            block.cap = cap;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Grows `block` to at least `size` bytes, moving it (and its first
+    /// `keep` bytes) if it cannot grow in place. On failure the block is left
+    /// as it was.
+    pub fn grow(&mut self, block: &mut Block, size: usize, keep: usize) -> bool {
+        if self.grow_in_place(block, size) {
+            return true;
+        }
+        let Some(mut new) = self.alloc(size) else { return false };
+        let keep = keep.min(block.cap);
+        unsafe { core::ptr::copy_nonoverlapping(block.as_ptr(), new.as_ptr(), keep) };
+        core::mem::swap(block, &mut new);
+        self.free(new);
+        true
+    }
+
+    /// Returns the tail of `block` beyond `size` bytes (rounded up to 128).
+    pub fn shrink(&mut self, block: &mut Block, size: usize) {
+        let Some(cap) = round_up(size.max(1)) else { return };
+        if cap >= block.cap {
+            return;
+        }
+        unsafe { self.talc.shrink(block.as_ptr(), block.layout(), cap) };
+        self.account(0, block.cap - cap);
+        block.cap = cap;
+    }
+
+    pub fn free(&mut self, block: Block) {
+        unsafe { self.talc.deallocate(block.as_ptr(), block.layout()) };
+        self.blocks -= 1;
+        self.account(0, block.cap);
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        if let Some((base, layout)) = self.owned {
+            unsafe { alloc::alloc::dealloc(base.as_ptr(), layout) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_burst_aligned_and_accounted() {
+        let mut a = Arena::with_capacity(64 * 1024).unwrap();
+        let b1 = a.alloc(1).unwrap();
+        let b2 = a.alloc(200).unwrap();
+        assert_eq!(b1.as_ptr() as usize % TRACE_ALIGNMENT, 0);
+        assert_eq!(b2.as_ptr() as usize % TRACE_ALIGNMENT, 0);
+        assert_eq!((b1.capacity(), b2.capacity()), (128, 256));
+        assert_eq!(a.stats().in_use, 384);
+        assert_eq!(a.stats().blocks, 2);
+        a.free(b1);
+        a.free(b2);
+        assert_eq!(a.stats().in_use, 0);
+        assert_eq!(a.stats().peak, 384);
+    }
+
+    #[test]
+    fn last_block_grows_in_place_and_shrinks() {
+        let mut a = Arena::with_capacity(1 << 20).unwrap();
+        let mut b = a.alloc(4096).unwrap();
+        let p = b.as_ptr();
+        assert!(a.grow_in_place(&mut b, 100_000));
+        assert_eq!(b.as_ptr(), p);
+        assert_eq!(b.capacity(), 100_096);
+        a.shrink(&mut b, 300);
+        assert_eq!(b.capacity(), 384);
+        assert_eq!(a.stats().in_use, 384);
+        a.free(b);
+    }
+
+    #[test]
+    fn grow_moves_when_blocked_and_keeps_contents() {
+        let mut a = Arena::with_capacity(1 << 20).unwrap();
+        let mut b = a.alloc(128).unwrap();
+        unsafe { b.bytes_mut(3).copy_from_slice(b"abc") };
+        let blocker = a.alloc(128).unwrap();
+        assert!(a.grow(&mut b, 10_000, 3));
+        assert_eq!(unsafe { b.bytes(3) }, b"abc");
+        assert!(b.capacity() >= 10_000);
+        a.free(blocker);
+        a.free(b);
+        assert_eq!(a.stats().in_use, 0);
+        assert_eq!(a.stats().blocks, 0);
+    }
+
+    #[test]
+    fn refuses_beyond_budget() {
+        let mut a = Arena::with_capacity(16 * 1024).unwrap();
+        assert!(a.alloc(32 * 1024).is_none());
+        let mut b = a.alloc(1024).unwrap();
+        assert!(!a.grow(&mut b, 1 << 20, 0));
+        assert_eq!(b.capacity(), 1024);
+        a.free(b);
+    }
+}

@@ -1,0 +1,152 @@
+//! Appends RTIO output events to a trace being recorded.
+//!
+//! The recorder runs on the kernel CPU inside `rtio_output`, so it is the hot
+//! path of `core_dma.record`: it writes each record straight into memory lent
+//! by the store (a [`Lease`](crate::Lease)) with a handful of stores and one
+//! bounds check, and asks its caller for more room when the lease is full.
+
+use crate::record::{HEADER_LEN, MAX_WORDS};
+
+/// The lease is full; the caller must obtain a bigger one and
+/// [`Recorder::rebase`] before retrying the same event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecorderFull {
+    /// Bytes the event needs beyond what is recorded so far.
+    pub needed: usize,
+}
+
+#[derive(Debug)]
+pub struct Recorder {
+    ptr: *mut u8,
+    cap: usize,
+    len: usize,
+}
+
+// Safety: the recorder is the only writer of its lease until it stops.
+unsafe impl Send for Recorder {}
+
+impl Recorder {
+    pub const fn new() -> Self {
+        Recorder { ptr: core::ptr::null_mut(), cap: 0, len: 0 }
+    }
+
+    /// Starts recording into `cap` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// The memory is valid, writable and used by nobody else until
+    /// [`Recorder::stop`] or the next `start`/`rebase`.
+    pub unsafe fn start(&mut self, ptr: *mut u8, cap: usize) {
+        self.ptr = ptr;
+        self.cap = cap;
+        self.len = 0;
+    }
+
+    /// Continues in a bigger lease that already holds the bytes recorded so far.
+    ///
+    /// # Safety
+    /// As for [`Recorder::start`]; `cap >= len()`.
+    pub unsafe fn rebase(&mut self, ptr: *mut u8, cap: usize) {
+        debug_assert!(cap >= self.len);
+        self.ptr = ptr;
+        self.cap = cap;
+    }
+
+    pub fn is_active(&self) -> bool {
+        !self.ptr.is_null()
+    }
+
+    /// Bytes recorded so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Ends the recording and returns the recorded length; the lease goes
+    /// back to its owner.
+    pub fn stop(&mut self) -> usize {
+        let len = self.len;
+        *self = Recorder::new();
+        len
+    }
+
+    /// Records a one-word output event (the common `rtio_output` case).
+    #[inline]
+    pub fn output(&mut self, target: u32, timestamp: i64, data: u32) -> Result<(), RecorderFull> {
+        const LEN: usize = HEADER_LEN + 4;
+        if self.cap - self.len < LEN {
+            return Err(RecorderFull { needed: LEN });
+        }
+        // Length byte and the three channel bytes form one LE word because
+        // the channel is the target's upper 24 bits.
+        let head = (target & !0xFF) | LEN as u32;
+        unsafe {
+            let p = self.ptr.add(self.len);
+            p.cast::<[u8; 4]>().write_unaligned(head.to_le_bytes());
+            p.add(4).cast::<[u8; 8]>().write_unaligned(timestamp.to_le_bytes());
+            p.add(12).write(target as u8);
+            p.add(13).cast::<[u8; 4]>().write_unaligned(data.to_le_bytes());
+        }
+        self.len += LEN;
+        Ok(())
+    }
+
+    /// Records an event with up to 16 data words (least significant first).
+    /// More than 16 words are truncated to 16, as the gateware would.
+    pub fn output_wide(&mut self, target: u32, timestamp: i64, words: &[u32]) -> Result<(), RecorderFull> {
+        let words = &words[..words.len().min(MAX_WORDS)];
+        let len = HEADER_LEN + 4 * words.len();
+        if self.cap - self.len < len {
+            return Err(RecorderFull { needed: len });
+        }
+        let rec = unsafe { core::slice::from_raw_parts_mut(self.ptr.add(self.len), len) };
+        crate::record::encode(rec, target, timestamp, words);
+        self.len += len;
+        Ok(())
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Records;
+
+    #[test]
+    fn records_events_and_reports_full() {
+        let mut buf = [0u8; 40];
+        let mut r = Recorder::new();
+        assert!(!r.is_active());
+        unsafe { r.start(buf.as_mut_ptr(), buf.len()) };
+        r.output(0x0100_0F00, 5, 1).unwrap();
+        r.output_wide(0x0100_0F01, 7, &[2, 3]).unwrap();
+        assert_eq!(r.len(), 17 + 21);
+        assert_eq!(r.output(0x0100_0F00, 9, 0), Err(RecorderFull { needed: 17 }));
+        let len = r.stop();
+        let recs: std::vec::Vec<_> = Records::new(&buf[..len]).map(Result::unwrap).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!((recs[0].target, recs[0].timestamp, recs[0].word(0)), (0x0100_0F00, 5, 1));
+        assert_eq!(recs[1].words().collect::<std::vec::Vec<_>>(), [2, 3]);
+    }
+
+    #[test]
+    fn rebase_continues_in_bigger_lease() {
+        let mut small = [0u8; 20];
+        let mut big = [0u8; 64];
+        let mut r = Recorder::new();
+        unsafe { r.start(small.as_mut_ptr(), small.len()) };
+        r.output(0x100, 1, 1).unwrap();
+        assert!(r.output(0x100, 2, 2).is_err());
+        big[..17].copy_from_slice(&small[..17]);
+        unsafe { r.rebase(big.as_mut_ptr(), big.len()) };
+        r.output(0x100, 2, 2).unwrap();
+        assert_eq!(crate::record::validate(&big[..r.stop()]), Ok(2));
+    }
+}
