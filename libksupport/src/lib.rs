@@ -4,4 +4,8 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod exception;
 pub mod mailbox;
+pub mod msg;
+pub mod rpc;
+pub mod runtime;
