@@ -1,0 +1,224 @@
+//! Frames checked byte for byte against vectors computed outside this
+//! crate (Python's `zlib.crc32` over the layout in the protocol notes),
+//! at least one per packet family.
+
+use libdrtio::{Packet, PayloadStatus};
+
+/// Encodes `packet`, compares with `expected`, and decodes `expected`
+/// back, alone and followed by the rest of a 1024-byte RX slot.
+fn check(packet: Packet<'_>, expected: &[u8]) {
+    assert_eq!(packet.encoded_len(), expected.len(), "{packet:?}");
+    let mut buf = [0u8; 1024];
+    let len = packet.encode(&mut buf).unwrap();
+    assert_eq!(&buf[..len], expected, "{packet:?}");
+    assert_eq!(Packet::decode(expected), Ok((packet, expected.len())));
+
+    let mut slot = [0x5au8; 1024];
+    slot[..expected.len()].copy_from_slice(expected);
+    assert_eq!(Packet::decode(&slot), Ok((packet, expected.len())));
+}
+
+#[test]
+fn link() {
+    check(
+        Packet::EchoRequest,
+        &[0x00, 0x00, 0x00, 0x00, 0x1c, 0xdf, 0x44, 0x21],
+    );
+    check(
+        Packet::TSCAck,
+        &[0x04, 0x00, 0x00, 0x00, 0x4b, 0x48, 0x26, 0xae],
+    );
+}
+
+#[test]
+fn routing() {
+    check(
+        Packet::RoutingSetRank { rank: 2 },
+        &[0x31, 0x02, 0x00, 0x00, 0xb6, 0x94, 0x57, 0x6a],
+    );
+
+    let mut hops = [0xff; 32];
+    hops[..3].copy_from_slice(&[1, 2, 0]);
+    #[rustfmt::skip]
+    let expected = [
+        0x30, 0x03, 0x01, 0x02, 0x00, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0x00, 0x00, 0xf6, 0xe9, 0x34, 0xeb,
+    ];
+    check(
+        Packet::RoutingSetPath {
+            destination: 3,
+            hops,
+        },
+        &expected,
+    );
+}
+
+#[test]
+fn moninj_i2c() {
+    check(
+        Packet::MonitorRequest {
+            destination: 1,
+            channel: 0x0102,
+            probe: 3,
+        },
+        &[
+            0x40, 0x01, 0x02, 0x01, 0x03, 0x00, 0x00, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0xc2, 0x6d, 0x39, 0x17,
+        ],
+    );
+    check(
+        Packet::I2cWriteRequest {
+            destination: 1,
+            busno: 0,
+            data: 0x5a,
+        },
+        &[0x83, 0x01, 0x00, 0x5a, 0x14, 0x14, 0xd4, 0x54],
+    );
+}
+
+#[test]
+fn analyzer() {
+    check(
+        Packet::AnalyzerHeader {
+            sent_bytes: 512,
+            total_byte_count: 0x1_0000_0000,
+            overflow_occurred: true,
+        },
+        &[
+            0xa1, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, //
+            0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x1b, 0x0f, 0x92, 0x79,
+        ],
+    );
+}
+
+#[test]
+fn dma() {
+    check(
+        Packet::DmaAddTraceRequest {
+            source: 0,
+            destination: 2,
+            id: 0x1234_5678,
+            status: PayloadStatus::FirstAndLast,
+            data: &[1, 2, 3, 4, 5],
+        },
+        &[
+            0xb0, 0x00, 0x02, 0x78, 0x56, 0x34, 0x12, 0x03, //
+            0x05, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x37, 0xbd, 0xf1, 0x8d,
+        ],
+    );
+    check(
+        Packet::DmaPlaybackStatus {
+            source: 2,
+            destination: 0,
+            id: 7,
+            error: 1,
+            channel: 0x0002_0005,
+            timestamp: 0x0102_0304_0506_0708,
+        },
+        &[
+            0xb6, 0x02, 0x00, 0x07, 0x00, 0x00, 0x00, 0x01, //
+            0x05, 0x00, 0x02, 0x00, 0x08, 0x07, 0x06, 0x05, //
+            0x04, 0x03, 0x02, 0x01, 0x04, 0x8b, 0x35, 0xcf,
+        ],
+    );
+}
+
+#[test]
+fn subkernel() {
+    check(
+        Packet::SubkernelLoadRunRequest {
+            source: 0,
+            destination: 1,
+            id: 42,
+            run: true,
+            timestamp: 1000,
+        },
+        &[
+            0xc4, 0x00, 0x01, 0x2a, 0x00, 0x00, 0x00, 0x01, //
+            0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x3e, 0x01, 0x01, 0xe6,
+        ],
+    );
+    check(
+        Packet::SubkernelFinished {
+            destination: 0,
+            id: 42,
+            with_exception: true,
+            exception_src: 1,
+        },
+        &[
+            0xc8, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x01, 0x01, //
+            0x00, 0x00, 0x00, 0x00, 0x8d, 0x01, 0x3e, 0x83,
+        ],
+    );
+    check(
+        Packet::SubkernelMessage {
+            source: 1,
+            destination: 0,
+            id: 42,
+            status: PayloadStatus::First,
+            data: b"\x01hi",
+        },
+        &[
+            0xcb, 0x01, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x01, //
+            0x03, 0x00, 0x01, 0x68, 0x69, 0x00, 0x00, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x53, 0x75, 0x16, 0xc5,
+        ],
+    );
+}
+
+#[test]
+fn management() {
+    check(
+        Packet::CoreMgmtGetLogRequest {
+            destination: 1,
+            clear: true,
+        },
+        &[0xd0, 0x01, 0x01, 0x00, 0xf3, 0x3d, 0xc9, 0x1f],
+    );
+    check(
+        Packet::CoreMgmtReply { succeeded: true },
+        &[0xdf, 0x01, 0x00, 0x00, 0xe4, 0x1c, 0xb1, 0x5e],
+    );
+    check(
+        Packet::CoreMgmtConfigReadRequest {
+            destination: 1,
+            key: b"log_level",
+        },
+        &[
+            0xd2, 0x01, 0x09, 0x00, 0x6c, 0x6f, 0x67, 0x5f, //
+            0x6c, 0x65, 0x76, 0x65, 0x6c, 0x00, 0x00, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x04, 0xbe, 0x36, 0x7d,
+        ],
+    );
+}
+
+#[test]
+fn cxp() {
+    check(
+        Packet::CXPReadRequest {
+            destination: 1,
+            address: 0x2000,
+            length: 4,
+        },
+        &[
+            0xe2, 0x01, 0x00, 0x20, 0x00, 0x00, 0x04, 0x00, //
+            0x00, 0x00, 0x00, 0x00, 0x6d, 0x44, 0x95, 0x07,
+        ],
+    );
+    // The length field counts words: 1 word, 8 bytes.
+    check(
+        Packet::CXPROIViewerPixelDataReply {
+            data: &0x0807_0605_0403_0201u64.to_le_bytes(),
+        },
+        &[
+            0xe9, 0x01, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, //
+            0x06, 0x07, 0x08, 0x00, 0x42, 0x27, 0x5d, 0xb0,
+        ],
+    );
+}
