@@ -1,0 +1,175 @@
+//! The hardware the satellite core drives, as small traits.
+//!
+//! Each board provides one implementation of each trait: the Kasli-SoC
+//! gateware (CSRs), the QEMU model, and the host simulation used by the
+//! tests. The core never waits on any of them: every call returns promptly,
+//! and anything that takes time is started, then polled.
+
+use alloc::vec::Vec;
+
+use libdma::PlaybackTrace;
+use libdrtio::MAX_PACKET;
+use libksupport::msg::{FromKernel, PlaybackStatus, ToKernel};
+
+/// A monotonic clock.
+pub trait Clock {
+    /// Microseconds since an arbitrary origin; never goes backwards.
+    fn now_us(&self) -> u64;
+}
+
+/// Why an aux link operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// The transmitter is still sending the previous frame; try again later.
+    Busy,
+    /// The gateware flagged a receive error (frame too long, ring overflow);
+    /// the flag has been cleared.
+    Gateware,
+    /// The link is down.
+    Down,
+}
+
+/// One DRTIO aux channel (the uplink, or a link to a downstream repeater).
+pub trait AuxLink {
+    /// Whether the link's receiver is up (`rx_up`).
+    fn is_up(&mut self) -> bool;
+    /// Copies the next received frame into `buf` and returns how many bytes
+    /// of it are meaningful. The gateware does not report frame lengths, so
+    /// it returns a whole slot; the frame decoder finds the frame's end.
+    fn receive(&mut self, buf: &mut [u8; MAX_PACKET]) -> Result<Option<usize>, LinkError>;
+    /// Starts sending one frame.
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), LinkError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuError {
+    /// CPU1 did not acknowledge a restart within its deadline and could not
+    /// be reset; kernels cannot run until the board is reset.
+    Unresponsive,
+    /// The mailbox to CPU1 is full.
+    MailboxFull,
+}
+
+/// CPU0's side of the kernel CPU.
+pub trait KernelCpu {
+    /// Stops whatever CPU1 runs and brings it back to its idle loop with
+    /// empty mailboxes and a fresh heap. Bounded in time (milliseconds):
+    /// falls back to a hard reset, and reports `Unresponsive` if even that
+    /// fails.
+    fn restart(&mut self) -> Result<(), CpuError>;
+    fn send(&mut self, msg: ToKernel) -> Result<(), CpuError>;
+    fn receive(&mut self) -> Option<FromKernel>;
+}
+
+/// Who drives the satellite's RTIO interconnect (`cri_con.selected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// The master, through the DRTIO link.
+    Drtio,
+    /// The local DMA engine.
+    Dma,
+    /// The kernel running on CPU1.
+    Kernel,
+}
+
+/// Asynchronous RTIO errors the satellite reports to
+/// `DestinationStatusRequest`, with the channel concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtioError {
+    Sequence(u16),
+    Collision(u16),
+    Busy(u16),
+}
+
+/// The satellite's RTIO core, seen from CPU0.
+pub trait Rtio {
+    fn select(&mut self, initiator: Initiator);
+    /// Pulses the RTIO reset (`ResetRequest`, link re-initialisation).
+    fn reset(&mut self);
+    /// The next pending asynchronous error (sequence, then collision, then
+    /// busy), clearing it.
+    fn take_error(&mut self) -> Option<RtioError>;
+    /// Programs the gateware routing table entry for `destination`.
+    fn set_route(&mut self, destination: u8, hop: u8);
+    /// True once after the master has loaded the timestamp counter.
+    fn take_tsc_loaded(&mut self) -> bool;
+}
+
+/// The gateware DMA engine.
+pub trait DmaEngine {
+    /// Starts playing `trace` with `time_offset` added to every timestamp.
+    /// The implementation makes the trace visible to the engine (cache
+    /// clean) first.
+    fn start(&mut self, trace: &PlaybackTrace, time_offset: u64);
+    /// `None` while playing; the outcome once the engine has stopped.
+    fn poll(&mut self) -> Option<PlaybackStatus>;
+    /// Aborts a playback; bounded.
+    fn stop(&mut self);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    NotFound,
+    /// The storage failed (SD card error, file system full, ...).
+    Io,
+    Unsupported,
+}
+
+/// Persistent configuration (the SD card's CONFIG.TXT and CONFIG/*.BIN on
+/// the Kasli-SoC).
+pub trait ConfigStore {
+    fn read(&mut self, key: &str, out: &mut Vec<u8>) -> Result<(), ConfigError>;
+    fn write(&mut self, key: &str, value: &[u8]) -> Result<(), ConfigError>;
+    fn remove(&mut self, key: &str) -> Result<(), ConfigError>;
+    fn erase(&mut self) -> Result<(), ConfigError> {
+        Err(ConfigError::Unsupported)
+    }
+    /// Replaces the boot image (BOOT.BIN).
+    fn write_boot_image(&mut self, image: &[u8]) -> Result<(), ConfigError>;
+}
+
+/// Board services used by core management.
+pub trait System {
+    /// A copy of the firmware log, optionally clearing it.
+    fn log_snapshot(&mut self, clear: bool) -> Option<Vec<u8>>;
+    fn log_clear(&mut self);
+    /// Applies `uart_log_level` (the `log` crate's max level is set by the
+    /// core for the in-memory log).
+    fn set_uart_log_level(&mut self, level: log::LevelFilter);
+    /// Resets the board. Called after the reply has been sent.
+    fn reboot(&mut self);
+    /// Allocator figures for `CoreMgmtAllocatorDebugRequest`.
+    fn heap_summary(&mut self) -> HeapSummary;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapSummary {
+    pub cpu0_used: usize,
+    pub cpu0_capacity: usize,
+    pub cpu1_used: usize,
+    pub cpu1_capacity: usize,
+}
+
+/// A board: one type per piece of hardware.
+pub trait Platform {
+    type Link: AuxLink;
+    type Cpu: KernelCpu;
+    type Rtio: Rtio;
+    type Dma: DmaEngine;
+    type Clock: Clock;
+    type Config: ConfigStore;
+    type System: System;
+}
+
+/// The hardware of one satellite.
+pub struct Hardware<P: Platform> {
+    pub uplink: P::Link,
+    /// Downstream links; repeater `n` is aux link `n + 1`.
+    pub repeaters: Vec<P::Link>,
+    pub cpu: P::Cpu,
+    pub rtio: P::Rtio,
+    pub dma: P::Dma,
+    pub clock: P::Clock,
+    pub config: P::Config,
+    pub system: P::System,
+}

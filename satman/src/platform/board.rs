@@ -1,0 +1,52 @@
+//! Per-board constants. Exactly one board feature (`qemu` or `kasli_soc`)
+//! selects them; everything board-specific in the platform reads them here.
+
+#[cfg(all(feature = "qemu", feature = "kasli_soc"))]
+compile_error!("select exactly one board feature: `qemu` or `kasli_soc`");
+
+/// Human-readable board name for the boot banner.
+#[cfg(feature = "qemu")]
+pub const NAME: &str = "qemu xilinx-zynq-a9";
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const NAME: &str = "Kasli-SoC";
+
+/// DDR mapped cacheable from 0. QEMU is started with `-m 512M`; the
+/// Kasli-SoC has 1 GiB. Everything above is left unmapped (faults).
+#[cfg(feature = "qemu")]
+pub const DDR_SIZE: usize = 512 << 20;
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const DDR_SIZE: usize = 1 << 30;
+
+/// Global timer input clock. QEMU's a9 global timer counts at 100 MHz; on
+/// silicon it runs at CPU_3x2x = CPU clock / 2. The Kasli-SoC's ARM PLL is
+/// set up by its FSBL for a 1 GHz CPU clock: 500 MHz here. On-paper value:
+/// check it against a known time source on hardware.
+#[cfg(feature = "qemu")]
+pub const GLOBAL_TIMER_HZ: u64 = 100_000_000;
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const GLOBAL_TIMER_HZ: u64 = 500_000_000;
+
+/// Whether the UART baud rate generator is programmed by us. QEMU ignores
+/// it (we still program 115200 8N1 from a 100 MHz reference so the values
+/// are sane); on silicon the FSBL already configured the UART clocks and
+/// baud rate for the board, which we keep rather than guess its clocks.
+#[cfg(feature = "qemu")]
+pub const UART_PROGRAM_BAUD: Option<(u32, u32)> = Some((100_000_000, 115_200));
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const UART_PROGRAM_BAUD: Option<(u32, u32)> = None;
+
+/// Whether to program the Zynq-specific SLCR L2C RAM register
+/// (0xF800_0A1C = 0x0002_0202, Zynq TRM "L2 cache" initialisation) before
+/// enabling the PL310. QEMU does not model that register (the access would
+/// be logged as unimplemented), so only silicon does it.
+#[cfg(feature = "qemu")]
+pub const SLCR_L2C_RAM_SETUP: bool = false;
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const SLCR_L2C_RAM_SETUP: bool = true;
+
+/// Whether a CPU1 hard reset through the SLCR can work. QEMU ignores
+/// A9_CPU_RST_CTRL, so there an unresponsive CPU1 is reported as dead.
+#[cfg(feature = "qemu")]
+pub const CPU1_HARD_RESET: bool = false;
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const CPU1_HARD_RESET: bool = true;

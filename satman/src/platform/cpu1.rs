@@ -1,0 +1,334 @@
+//! CPU1: release, run, stop, restart, and the shared state words behind
+//! them.
+//!
+//! # Model
+//!
+//! CPU1 runs one function, the *CPU1 main* given to [`start`] (the kernel
+//! loop, later). CPU0 controls it only through words in the `shared` region
+//! and SGIs; CPU1 never takes a lock CPU0 takes and CPU0 never waits for
+//! CPU1 without a deadline.
+//!
+//! **Kernels run with IRQs enabled on CPU1.** That is what makes them
+//! stoppable: SGI 0 ([`super::gic::Sgi::Stop`]) interrupts whatever CPU1
+//! runs, and the IRQ stub abandons it (see `boot.rs`). Code on CPU1 that
+//! masks IRQs must do so only briefly; if it masks them and hangs, the stop
+//! times out and CPU0 falls back to a hard reset (silicon) or reports CPU1
+//! dead (QEMU).
+//!
+//! # Stop / resume protocol (generation counters)
+//!
+//! * CPU0, [`stop`]: `stop_req += 1`, SGI 0 to CPU1, then waits until
+//!   `stop_ack == stop_req` or the deadline.
+//! * CPU1, IRQ handler: if `stop_req != stop_ack`, end the interrupt and
+//!   abandon the interrupted context: fresh stacks for every mode, CLREX,
+//!   then [`run_or_park`] with IRQs masked.
+//! * CPU1, [`run_or_park`]: publish `stop_ack = stop_req`, state
+//!   [`Cpu1State::Stopped`], and sleep in WFI (acknowledging wake-up
+//!   interrupts by hand, IRQs stay masked) until CPU0 sets
+//!   `run_gen == stop_ack`. Then state [`Cpu1State::Running`], IRQs on, and
+//!   CPU1 main is called again from the top.
+//! * CPU0, [`resume`]: `run_gen = stop_req`, SGI 1 (doorbell).
+//!
+//! Between a successful [`stop`] and [`resume`] CPU1 touches nothing but
+//! its control words and its stack: CPU0 may then reset heap1
+//! ([`super::heap::reset_heap1`]) and the CPU0/CPU1 mailboxes.
+//! [`restart`] is stop + resume for callers with nothing to reset.
+//!
+//! # Hard reset fallback
+//!
+//! When a stop times out, on silicon CPU0 holds CPU1 in reset through
+//! SLCR A9_CPU_RST_CTRL (0xF800_0244: CPU1 reset bit 1, clock stop bit 5,
+//! SLCR unlocked with 0xDF0D), releases it, and re-releases it with the
+//! BootROM protocol; CPU1 comes back through `__satman_cpu1_entry` and
+//! acknowledges the pending stop from [`run_or_park`]. QEMU ignores the
+//! SLCR, so there the result is [`Cpu1Error::Unresponsive`] and CPU1 is
+//! marked [`Cpu1State::Dead`] for good.
+
+use super::board;
+use super::cpu;
+use super::gic::{self, Sgi};
+use super::time::{self, Deadline};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::time::Duration;
+
+/// Where the BootROM (silicon) and our park loop (QEMU) look for CPU1's
+/// start address (Zynq TRM, "Starting code on CPU 1"). Mapped normal
+/// non-cacheable by `mmu.rs`, so a write plus DSB reaches the reader, which
+/// runs with its MMU off. Nothing else in 0xFFFF_FE00..0xFFFF_FFEF (the
+/// BootROM's loop) is ever touched.
+const CPU1_START_ADDR: *mut u32 = 0xFFFF_FFF0 as *mut u32;
+
+/// CPU1's life cycle as seen in the shared state word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu1State {
+    /// Not released yet.
+    Offline = 0,
+    /// Released, setting itself up.
+    Booting = 1,
+    /// Running CPU1 main.
+    Running = 2,
+    /// Acknowledged a stop; waiting for [`resume`].
+    Stopped = 3,
+    /// Panicked (or took a fatal exception); waiting, IRQs on, for a stop.
+    Panicked = 4,
+    /// Did not answer a stop or boot within its deadline and could not be
+    /// reset (QEMU) or did not come back from a hard reset.
+    Dead = 5,
+}
+
+/// Why a CPU1 operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu1Error {
+    /// [`start`] called twice.
+    AlreadyStarted,
+    /// [`stop`]/[`resume`] before [`start`].
+    NotStarted,
+    /// No acknowledgement before the deadline (and no working hard reset).
+    Unresponsive,
+    /// CPU1 was already given up on.
+    Dead,
+}
+
+/// Shared control block. All-zero is the initial state (Offline, no
+/// requests), as the `.shared` region requires.
+#[repr(C)]
+struct Control {
+    state: AtomicU32,
+    /// Times CPU1 main was (re-)entered.
+    entries: AtomicU32,
+    stop_req: AtomicU32,
+    stop_ack: AtomicU32,
+    run_gen: AtomicU32,
+    /// CPU1 main, as a `fn() -> !` address.
+    entry: AtomicUsize,
+    panics: AtomicU32,
+    hard_resets: AtomicU32,
+}
+
+#[unsafe(link_section = ".shared")]
+static CONTROL: Control = Control {
+    state: AtomicU32::new(0),
+    entries: AtomicU32::new(0),
+    stop_req: AtomicU32::new(0),
+    stop_ack: AtomicU32::new(0),
+    run_gen: AtomicU32::new(0),
+    entry: AtomicUsize::new(0),
+    panics: AtomicU32::new(0),
+    hard_resets: AtomicU32::new(0),
+};
+
+fn set_state(s: Cpu1State) {
+    CONTROL.state.store(s as u32, Ordering::Release);
+}
+
+/// CPU1's current state.
+pub fn state() -> Cpu1State {
+    match CONTROL.state.load(Ordering::Acquire) {
+        1 => Cpu1State::Booting,
+        2 => Cpu1State::Running,
+        3 => Cpu1State::Stopped,
+        4 => Cpu1State::Panicked,
+        5 => Cpu1State::Dead,
+        _ => Cpu1State::Offline,
+    }
+}
+
+/// Counters for diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu1Counters {
+    /// Times CPU1 main was entered (boot + every resume).
+    pub entries: u32,
+    /// Last stop generation CPU1 acknowledged.
+    pub stop_ack: u32,
+    pub panics: u32,
+    pub hard_resets: u32,
+}
+
+pub fn counters() -> Cpu1Counters {
+    Cpu1Counters {
+        entries: CONTROL.entries.load(Ordering::Acquire),
+        stop_ack: CONTROL.stop_ack.load(Ordering::Acquire),
+        panics: CONTROL.panics.load(Ordering::Relaxed),
+        hard_resets: CONTROL.hard_resets.load(Ordering::Relaxed),
+    }
+}
+
+/// The BootROM release: publish the entry address, make it visible, wake a
+/// WFE (BootROM) with SEV and a WFI (our QEMU park) with an SGI.
+fn release_by_bootrom_protocol() {
+    let entry = super::boot::__satman_cpu1_entry as *const () as usize as u32;
+    unsafe { CPU1_START_ADDR.write_volatile(entry) };
+    aarch32_cpu::asm::dsb();
+    aarch32_cpu::asm::sev();
+    gic::send_sgi(1, Sgi::Doorbell);
+}
+
+/// Releases CPU1 into `main` and waits until it runs, or `deadline`.
+/// CPU0, once.
+pub fn start(main: fn() -> !, deadline: Deadline) -> Result<(), Cpu1Error> {
+    if state() != Cpu1State::Offline {
+        return Err(Cpu1Error::AlreadyStarted);
+    }
+    CONTROL.entry.store(main as usize, Ordering::Release);
+    set_state(Cpu1State::Booting);
+    release_by_bootrom_protocol();
+    match time::wait_until(deadline, || CONTROL.entries.load(Ordering::Acquire) > 0) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            set_state(Cpu1State::Dead);
+            Err(Cpu1Error::Unresponsive)
+        }
+    }
+}
+
+/// Stops CPU1 (see the module docs). On success CPU1 is parked in
+/// [`Cpu1State::Stopped`] until [`resume`]. On timeout tries the hard reset
+/// fallback where the board has one, else marks CPU1 dead.
+pub fn stop(deadline: Deadline) -> Result<(), Cpu1Error> {
+    match state() {
+        Cpu1State::Offline => return Err(Cpu1Error::NotStarted),
+        Cpu1State::Dead => return Err(Cpu1Error::Dead),
+        _ => {}
+    }
+    let generation = CONTROL.stop_req.load(Ordering::Relaxed).wrapping_add(1);
+    CONTROL.stop_req.store(generation, Ordering::Release);
+    gic::send_sgi(1, Sgi::Stop);
+    let acked = || CONTROL.stop_ack.load(Ordering::Acquire) == generation;
+    if time::wait_until(deadline, acked).is_ok() {
+        return Ok(());
+    }
+    log::error!("cpu1: no acknowledgement of stop #{generation} (IRQs masked or hung?)");
+    if board::CPU1_HARD_RESET {
+        log::warn!("cpu1: hard reset through SLCR");
+        hard_reset();
+        let retry = Deadline::after(Duration::from_millis(100));
+        if time::wait_until(retry, acked).is_ok() {
+            return Ok(());
+        }
+        log::error!("cpu1: did not come back from hard reset");
+    }
+    set_state(Cpu1State::Dead);
+    Err(Cpu1Error::Unresponsive)
+}
+
+/// Lets a stopped CPU1 enter its main function again.
+pub fn resume() -> Result<(), Cpu1Error> {
+    match state() {
+        Cpu1State::Offline => return Err(Cpu1Error::NotStarted),
+        Cpu1State::Dead => return Err(Cpu1Error::Dead),
+        _ => {}
+    }
+    CONTROL
+        .run_gen
+        .store(CONTROL.stop_req.load(Ordering::Relaxed), Ordering::Release);
+    gic::send_sgi(1, Sgi::Doorbell);
+    Ok(())
+}
+
+/// Stops CPU1 and lets it re-enter its main function on a fresh stack.
+/// Waits for the acknowledgement until `deadline` (see [`stop`]). Whoever
+/// needs heap1 or the mailboxes reset calls [`stop`], resets, then
+/// [`resume`] instead.
+pub fn restart(deadline: Deadline) -> Result<(), Cpu1Error> {
+    stop(deadline)?;
+    resume()
+}
+
+/// Wakes CPU1 if it sleeps in [`wait_for_event`] (after a mailbox send).
+pub fn notify() {
+    if state() == Cpu1State::Running {
+        gic::send_sgi(1, Sgi::Doorbell);
+    }
+}
+
+/// SLCR A9_CPU_RST_CTRL sequence for CPU1 (Zynq TRM): assert reset and
+/// stop its clock, deassert reset, restart the clock; then the BootROM
+/// release. Silicon only (see [`board::CPU1_HARD_RESET`]).
+fn hard_reset() {
+    CONTROL.hard_resets.fetch_add(1, Ordering::Relaxed);
+    set_state(Cpu1State::Booting);
+    super::slcr::with_unlocked(|| {
+        let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
+        rst.modify_a9_cpu(|v| v.with_cpu1_reset(true).with_cpu1_clockstop(true));
+        rst.modify_a9_cpu(|v| v.with_cpu1_reset(false));
+        rst.modify_a9_cpu(|v| v.with_cpu1_clockstop(false));
+    });
+    release_by_bootrom_protocol();
+}
+
+// ---------------------------------------------------------------- CPU1 side
+
+/// True if CPU0 asked for a stop CPU1 has not acknowledged yet (CPU1's
+/// IRQ handler uses it to tell a real stop from a stale SGI 0).
+pub(super) fn stop_requested() -> bool {
+    CONTROL.stop_req.load(Ordering::Acquire) != CONTROL.stop_ack.load(Ordering::Relaxed)
+}
+
+static CPU1_PANICKING: AtomicBool = AtomicBool::new(false);
+
+/// CPU1's first Rust code (from `__satman_cpu1_entry`): MMU off, IRQs
+/// masked, stacks set.
+#[unsafe(no_mangle)]
+extern "C" fn __satman_cpu1_rust() -> ! {
+    unsafe { super::mmu::enable() };
+    gic::init_cpu_interface();
+    run_or_park()
+}
+
+/// CPU1 after abandoning a context on a stop request (from the IRQ stub).
+#[unsafe(no_mangle)]
+extern "C" fn __satman_cpu1_restarted() -> ! {
+    run_or_park()
+}
+
+/// Acknowledges pending stops and waits for permission to run, then calls
+/// CPU1 main. IRQs masked on entry. Never returns.
+fn run_or_park() -> ! {
+    cpu::mask_irqs();
+    loop {
+        let req = CONTROL.stop_req.load(Ordering::Acquire);
+        if CONTROL.stop_ack.load(Ordering::Relaxed) != req {
+            set_state(Cpu1State::Stopped);
+            CONTROL.stop_ack.store(req, Ordering::Release);
+        }
+        if CONTROL.run_gen.load(Ordering::Acquire) == req {
+            break;
+        }
+        set_state(Cpu1State::Stopped);
+        cpu::wfi();
+        // IRQs are masked: take whatever woke us off the GIC by hand so the
+        // next WFI sleeps (the loop re-reads the words anyway).
+        gic::ack_pending();
+    }
+    CPU1_PANICKING.store(false, Ordering::Relaxed);
+    set_state(Cpu1State::Running);
+    CONTROL.entries.fetch_add(1, Ordering::AcqRel);
+    let entry = CONTROL.entry.load(Ordering::Acquire);
+    let main: fn() -> ! = unsafe { core::mem::transmute::<usize, fn() -> !>(entry) };
+    unsafe { cpu::unmask_irqs() };
+    main()
+}
+
+/// Sleeps until an interrupt (typically the doorbell after a mailbox send,
+/// or a stop). CPU1 main's idle wait; IRQs must be enabled.
+pub fn wait_for_event() {
+    cpu::wfi();
+}
+
+/// CPU1's end after a panic: counted, state [`Cpu1State::Panicked`], then
+/// sleeps with IRQs enabled so that a stop from CPU0 can still restart it.
+pub(super) fn panic_park() -> ! {
+    if !CPU1_PANICKING.swap(true, Ordering::Relaxed) {
+        CONTROL.panics.fetch_add(1, Ordering::Relaxed);
+    }
+    set_state(Cpu1State::Panicked);
+    unsafe { cpu::unmask_irqs() };
+    loop {
+        cpu::wfi();
+    }
+}
+
+/// True if the calling CPU1 is already handling a panic (a nested panic).
+pub(super) fn cpu1_panicking() -> bool {
+    CPU1_PANICKING.load(Ordering::Relaxed)
+}

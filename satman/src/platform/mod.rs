@@ -1,0 +1,94 @@
+//! The Zynq-7000 platform under the satman firmware: start-up of both
+//! CPUs, MMU and caches, GIC, time, UARTs, logging, the dual-heap allocator,
+//! CPU1 control, panics, and (with `qemu` + `selftest`) a self-test.
+//!
+//! Bring-up order on CPU0 ([`cpu0_start`], called from `boot.rs` with the
+//! MMU off): translation table, SCU, MMU + L1 + branch prediction + SMP,
+//! PL310 L2, global timer, GIC distributor and CPU0 interface, heaps,
+//! logger (UART1), IRQs on, then the firmware's `main`. CPU1 is released
+//! later by [`cpu1::start`].
+//!
+//! Crates used: `zynq7000` (PAC) for every peripheral register block,
+//! `aarch32-cpu` for CP15 registers, barriers, MMU descriptors and L1
+//! maintenance, `talc` for the heaps, `spin` for CPU0's logger lock, `log`.
+//! Written by hand (the crates lack them or do them differently, see each
+//! module): the start-up assembly and vectors, IRQ masking with proper
+//! restore, FPEXC access, the SLCR L2C RAM word, the CPU1 release word, the
+//! semihosting call, the SPSC byte ring.
+
+// The platform API is wider than what the placeholder main() uses; the
+// satman core will call the rest (stop/resume, heap stats, cache ranges...).
+#![allow(dead_code)]
+
+pub mod board;
+pub mod boot;
+pub mod cache;
+pub mod cpu;
+pub mod cpu1;
+pub mod gic;
+pub mod heap;
+pub mod logger;
+pub mod mmu;
+pub mod panic;
+pub mod ring;
+#[cfg(all(feature = "qemu", feature = "selftest"))]
+pub mod selftest;
+pub mod semihosting;
+pub mod slcr;
+pub mod stats;
+pub mod time;
+pub mod uart;
+
+// The names the satman core uses most, re-exported for it.
+#[allow(unused_imports)]
+pub use cpu1::{Cpu1Error, Cpu1State};
+#[allow(unused_imports)]
+pub use heap::{HeapStats, HeapUsage};
+#[allow(unused_imports)]
+pub use time::{Deadline, Instant};
+
+/// Log level at boot.
+const BOOT_LOG_LEVEL: log::LevelFilter = log::LevelFilter::Info;
+
+/// CPU0's platform bring-up, then the firmware's main. MMU off on entry.
+pub(crate) fn cpu0_start() -> ! {
+    mmu::build_table();
+    cache::enable_scu();
+    unsafe { mmu::enable() };
+    let l2 = cache::enable_l2();
+    time::init();
+    gic::init_distributor();
+    gic::init_cpu_interface();
+    heap::init();
+    logger::init(BOOT_LOG_LEVEL);
+    let img = boot::regions::image();
+    log::info!(
+        "satman on {}: image {:#x}..{:#x}, MMU {}, SCU {}, L2 {:?}, VFP/NEON d32 {}",
+        board::NAME,
+        img.start,
+        img.end,
+        mmu::enabled(),
+        cache::scu_enabled(),
+        l2,
+        cpu::vfp_d32_neon_enabled(),
+    );
+    let r = boot::regions::shared();
+    log::info!(
+        "regions: stack0 {:#x} stack1 {:#x} heap0 {:#x} ddma {:#x} heap1 {:#x} shared {:#x}..{:#x}",
+        boot::regions::stack0().start,
+        boot::regions::stack1().start,
+        boot::regions::heap0().start,
+        boot::regions::ddma().start,
+        boot::regions::heap1().start,
+        r.start,
+        r.end
+    );
+    unsafe { cpu::unmask_irqs() };
+    crate::firmware_main()
+}
+
+/// CPU0 main-loop hook for the platform: drains CPU1's log lines and feeds
+/// UART1. Call it every iteration; it never waits more than ~1 ms.
+pub fn poll() {
+    logger::poll();
+}

@@ -1,0 +1,133 @@
+//! Panics and fatal CPU exceptions.
+//!
+//! * CPU0: the message and location go to UART1 and the log buffer
+//!   ([`super::logger::panic_write`], which never waits unboundedly). With the
+//!   `qemu` feature QEMU then exits with status [`PANIC_EXIT_CODE`] through
+//!   semihosting, so tests fail loudly. On silicon CPU0 logs that it halts
+//!   and sleeps in WFI with IRQs masked: nothing is served any more, but the
+//!   reason is on the console.
+//! * CPU1: the line goes through CPU1's lock-free log ring, the shared state
+//!   becomes `Panicked` and CPU1 sleeps with IRQs enabled, so CPU0 (which
+//!   sees the state and the line) can restart it with SGI 0.
+//! * A panic while already panicking on the same CPU skips straight to the
+//!   end (halt / exit / park) with a short raw message.
+//! * Data/prefetch aborts, undefined instructions, unexpected SVCs and FIQs
+//!   arrive in [`__satman_exception`] (from `boot.rs`) and become panics
+//!   with the fault registers in the message.
+
+use super::cpu::{self, Cpu};
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// QEMU exit status after a panic on CPU0.
+pub const PANIC_EXIT_CODE: u32 = 101;
+
+static CPU0_PANICKING: AtomicBool = AtomicBool::new(false);
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    cpu::mask_irqs();
+    let cpu = cpu::current();
+    let nested = match cpu {
+        Cpu::Cpu0 => CPU0_PANICKING.swap(true, Ordering::Relaxed),
+        Cpu::Cpu1 => super::cpu1::cpu1_panicking(),
+    };
+    if nested {
+        if cpu == Cpu::Cpu0 {
+            super::uart::emergency_write_uart1(b"\nsatman: panic while panicking\n", 1000);
+        }
+        final_stop(cpu, false)
+    }
+    match info.location() {
+        Some(l) => super::logger::panic_write(
+            cpu,
+            format_args!(
+                "{} at {}:{}:{}",
+                info.message(),
+                l.file(),
+                l.line(),
+                l.column()
+            ),
+        ),
+        None => super::logger::panic_write(cpu, format_args!("{}", info.message())),
+    }
+    final_stop(cpu, true)
+}
+
+fn final_stop(cpu: Cpu, may_exit: bool) -> ! {
+    match cpu {
+        Cpu::Cpu1 => super::cpu1::panic_park(),
+        Cpu::Cpu0 => {
+            if cfg!(feature = "qemu") && may_exit {
+                super::semihosting::exit(PANIC_EXIT_CODE)
+            }
+            super::logger::panic_write(Cpu::Cpu0, format_args!("CPU0 halted"));
+            halt()
+        }
+    }
+}
+
+/// Stops the calling CPU for good: IRQs masked, WFI forever (a pending
+/// interrupt only ends one WFI). Callers log why before coming here.
+pub fn halt() -> ! {
+    cpu::mask_irqs();
+    loop {
+        cpu::wfi();
+    }
+}
+
+/// Exception kinds as numbered by the stubs in `boot.rs`.
+fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        1 => "undefined instruction",
+        2 => "unexpected SVC",
+        3 => "prefetch abort",
+        4 => "data abort",
+        5 => "FIQ",
+        _ => "unknown exception",
+    }
+}
+
+fn read_fault_regs() -> (u32, u32, u32, u32) {
+    let (dfsr, dfar, ifsr, ifar): (u32, u32, u32, u32);
+    unsafe {
+        core::arch::asm!(
+            "mrc p15, 0, {0}, c5, c0, 0", // DFSR
+            "mrc p15, 0, {1}, c6, c0, 0", // DFAR
+            "mrc p15, 0, {2}, c5, c0, 1", // IFSR
+            "mrc p15, 0, {3}, c6, c0, 2", // IFAR
+            out(reg) dfsr, out(reg) dfar, out(reg) ifsr, out(reg) ifar,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    (dfsr, dfar, ifsr, ifar)
+}
+
+/// Rust half of the exception stubs: `regs` points at the saved r0-r12 and
+/// the faulting instruction's address.
+#[unsafe(no_mangle)]
+extern "C" fn __satman_exception(kind: u32, regs: *const [u32; 14], spsr: u32) -> ! {
+    let regs = unsafe { &*regs };
+    let pc = regs[13];
+    let (dfsr, dfar, ifsr, ifar) = read_fault_regs();
+    match kind {
+        4 => panic!(
+            "{} at pc={:#010x}: address {:#010x}, DFSR={:#x}, spsr={:#x}, r0-r3={:x?}",
+            kind_name(kind),
+            pc,
+            dfar,
+            dfsr,
+            spsr,
+            &regs[..4]
+        ),
+        3 => panic!(
+            "{} at pc={:#010x}: IFAR={:#010x}, IFSR={:#x}, spsr={:#x}",
+            kind_name(kind),
+            pc,
+            ifar,
+            ifsr,
+            spsr
+        ),
+        _ => panic!("{} at pc={:#010x}, spsr={:#x}", kind_name(kind), pc, spsr),
+    }
+}

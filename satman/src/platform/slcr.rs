@@ -1,0 +1,22 @@
+//! System Level Control Registers: the write-protection unlock/lock dance.
+//!
+//! The PAC has the SLCR block (`zynq7000::slcr`) with its `unlock`/`lock`
+//! registers; this wraps them so that every SLCR write happens between an
+//! unlock and a lock. CPU0 only (there is one lock state for both CPUs).
+
+/// SLCR_UNLOCK key (Zynq TRM, SLCR register summary).
+const UNLOCK_KEY: u32 = 0xDF0D;
+/// SLCR_LOCK key.
+const LOCK_KEY: u32 = 0x767B;
+
+/// Runs `f` with the SLCR unlocked, with IRQs masked so no handler sees the
+/// unlocked state.
+pub fn with_unlocked<T>(f: impl FnOnce() -> T) -> T {
+    super::cpu::irq_free(|| {
+        let mut slcr = unsafe { zynq7000::slcr::Registers::new_mmio_fixed() };
+        slcr.write_unlock(UNLOCK_KEY);
+        let r = f();
+        slcr.write_lock(LOCK_KEY);
+        r
+    })
+}
