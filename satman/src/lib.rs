@@ -11,6 +11,7 @@ extern crate std;
 
 mod ddma;
 mod dispatch;
+pub mod gateware;
 pub mod hal;
 mod kernel_requests;
 pub mod logbuf;

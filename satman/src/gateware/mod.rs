@@ -1,0 +1,1 @@
+//! Drivers for the Kasli-SoC satellite gateware (work in progress).
