@@ -1,1 +1,9 @@
-//! Host-side system-test harness for satman (work in progress).
+//! Host-side system tests for satman: a DRTIO master that speaks the real
+//! aux protocol ([`master`]), the satellite core on simulated hardware
+//! ([`sim`]), the user's experiment as simulated kernels ([`kernels`]), and
+//! heap accounting ([`heap`]).
+
+pub mod heap;
+pub mod kernels;
+pub mod master;
+pub mod sim;

@@ -1,0 +1,122 @@
+//! The user's experiment and the fault cases, as kernels for the simulated
+//! kernel CPU, with checks of the RTIO output they must produce.
+//!
+//! Each kernel is written the way the ARTIQ compiler lowers the Python:
+//! `ttl.pulse(d)` is an output of 1, `delay_mu(d)`, an output of 0;
+//! `core_dma.record(name)` saves `now`, records from `at_mu(0)`, and stops
+//! with the duration; `core_dma.playback(name)` retrieves the trace and plays
+//! it at `now`, then advances `now` by its duration.
+
+use satman::hal::Initiator;
+
+use libksupport::exception::{id, CSlice, Exception};
+use libksupport::runtime::KernelApi;
+
+use crate::sim::Event;
+
+/// `ttl15` on destination 1: channel (1 << 16 | 15), address 0.
+pub const TTL15: i32 = 0x0100_0F00;
+pub const PULSES: usize = 100;
+/// 500 µs in machine units (1 ns).
+pub const HALF_PERIOD: i64 = 500_000;
+pub const DMA_NAME: &[u8] = b"satellite_subkernel_ddma";
+/// `core.break_realtime()`'s margin.
+pub const SLACK: i64 = 125_000;
+
+pub fn break_realtime(api: &mut dyn KernelApi) {
+    let now = api.rtio_get_counter();
+    api.at_mu(now + SLACK);
+}
+
+pub fn pulses(api: &mut dyn KernelApi, n: usize) {
+    for _ in 0..n {
+        api.rtio_output(TTL15, 1);
+        api.delay_mu(HALF_PERIOD);
+        api.rtio_output(TTL15, 0);
+        api.delay_mu(HALF_PERIOD);
+    }
+}
+
+/// `satellite_subkernel_standard`.
+pub fn standard(api: &mut dyn KernelApi) {
+    break_realtime(api);
+    pulses(api, PULSES);
+}
+
+/// `satellite_subkernel_ddma`.
+pub fn ddma(api: &mut dyn KernelApi) {
+    break_realtime(api);
+    api.dma_record_start(DMA_NAME);
+    let saved = api.now_mu();
+    api.at_mu(0);
+    pulses(api, PULSES);
+    let duration = api.now_mu();
+    api.dma_record_stop(duration, true);
+    api.at_mu(saved);
+    break_realtime(api);
+    let trace = api.dma_retrieve(DMA_NAME);
+    let now = api.now_mu();
+    api.dma_playback(now, trace.address, trace.uses_ddma);
+    api.delay_mu(trace.duration);
+}
+
+static MESSAGE: &str = "raised while recording: {0}";
+
+/// Raises `ValueError` in the middle of a DMA recording.
+pub fn raise_while_recording(api: &mut dyn KernelApi) {
+    break_realtime(api);
+    api.dma_record_start(DMA_NAME);
+    api.at_mu(0);
+    pulses(api, 10);
+    let exn = Exception {
+        id: id::VALUE_ERROR,
+        file: CSlice::new("ddma_satellite_demo.py"),
+        line: 42,
+        column: 8,
+        function: CSlice::new("satellite_subkernel_ddma"),
+        message: CSlice::new(MESSAGE),
+        param: [7, 0, 0],
+    };
+    api.raise(&exn);
+}
+
+/// Never returns; stops only when CPU0 restarts the kernel CPU.
+pub fn never_finishes(api: &mut dyn KernelApi) {
+    loop {
+        let _ = api.rtio_get_counter();
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
+/// Takes two int32 arguments and returns their sum (kernel-abi §4).
+pub fn add_args(api: &mut dyn KernelApi) {
+    let n = api.subkernel_await_message(-1, 10_000, b"ii", 2, 2);
+    assert_eq!(n, 2);
+    let (mut a, mut b) = (0i32, 0i32);
+    unsafe {
+        assert_eq!(api.rpc_recv((&mut a as *mut i32).cast()), 0);
+        assert_eq!(api.rpc_recv((&mut b as *mut i32).cast()), 0);
+    }
+    let sum = a.wrapping_add(b);
+    unsafe { api.subkernel_send_message(0, true, 0, b"i:i", &[(&sum as *const i32).cast()]) };
+}
+
+/// Checks a run's output: `PULSES` pulses on TTL15, high for 500 µs every
+/// 1 ms, all submitted by `source`. Returns the first edge's timestamp.
+pub fn check_pulses(events: &[Event], source: Initiator) -> Result<i64, String> {
+    if events.len() != 2 * PULSES {
+        return Err(format!("expected {} events, got {}", 2 * PULSES, events.len()));
+    }
+    let t0 = events[0].timestamp;
+    for (i, e) in events.iter().enumerate() {
+        let want_ts = t0 + i as i64 * HALF_PERIOD;
+        let want_data = (i % 2 == 0) as u32;
+        if e.target != TTL15 as u32 || e.data != want_data || e.timestamp != want_ts || e.source != source {
+            return Err(format!(
+                "event {}: got {:?}, expected target {:#x} data {} at {} from {:?}",
+                i, e, TTL15, want_data, want_ts, source
+            ));
+        }
+    }
+    Ok(t0)
+}

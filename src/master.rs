@@ -1,0 +1,500 @@
+//! A DRTIO master, as far as a satellite can tell: it speaks the aux
+//! protocol in real wire bytes over any [`Transport`] (the host simulation's
+//! in-memory link, or the QEMU firmware's UART socket), with the ARTIQ 9
+//! master's transaction model: one request at a time, 200 ms per reply, and
+//! the unsolicited packets a master consumes while waiting
+//! (`SubkernelFinished`, `DmaPlaybackStatus`, `SubkernelMessage`, which it
+//! acknowledges) set aside for the operations that await them.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use libdrtio::{Frame, Packet, PayloadStatus, MASTER_PAYLOAD_MAX_SIZE};
+use libksupport::exception::{self, ParsedException};
+
+/// A byte pipe carrying whole aux frames.
+pub trait Transport {
+    fn send(&mut self, frame: &[u8]) -> Result<(), MasterError>;
+    /// The next frame, or `None` if none arrives before `deadline`.
+    fn recv(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterError {
+    /// No reply within the transaction timeout.
+    Timeout(&'static str),
+    /// A reply of the wrong kind (packet id).
+    Unexpected { waiting_for: &'static str, got: u8 },
+    /// The satellite answered `succeeded: false`.
+    Refused(&'static str),
+    /// A frame that does not decode.
+    Corrupt(String),
+    Transport(String),
+}
+
+impl fmt::Display for MasterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MasterError::Timeout(what) => write!(f, "{}: timed out", what),
+            MasterError::Unexpected { waiting_for, got } => {
+                write!(f, "{}: unexpected reply {:#04x}", waiting_for, got)
+            }
+            MasterError::Refused(what) => write!(f, "{}: refused by the satellite", what),
+            MasterError::Corrupt(e) => write!(f, "corrupt frame: {}", e),
+            MasterError::Transport(e) => write!(f, "transport: {}", e),
+        }
+    }
+}
+
+impl std::error::Error for MasterError {}
+
+/// A `SubkernelFinished` the master received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    pub id: u32,
+    pub with_exception: bool,
+    pub exception_src: u8,
+}
+
+/// A `DmaPlaybackStatus` the master received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaStatus {
+    pub source: u8,
+    pub id: u32,
+    pub error: u8,
+    pub channel: u32,
+    pub timestamp: u64,
+}
+
+/// How an awaited subkernel ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    Exception(ParsedException),
+}
+
+/// The replies to `DestinationStatusRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationStatus {
+    Down,
+    Ok,
+    SequenceError(u16),
+    Collision(u16),
+    Busy(u16),
+}
+
+/// Message values as the master encodes them for a subkernel (the wire
+/// format of kernel-abi §4, written independently of the firmware's codec).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    F64(f64),
+    Str(String),
+    ListI32(Vec<i32>),
+}
+
+/// A message payload: value count, then each value.
+pub fn encode_values(values: &[Value]) -> Vec<u8> {
+    let mut out = vec![values.len() as u8];
+    for v in values {
+        match v {
+            Value::Bool(b) => out.push(*b as u8),
+            Value::I32(i) => out.extend_from_slice(&i.to_le_bytes()),
+            Value::I64(i) => out.extend_from_slice(&i.to_le_bytes()),
+            Value::F64(f) => out.extend_from_slice(&f.to_le_bytes()),
+            Value::Str(s) => {
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::ListI32(l) => {
+                out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+                for i in l {
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Counters of what the master saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MasterStats {
+    pub transactions: u64,
+    pub frames_received: u64,
+    pub async_packets: u64,
+    pub timeouts: u64,
+}
+
+pub struct Master<T: Transport> {
+    pub transport: T,
+    /// Per-reply timeout (the ARTIQ master uses 200 ms).
+    pub timeout: Duration,
+    pub stats: MasterStats,
+    finished: Vec<Finished>,
+    statuses: Vec<DmaStatus>,
+    messages: Vec<(u8, u32, Vec<u8>)>,
+    partial: Vec<(u8, u32, Vec<u8>)>,
+}
+
+fn status_flags(first: bool, last: bool) -> PayloadStatus {
+    PayloadStatus::from_flags(first, last)
+}
+
+impl<T: Transport> Master<T> {
+    pub fn new(transport: T) -> Self {
+        Master {
+            transport,
+            timeout: Duration::from_millis(200),
+            stats: MasterStats::default(),
+            finished: Vec::new(),
+            statuses: Vec::new(),
+            messages: Vec::new(),
+            partial: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, packet: &Packet<'_>) -> Result<(), MasterError> {
+        let frame = Frame::encode(packet).map_err(|e| MasterError::Corrupt(e.to_string()))?;
+        self.transport.send(frame.as_bytes())
+    }
+
+    /// Sends raw bytes (garbage-injection tests).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), MasterError> {
+        self.transport.send(bytes)
+    }
+
+    /// Takes an unsolicited packet aside; returns false if it is a reply.
+    fn consume_async(&mut self, packet: &Packet<'_>) -> Result<bool, MasterError> {
+        match *packet {
+            Packet::SubkernelFinished { destination: 0, id, with_exception, exception_src } => {
+                self.finished.push(Finished { id, with_exception, exception_src });
+            }
+            Packet::DmaPlaybackStatus { source, destination: 0, id, error, channel, timestamp } => {
+                self.statuses.push(DmaStatus { source, id, error, channel, timestamp });
+            }
+            Packet::SubkernelMessage { source, destination: 0, id, status, data } => {
+                if status.is_first() {
+                    self.partial.retain(|(s, i, _)| !(*s == source && *i == id));
+                    self.partial.push((source, id, Vec::new()));
+                }
+                if let Some(p) = self.partial.iter_mut().find(|(s, i, _)| *s == source && *i == id) {
+                    p.2.extend_from_slice(data);
+                }
+                if status.is_last() {
+                    if let Some(i) = self.partial.iter().position(|(s, i, _)| *s == source && *i == id) {
+                        let (s, i, d) = self.partial.swap_remove(i);
+                        self.messages.push((s, i, d));
+                    }
+                }
+                self.send(&Packet::SubkernelMessageAck { destination: source })?;
+            }
+            _ => return Ok(false),
+        }
+        self.stats.async_packets += 1;
+        Ok(true)
+    }
+
+    /// Receives until a non-async frame arrives or `deadline` passes.
+    fn recv_reply(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError> {
+        while let Some(frame) = self.transport.recv(deadline)? {
+            self.stats.frames_received += 1;
+            let packet = frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))?;
+            if !self.consume_async(&packet)? {
+                return Ok(Some(frame));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One transaction: send, then the first reply within the timeout.
+    pub fn transact(&mut self, packet: &Packet<'_>, what: &'static str) -> Result<Frame, MasterError> {
+        self.stats.transactions += 1;
+        self.send(packet)?;
+        match self.recv_reply(Instant::now() + self.timeout)? {
+            Some(f) => Ok(f),
+            None => {
+                self.stats.timeouts += 1;
+                Err(MasterError::Timeout(what))
+            }
+        }
+    }
+
+    /// Processes unsolicited packets for `d`; replies received meanwhile are
+    /// unexpected and returned as an error.
+    pub fn poll_async(&mut self, d: Duration) -> Result<(), MasterError> {
+        let deadline = Instant::now() + d;
+        match self.recv_reply(deadline)? {
+            Some(f) => Err(MasterError::Unexpected { waiting_for: "nothing", got: f.as_bytes()[0] }),
+            None => Ok(()),
+        }
+    }
+
+    fn expect_ok(&mut self, packet: &Packet<'_>, what: &'static str, ok: impl Fn(&Packet<'_>) -> Option<bool>) -> Result<(), MasterError> {
+        let frame = self.transact(packet, what)?;
+        let reply = frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))?;
+        match ok(&reply) {
+            Some(true) => Ok(()),
+            Some(false) => Err(MasterError::Refused(what)),
+            None => Err(MasterError::Unexpected { waiting_for: what, got: reply.packet_id() }),
+        }
+    }
+
+    // ---- link -------------------------------------------------------------
+
+    pub fn echo(&mut self) -> Result<(), MasterError> {
+        self.expect_ok(&Packet::EchoRequest, "echo", |p| matches!(p, Packet::EchoReply).then_some(true))
+    }
+
+    pub fn reset(&mut self) -> Result<(), MasterError> {
+        self.expect_ok(&Packet::ResetRequest, "reset", |p| matches!(p, Packet::ResetAck).then_some(true))
+    }
+
+    /// The master's link bring-up for one satellite at `destination` on its
+    /// first link: echo, the routing table (all 256 rows), rank 1, and a
+    /// destination status check.
+    pub fn init_link(&mut self, destination: u8) -> Result<(), MasterError> {
+        self.echo()?;
+        for d in 0..=255u8 {
+            let mut hops = [0xff; 32];
+            if d == destination {
+                hops[0] = 1; // master: link 0
+                hops[1] = 0; // satellite: local
+            }
+            self.expect_ok(&Packet::RoutingSetPath { destination: d, hops }, "routing", |p| {
+                matches!(p, Packet::RoutingAck).then_some(true)
+            })?;
+        }
+        self.expect_ok(&Packet::RoutingSetRank { rank: 1 }, "rank", |p| matches!(p, Packet::RoutingAck).then_some(true))?;
+        match self.destination_status(destination)? {
+            DestinationStatus::Ok => Ok(()),
+            _ => Err(MasterError::Refused("destination status")),
+        }
+    }
+
+    pub fn destination_status(&mut self, destination: u8) -> Result<DestinationStatus, MasterError> {
+        let frame = self.transact(&Packet::DestinationStatusRequest { destination }, "destination status")?;
+        Ok(match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+            Packet::DestinationDownReply => DestinationStatus::Down,
+            Packet::DestinationOkReply => DestinationStatus::Ok,
+            Packet::DestinationSequenceErrorReply { channel } => DestinationStatus::SequenceError(channel),
+            Packet::DestinationCollisionReply { channel } => DestinationStatus::Collision(channel),
+            Packet::DestinationBusyReply { channel } => DestinationStatus::Busy(channel),
+            other => return Err(MasterError::Unexpected { waiting_for: "destination status", got: other.packet_id() }),
+        })
+    }
+
+    // ---- subkernels ---------------------------------------------------------
+
+    pub fn upload_subkernel(&mut self, destination: u8, id: u32, image: &[u8]) -> Result<(), MasterError> {
+        let n = image.len().div_ceil(MASTER_PAYLOAD_MAX_SIZE).max(1);
+        for i in 0..n {
+            let chunk = &image[i * MASTER_PAYLOAD_MAX_SIZE..((i + 1) * MASTER_PAYLOAD_MAX_SIZE).min(image.len())];
+            let status = status_flags(i == 0, i == n - 1);
+            let p = Packet::SubkernelAddDataRequest { destination, id, status, data: chunk };
+            self.expect_ok(&p, "subkernel upload", |r| match r {
+                Packet::SubkernelAddDataReply { succeeded } => Some(*succeeded),
+                _ => None,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn load_run(&mut self, destination: u8, id: u32, run: bool, timestamp: u64) -> Result<(), MasterError> {
+        let p = Packet::SubkernelLoadRunRequest { source: 0, destination, id, run, timestamp };
+        self.expect_ok(&p, if run { "subkernel run" } else { "subkernel preload" }, |r| match r {
+            Packet::SubkernelLoadRunReply { destination: 0, succeeded } => Some(*succeeded),
+            _ => None,
+        })
+    }
+
+    /// Waits for `SubkernelFinished` of `id`, then fetches its exception if
+    /// it raised.
+    pub fn await_finish(&mut self, id: u32, timeout: Duration) -> Result<Outcome, MasterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.finished.iter().position(|f| f.id == id) {
+                let f = self.finished.remove(i);
+                if !f.with_exception {
+                    return Ok(Outcome::Finished);
+                }
+                let blob = self.fetch_exception(f.exception_src)?;
+                return exception::parse(&blob)
+                    .map(Outcome::Exception)
+                    .map_err(|e| MasterError::Corrupt(format!("exception: {}", e)));
+            }
+            if Instant::now() >= deadline {
+                return Err(MasterError::Timeout("subkernel await"));
+            }
+            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+                return Err(MasterError::Unexpected { waiting_for: "subkernel finish", got: f.as_bytes()[0] });
+            }
+        }
+    }
+
+    pub fn fetch_exception(&mut self, destination: u8) -> Result<Vec<u8>, MasterError> {
+        let mut blob = Vec::new();
+        loop {
+            let frame = self.transact(&Packet::SubkernelExceptionRequest { source: 0, destination }, "exception")?;
+            match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::SubkernelException { destination: 0, last, data } => {
+                    blob.extend_from_slice(data);
+                    if last {
+                        return Ok(blob);
+                    }
+                }
+                other => return Err(MasterError::Unexpected { waiting_for: "exception", got: other.packet_id() }),
+            }
+        }
+    }
+
+    /// Sends a message (count byte + values) to subkernel `id`, slice by slice.
+    pub fn send_message(&mut self, destination: u8, id: u32, data: &[u8]) -> Result<(), MasterError> {
+        let n = data.len().div_ceil(MASTER_PAYLOAD_MAX_SIZE).max(1);
+        for i in 0..n {
+            let chunk = &data[i * MASTER_PAYLOAD_MAX_SIZE..((i + 1) * MASTER_PAYLOAD_MAX_SIZE).min(data.len())];
+            let p = Packet::SubkernelMessage { source: 0, destination, id, status: status_flags(i == 0, i == n - 1), data: chunk };
+            self.expect_ok(&p, "subkernel message", |r| matches!(r, Packet::SubkernelMessageAck { destination: 0 }).then_some(true))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a complete message from subkernel `id`.
+    pub fn await_message(&mut self, id: u32, timeout: Duration) -> Result<Vec<u8>, MasterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.messages.iter().position(|(_, m, _)| *m == id) {
+                return Ok(self.messages.remove(i).2);
+            }
+            if Instant::now() >= deadline {
+                return Err(MasterError::Timeout("subkernel message"));
+            }
+            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+                return Err(MasterError::Unexpected { waiting_for: "subkernel message", got: f.as_bytes()[0] });
+            }
+        }
+    }
+
+    /// Drops everything received asynchronously so far.
+    pub fn clear_async(&mut self) {
+        self.finished.clear();
+        self.statuses.clear();
+        self.messages.clear();
+        self.partial.clear();
+        self.finished.shrink_to_fit();
+        self.statuses.shrink_to_fit();
+        self.messages.shrink_to_fit();
+        self.partial.shrink_to_fit();
+    }
+
+    pub fn finished(&self) -> &[Finished] {
+        &self.finished
+    }
+
+    // ---- DDMA ---------------------------------------------------------------
+
+    pub fn dma_add_trace(&mut self, destination: u8, id: u32, trace: &[u8]) -> Result<(), MasterError> {
+        let n = trace.len().div_ceil(MASTER_PAYLOAD_MAX_SIZE).max(1);
+        for i in 0..n {
+            let chunk = &trace[i * MASTER_PAYLOAD_MAX_SIZE..((i + 1) * MASTER_PAYLOAD_MAX_SIZE).min(trace.len())];
+            let p = Packet::DmaAddTraceRequest { source: 0, destination, id, status: status_flags(i == 0, i == n - 1), data: chunk };
+            self.expect_ok(&p, "DMA trace upload", |r| match r {
+                Packet::DmaAddTraceReply { destination: 0, id: rid, succeeded, .. } if *rid == id => Some(*succeeded),
+                _ => None,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn dma_playback(&mut self, destination: u8, id: u32, timestamp: u64) -> Result<(), MasterError> {
+        let p = Packet::DmaPlaybackRequest { source: 0, destination, id, timestamp };
+        self.expect_ok(&p, "DMA playback", |r| match r {
+            Packet::DmaPlaybackReply { destination: 0, succeeded } => Some(*succeeded),
+            _ => None,
+        })
+    }
+
+    pub fn dma_await_status(&mut self, id: u32, timeout: Duration) -> Result<DmaStatus, MasterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.statuses.iter().position(|s| s.id == id) {
+                return Ok(self.statuses.remove(i));
+            }
+            if Instant::now() >= deadline {
+                return Err(MasterError::Timeout("DMA playback status"));
+            }
+            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+                return Err(MasterError::Unexpected { waiting_for: "DMA playback status", got: f.as_bytes()[0] });
+            }
+        }
+    }
+
+    pub fn dma_remove(&mut self, destination: u8, id: u32) -> Result<(), MasterError> {
+        let p = Packet::DmaRemoveTraceRequest { source: 0, destination, id };
+        self.expect_ok(&p, "DMA trace removal", |r| match r {
+            Packet::DmaRemoveTraceReply { destination: 0, succeeded } => Some(*succeeded),
+            _ => None,
+        })
+    }
+
+    // ---- core management ----------------------------------------------------
+
+    pub fn get_log(&mut self, destination: u8, clear: bool) -> Result<Vec<u8>, MasterError> {
+        let mut log = Vec::new();
+        loop {
+            let frame = self.transact(&Packet::CoreMgmtGetLogRequest { destination, clear }, "log")?;
+            match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::CoreMgmtGetLogReply { last, data } => {
+                    log.extend_from_slice(data);
+                    if last {
+                        return Ok(log);
+                    }
+                }
+                Packet::CoreMgmtReply { succeeded: false } => return Err(MasterError::Refused("log")),
+                other => return Err(MasterError::Unexpected { waiting_for: "log", got: other.packet_id() }),
+            }
+        }
+    }
+
+    pub fn mgmt(&mut self, packet: &Packet<'_>, what: &'static str) -> Result<(), MasterError> {
+        self.expect_ok(packet, what, |r| match r {
+            Packet::CoreMgmtReply { succeeded } => Some(*succeeded),
+            _ => None,
+        })
+    }
+
+    /// Writes a config key (one or more `ConfigWrite` slices).
+    pub fn config_write(&mut self, destination: u8, key: &str, value: &[u8]) -> Result<(), MasterError> {
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        payload.extend_from_slice(key.as_bytes());
+        payload.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        payload.extend_from_slice(value);
+        let chunks: Vec<&[u8]> = payload.chunks(MASTER_PAYLOAD_MAX_SIZE).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            let last = i == chunks.len() - 1;
+            self.mgmt(&Packet::CoreMgmtConfigWriteRequest { destination, last, data: c }, "config write")?;
+        }
+        Ok(())
+    }
+
+    pub fn config_read(&mut self, destination: u8, key: &str) -> Result<Vec<u8>, MasterError> {
+        let mut value = Vec::new();
+        let mut frame = self.transact(&Packet::CoreMgmtConfigReadRequest { destination, key: key.as_bytes() }, "config read")?;
+        loop {
+            match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::CoreMgmtConfigReadReply { last, value: v } => {
+                    value.extend_from_slice(v);
+                    if last {
+                        return Ok(value);
+                    }
+                }
+                Packet::CoreMgmtReply { succeeded: false } => return Err(MasterError::Refused("config read")),
+                other => return Err(MasterError::Unexpected { waiting_for: "config read", got: other.packet_id() }),
+            }
+            frame = self.transact(&Packet::CoreMgmtConfigReadContinue { destination }, "config read")?;
+        }
+    }
+}

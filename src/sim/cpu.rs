@@ -1,0 +1,305 @@
+//! A simulated kernel CPU: a thread running the real kernel-side runtime
+//! (`libksupport::runtime::Runtime`) with kernels written as Rust closures
+//! against the same [`KernelApi`] the firmware's C ABI implements.
+//!
+//! It talks to CPU0 through the firmware's own mailboxes. A restart is what
+//! SGI 0 does on silicon: CPU0 raises a flag, the kernel thread abandons the
+//! kernel at its next API call (by unwinding out of the closure), resets the
+//! mailboxes and acknowledges with a new generation number. A kernel that
+//! never calls the API cannot be stopped, like a CPU1 with IRQs masked, and
+//! the restart reports `Unresponsive` after its deadline.
+//!
+//! Kernel "images" are ordinary uploads whose bytes name a registered
+//! closure (`SIMK` + name + padding), so uploads cross the wire in real
+//! chunks.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use libksupport::exception::{self, id};
+use libksupport::mailbox::Mailbox;
+use libksupport::msg::{Bytes, FromKernel, ToKernel};
+use libksupport::runtime::{KernelApi, KernelHost, RtioInput, RtioStatus, Runtime};
+use satman::hal::{CpuError, KernelCpu};
+
+use super::rtio::RtioShared;
+
+/// A kernel: what `__modinit__` would do.
+pub type KernelFn = Arc<dyn Fn(&mut dyn KernelApi) + Send + Sync>;
+
+const MAGIC: &[u8] = b"SIMK";
+
+/// An upload image naming kernel `name`, padded to `size` bytes so uploads
+/// take several chunks like real kernels.
+pub fn image(name: &str, size: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(size.max(MAGIC.len() + name.len() + 1));
+    v.extend_from_slice(MAGIC);
+    v.extend_from_slice(name.as_bytes());
+    v.push(0);
+    while v.len() < size {
+        v.push((v.len() * 7) as u8);
+    }
+    v
+}
+
+fn image_name(image: &[u8]) -> Option<&str> {
+    let rest = image.strip_prefix(MAGIC)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// The unwinding payload that ends a kernel run when CPU0 restarts CPU1.
+struct Stopped;
+
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            if !p.is::<Stopped>() {
+                default(info);
+            }
+        }));
+    });
+}
+
+pub struct CpuShared {
+    to_kernel: Mailbox<ToKernel, 4>,
+    from_kernel: Mailbox<FromKernel, 4>,
+    stop: AtomicBool,
+    generation: AtomicU64,
+    exit: AtomicBool,
+    registry: Mutex<HashMap<String, KernelFn>>,
+    rtio: Arc<RtioShared>,
+    /// Kernel runs started, and CPU0 restarts acknowledged.
+    pub runs: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
+/// CPU0's handle on the simulated CPU1.
+pub struct SimCpu {
+    pub shared: Arc<CpuShared>,
+    thread: Option<JoinHandle<()>>,
+    /// How long a restart may take before CPU1 counts as unresponsive.
+    pub restart_timeout: Duration,
+}
+
+impl SimCpu {
+    /// Starts the kernel thread; its allocations are charged to heap slot
+    /// `heap_slot` (see `crate::heap`).
+    pub fn new(rtio: Arc<RtioShared>, heap_slot: u8) -> SimCpu {
+        quiet_panics();
+        let shared = Arc::new(CpuShared {
+            to_kernel: Mailbox::new(),
+            from_kernel: Mailbox::new(),
+            stop: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            exit: AtomicBool::new(false),
+            registry: Mutex::new(HashMap::new()),
+            rtio,
+            runs: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("sim-cpu1".into())
+            .spawn(move || {
+                crate::heap::attach_slot(heap_slot);
+                kernel_loop(s)
+            })
+            .expect("spawn kernel thread");
+        SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500) }
+    }
+
+    pub fn register(&self, name: &str, kernel: KernelFn) {
+        self.shared.registry.lock().unwrap().insert(name.to_string(), kernel);
+    }
+}
+
+impl Drop for SimCpu {
+    fn drop(&mut self) {
+        self.shared.exit.store(true, Ordering::SeqCst);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            // A kernel that never yields keeps its thread; do not hang the test.
+            let deadline = Instant::now() + Duration::from_millis(200);
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl KernelCpu for SimCpu {
+    fn restart(&mut self) -> Result<(), CpuError> {
+        let gen = self.shared.generation.load(Ordering::SeqCst);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + self.restart_timeout;
+        while self.shared.generation.load(Ordering::SeqCst) == gen {
+            if Instant::now() >= deadline {
+                return Err(CpuError::Unresponsive);
+            }
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+        self.shared.to_kernel.try_send(msg).map_err(|_| CpuError::MailboxFull)
+    }
+
+    fn receive(&mut self) -> Option<FromKernel> {
+        self.shared.from_kernel.try_recv()
+    }
+}
+
+/// What the runtime uses on the simulated CPU1.
+struct SimHost {
+    shared: Arc<CpuShared>,
+}
+
+impl SimHost {
+    fn check_stop(&self) {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            std::panic::panic_any(Stopped);
+        }
+    }
+}
+
+impl KernelHost for SimHost {
+    fn request(&mut self, msg: FromKernel) -> ToKernel {
+        self.notify(msg);
+        loop {
+            self.check_stop();
+            if let Some(reply) = self.shared.to_kernel.try_recv() {
+                return reply;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    fn notify(&mut self, msg: FromKernel) {
+        let mut msg = msg;
+        loop {
+            self.check_stop();
+            match self.shared.from_kernel.try_send(msg) {
+                Ok(()) => return,
+                Err(m) => msg = m,
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Like CPU1 after an uncaught exception: wait for CPU0 to restart us.
+    /// Whatever the last notification pointed to stays alive meanwhile.
+    fn halt(&mut self) -> ! {
+        loop {
+            self.check_stop();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    fn rtio_init(&mut self) {
+        self.check_stop();
+    }
+
+    fn rtio_counter(&mut self) -> i64 {
+        self.check_stop();
+        self.shared.rtio.counter()
+    }
+
+    fn rtio_output(&mut self, timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
+        self.check_stop();
+        self.shared.rtio.kernel_output(timestamp, target, data)
+    }
+
+    fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
+        self.check_stop();
+        self.shared.rtio.kernel_input(channel, timeout)
+    }
+}
+
+fn kernel_loop(shared: Arc<CpuShared>) {
+    let mut loaded: Option<KernelFn> = None;
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            if shared.exit.load(Ordering::SeqCst) {
+                return;
+            }
+            // Restart: forget the kernel, empty the mailboxes, acknowledge.
+            loaded = None;
+            shared.to_kernel.reset();
+            shared.from_kernel.reset();
+            shared.stop.store(false, Ordering::SeqCst);
+            shared.restarts.fetch_add(1, Ordering::Relaxed);
+            shared.generation.fetch_add(1, Ordering::SeqCst);
+            continue;
+        }
+        let Some(msg) = shared.to_kernel.try_recv() else {
+            std::thread::sleep(Duration::from_micros(20));
+            continue;
+        };
+        match msg {
+            ToKernel::Load { image } => {
+                let img = unsafe { image.as_slice() };
+                let kernel = image_name(img).and_then(|n| shared.registry.lock().unwrap().get(n).cloned());
+                let reply = match kernel {
+                    Some(k) => {
+                        loaded = Some(k);
+                        FromKernel::LoadDone
+                    }
+                    None => {
+                        static REASON: &str = "not a simulated kernel image, or unknown kernel name";
+                        FromKernel::LoadFailed { reason: Bytes::new(REASON.as_bytes()) }
+                    }
+                };
+                let _ = shared.from_kernel.try_send(reply);
+            }
+            ToKernel::Start { timestamp } => {
+                let Some(kernel) = loaded.clone() else { continue };
+                shared.runs.fetch_add(1, Ordering::Relaxed);
+                run_kernel(&shared, &kernel, timestamp);
+                // Finished, raised or stopped: wait for CPU0's restart.
+                loaded = None;
+            }
+            other => {
+                // A reply with no request outstanding: CPU0 broke the protocol.
+                eprintln!("sim cpu1: unexpected message {:?}", other);
+            }
+        }
+    }
+}
+
+fn run_kernel(shared: &Arc<CpuShared>, kernel: &KernelFn, timestamp: u64) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut rt = Runtime::new(SimHost { shared: shared.clone() });
+        rt.set_now(timestamp as i64);
+        kernel(&mut rt);
+        rt.host.notify(FromKernel::Finished);
+    }));
+    if let Err(payload) = result {
+        if !payload.is::<Stopped>() {
+            // A bug in a test kernel: report it like an uncaught exception.
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "kernel panicked".into());
+            let mut blob = Vec::new();
+            exception::serialize_message(id::RUNTIME_ERROR, &msg, [0; 3], &mut blob);
+            let _ = shared.from_kernel.try_send(FromKernel::Exception { blob: Bytes::new(&blob) });
+            // CPU0 copies the blob before restarting us; keep it alive until then.
+            while !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+}

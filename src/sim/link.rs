@@ -1,0 +1,102 @@
+//! An aux link in memory: frames queued both ways, a link-up flag, and
+//! optionally the gateware's habit of handing over whole 1 KiB slots with
+//! stale bytes after the frame.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use libdrtio::MAX_PACKET;
+use satman::hal::{AuxLink, LinkError};
+
+#[derive(Default)]
+pub struct LinkShared {
+    to_satellite: Mutex<VecDeque<Vec<u8>>>,
+    to_master: Mutex<VecDeque<Vec<u8>>>,
+    down: AtomicBool,
+    /// Deliver frames as full 1024-byte slots, like the gateware.
+    slots: AtomicBool,
+}
+
+impl LinkShared {
+    pub fn new() -> Arc<LinkShared> {
+        Arc::new(LinkShared::default())
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.down.store(!up, Ordering::SeqCst);
+        if !up {
+            self.to_satellite.lock().unwrap().clear();
+            self.to_master.lock().unwrap().clear();
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        !self.down.load(Ordering::SeqCst)
+    }
+
+    pub fn set_gateware_slots(&self, on: bool) {
+        self.slots.store(on, Ordering::SeqCst);
+    }
+
+    /// Master side: queue bytes for the satellite (dropped if the link is down).
+    pub fn master_send(&self, bytes: &[u8]) {
+        if self.is_up() {
+            self.to_satellite.lock().unwrap().push_back(bytes.to_vec());
+        }
+    }
+
+    pub fn master_recv(&self) -> Option<Vec<u8>> {
+        self.to_master.lock().unwrap().pop_front()
+    }
+
+    pub fn pending_for_satellite(&self) -> usize {
+        self.to_satellite.lock().unwrap().len()
+    }
+}
+
+/// The satellite's end.
+pub struct SimLink {
+    pub shared: Arc<LinkShared>,
+    /// What the last slot held, for the stale-bytes mode.
+    stale: Box<[u8; MAX_PACKET]>,
+}
+
+impl SimLink {
+    pub fn new(shared: Arc<LinkShared>) -> SimLink {
+        SimLink { shared, stale: Box::new([0xA5; MAX_PACKET]) }
+    }
+}
+
+impl AuxLink for SimLink {
+    fn is_up(&mut self) -> bool {
+        self.shared.is_up()
+    }
+
+    fn receive(&mut self, buf: &mut [u8; MAX_PACKET]) -> Result<Option<usize>, LinkError> {
+        if !self.shared.is_up() {
+            return Err(LinkError::Down);
+        }
+        let Some(frame) = self.shared.to_satellite.lock().unwrap().pop_front() else { return Ok(None) };
+        if frame.len() > MAX_PACKET {
+            // The gateware flags frames longer than a slot and drops the rest.
+            return Err(LinkError::Gateware);
+        }
+        if self.shared.slots.load(Ordering::Relaxed) {
+            self.stale[..frame.len()].copy_from_slice(&frame);
+            buf.copy_from_slice(&self.stale[..]);
+            Ok(Some(MAX_PACKET))
+        } else {
+            buf[..frame.len()].copy_from_slice(&frame);
+            Ok(Some(frame.len()))
+        }
+    }
+
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        if !self.shared.is_up() {
+            return Err(LinkError::Down);
+        }
+        self.shared.to_master.lock().unwrap().push_back(frame.to_vec());
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The satellite core on simulated hardware, and a bench that wires it to a
+//! [`Master`] over an in-memory aux link.
+//!
+//! The satellite runs the real core (`satman::Satellite`) and the real
+//! kernel-side runtime; only the hardware traits are simulated. The master
+//! pumps the satellite's service loop whenever it waits for a frame, as the
+//! satellite's CPU0 would be running anyway.
+
+pub mod cpu;
+pub mod link;
+pub mod rtio;
+pub mod system;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libdma::{Arena, Store};
+use libdrtio::Frame;
+use satman::hal::{Hardware, Platform};
+use satman::{Config, RamConfig, Satellite};
+
+use crate::heap::Tracker;
+use crate::master::{Master, MasterError, Transport};
+pub use cpu::{image, KernelFn, SimCpu};
+pub use link::{LinkShared, SimLink};
+pub use rtio::{Event, RtioShared, SimDma, SimRtio};
+pub use system::{SimClock, SimSystem};
+
+/// The simulated board.
+pub struct Sim;
+
+impl Platform for Sim {
+    type Link = SimLink;
+    type Cpu = SimCpu;
+    type Rtio = SimRtio;
+    type Dma = SimDma;
+    type Clock = SimClock;
+    type Config = RamConfig;
+    type System = SimSystem;
+}
+
+/// The master's side of the in-memory link; pumps the satellite while it
+/// waits.
+pub struct SimTransport {
+    pub sat: Satellite<Sim>,
+    pub link: Arc<LinkShared>,
+}
+
+impl Transport for SimTransport {
+    fn send(&mut self, frame: &[u8]) -> Result<(), MasterError> {
+        self.link.master_send(frame);
+        Ok(())
+    }
+
+    fn recv(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError> {
+        loop {
+            self.sat.poll();
+            if let Some(bytes) = self.link.master_recv() {
+                return Frame::from_bytes(&bytes).map(Some).map_err(|e| MasterError::Corrupt(e.to_string()));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Options for [`SimBench::new`].
+#[derive(Debug, Clone, Copy)]
+pub struct SimOptions {
+    /// DDMA store budget in bytes.
+    pub ddma_budget: usize,
+    pub config: Config,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { ddma_budget: 4 << 20, config: Config::default() }
+    }
+}
+
+/// A master and one satellite (destination 1) on simulated hardware.
+pub struct SimBench {
+    pub master: Master<SimTransport>,
+    pub rtio: Arc<RtioShared>,
+    pub cpu: Arc<cpu::CpuShared>,
+    pub link: Arc<LinkShared>,
+    /// Heap account of the satellite, its kernel CPU and this bench.
+    pub heap: Tracker,
+}
+
+impl SimBench {
+    pub fn new(options: SimOptions) -> SimBench {
+        system::init_logger();
+        let heap = Tracker::new();
+        let link = LinkShared::new();
+        let rtio = RtioShared::new();
+        let cpu = SimCpu::new(rtio.clone(), heap.slot());
+        let cpu_shared = cpu.shared.clone();
+        let hw = Hardware::<Sim> {
+            uplink: SimLink::new(link.clone()),
+            repeaters: Vec::new(),
+            cpu,
+            rtio: SimRtio(rtio.clone()),
+            dma: SimDma::new(rtio.clone()),
+            clock: SimClock::new(),
+            config: RamConfig::default(),
+            system: SimSystem::default(),
+        };
+        let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");
+        let sat = Satellite::new(hw, Store::new(arena), options.config);
+        let master = Master::new(SimTransport { sat, link: link.clone() });
+        SimBench { master, rtio, cpu: cpu_shared, link, heap }
+    }
+
+    pub fn sat(&mut self) -> &mut Satellite<Sim> {
+        &mut self.master.transport.sat
+    }
+
+    /// Makes kernel `name` loadable from an image made by [`image`].
+    pub fn register(&mut self, name: &str, kernel: KernelFn) {
+        self.sat().hw.cpu.register(name, kernel);
+    }
+
+    /// Runs the satellite's service loop for `d` without a master request.
+    pub fn pump(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline {
+            self.sat().poll();
+            std::thread::yield_now();
+        }
+    }
+
+    /// Pumps until `f` holds or `timeout` passes; returns whether it held.
+    pub fn pump_until(&mut self, timeout: Duration, mut f: impl FnMut(&mut Self) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if f(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            self.sat().poll();
+            std::thread::yield_now();
+        }
+    }
+}
