@@ -88,6 +88,14 @@ pub fn never_finishes(api: &mut dyn KernelApi) {
     }
 }
 
+/// Records 5000 pulses: 170 kB of trace, beyond a small DDMA budget.
+pub fn huge_recording(api: &mut dyn KernelApi) {
+    api.dma_record_start(b"huge");
+    pulses(api, 5000);
+    let d = api.now_mu();
+    api.dma_record_stop(d, true);
+}
+
 /// Takes two int32 arguments and returns their sum (kernel-abi §4).
 pub fn add_args(api: &mut dyn KernelApi) {
     let n = api.subkernel_await_message(-1, 10_000, b"ii", 2, 2);

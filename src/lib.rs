@@ -6,4 +6,5 @@
 pub mod heap;
 pub mod kernels;
 pub mod master;
+pub mod scenario;
 pub mod sim;

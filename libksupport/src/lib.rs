@@ -4,7 +4,9 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod api;
 pub mod exception;
+pub mod loader;
 pub mod mailbox;
 pub mod msg;
 pub mod rpc;

@@ -1,0 +1,62 @@
+//! The user's experiment as the master runs it, over the simulated bench.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use satman::hal::Initiator;
+
+use crate::kernels::{self, check_pulses};
+use crate::master::Outcome;
+use crate::sim::{image, SimBench};
+
+pub const DEST: u8 = 1;
+/// Subkernel ids the compiler gave the two subkernels.
+pub const A: u32 = 1;
+pub const B: u32 = 2;
+/// Size of every simulated kernel image (several upload chunks).
+pub const IMAGE_SIZE: usize = 4096;
+/// `subkernel_await(..., 5000)`.
+pub const AWAIT: Duration = Duration::from_millis(5000);
+
+/// Registers the experiment's kernels and the fault kernels.
+pub fn register_kernels(b: &mut SimBench) {
+    b.register("standard", Arc::new(kernels::standard));
+    b.register("ddma", Arc::new(kernels::ddma));
+    b.register("raise_while_recording", Arc::new(kernels::raise_while_recording));
+    b.register("never_finishes", Arc::new(kernels::never_finishes));
+    b.register("add_args", Arc::new(kernels::add_args));
+    b.register("huge_recording", Arc::new(kernels::huge_recording));
+}
+
+/// A timeline start with `break_realtime`'s margin.
+pub fn now(b: &SimBench) -> u64 {
+    b.rtio.counter() as u64 + kernels::SLACK as u64
+}
+
+/// Uploads (preloads) and runs subkernel `id` and awaits it.
+pub fn preload_run_await(b: &mut SimBench, id: u32) -> Result<Outcome, String> {
+    b.master.reset().map_err(|e| format!("reset: {e}"))?;
+    b.master.load_run(DEST, id, false, 0).map_err(|e| format!("preload {id}: {e}"))?;
+    let t = now(b);
+    b.master.load_run(DEST, id, true, t).map_err(|e| format!("run {id}: {e}"))?;
+    b.master.await_finish(id, AWAIT).map_err(|e| format!("await {id}: {e}"))
+}
+
+/// One submission of the user's experiment; checks both subkernels'
+/// output.
+pub fn experiment(b: &mut SimBench) -> Result<(), String> {
+    b.master.upload_subkernel(DEST, A, &image("standard", IMAGE_SIZE)).map_err(|e| format!("upload A: {e}"))?;
+    b.master.upload_subkernel(DEST, B, &image("ddma", IMAGE_SIZE)).map_err(|e| format!("upload B: {e}"))?;
+    match preload_run_await(b, A)? {
+        Outcome::Finished => {}
+        other => return Err(format!("subkernel A: {other:?}")),
+    }
+    check_pulses(&b.rtio.take_events(), Initiator::Kernel).map_err(|e| format!("subkernel A: {e}"))?;
+    match preload_run_await(b, B)? {
+        Outcome::Finished => {}
+        other => return Err(format!("subkernel B: {other:?}")),
+    }
+    check_pulses(&b.rtio.take_events(), Initiator::Dma).map_err(|e| format!("subkernel B playback: {e}"))?;
+    b.master.clear_async();
+    Ok(())
+}
