@@ -65,6 +65,33 @@ pub trait KernelHost {
     fn unwind(&mut self, _exn: &Exception) {}
 }
 
+impl<H: KernelHost + ?Sized> KernelHost for &mut H {
+    fn request(&mut self, msg: FromKernel) -> ToKernel {
+        (**self).request(msg)
+    }
+    fn notify(&mut self, msg: FromKernel) {
+        (**self).notify(msg)
+    }
+    fn halt(&mut self) -> ! {
+        (**self).halt()
+    }
+    fn rtio_init(&mut self) {
+        (**self).rtio_init()
+    }
+    fn rtio_counter(&mut self) -> i64 {
+        (**self).rtio_counter()
+    }
+    fn rtio_output(&mut self, timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
+        (**self).rtio_output(timestamp, target, data)
+    }
+    fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
+        (**self).rtio_input(channel, timeout)
+    }
+    fn unwind(&mut self, exn: &Exception) {
+        (**self).unwind(exn)
+    }
+}
+
 /// Result of `dma_retrieve`, laid out as the compiler's sret struct.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

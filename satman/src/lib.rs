@@ -17,6 +17,7 @@ mod kernel_requests;
 pub mod logbuf;
 mod mgmt;
 pub mod outbox;
+pub mod qemu;
 mod satellite;
 mod session;
 mod subkernel;

@@ -74,7 +74,6 @@ pub fn resolve(name: &[u8]) -> Option<u32> {
 
 /// Whether the entries of `table` carry exactly the names of `names`, in the
 /// same order (for the compile-time assertions of the address tables).
-#[cfg_attr(not(target_arch = "arm"), allow(dead_code))]
 pub(crate) const fn same_names(table: &[Symbol], names: &[&str]) -> bool {
     if table.len() != names.len() {
         return false;

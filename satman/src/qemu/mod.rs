@@ -1,0 +1,29 @@
+//! The QEMU board's aux link and RTIO model (docs/qemu-link.md).
+//!
+//! In QEMU there is no gateware: the DRTIO aux link is UART0 carried to a
+//! host socket, with SLIP-framed records tagged by channel, and the RTIO
+//! core and DMA engine are software models that report every event to the
+//! host. Everything here is platform-independent and tested on the host;
+//! the firmware supplies the UART and the clock.
+
+mod aux;
+mod rtio;
+pub mod slip;
+
+pub use aux::{ByteStream, Control, QemuAux};
+pub use rtio::{EventQueue, QemuDma, QemuRtio, RtioEvent, RtioModel};
+
+/// Record channels.
+pub mod channel {
+    pub const AUX: u8 = 0;
+    pub const RTIO: u8 = 1;
+    pub const CONTROL: u8 = 2;
+}
+
+/// Control operations.
+pub mod op {
+    pub const STATS: u8 = 0x01;
+    pub const EXIT: u8 = 0x02;
+    pub const LINK: u8 = 0x03;
+    pub const READY: u8 = 0x10;
+}
