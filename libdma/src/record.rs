@@ -127,6 +127,69 @@ pub fn validate(bytes: &[u8]) -> Result<usize, MalformedRecord> {
     Ok(n)
 }
 
+/// [`validate`] for a trace that arrives in pieces (an upload in chunks).
+///
+/// Each [`feed`](Self::feed) checks the records that lie wholly inside the
+/// bytes received so far, starting where the previous call stopped, so that
+/// checking costs the same in total as one `validate` but never more than a
+/// chunk's worth at a time: no chunk's handling time grows with the trace.
+/// [`finish`](Self::finish), given the complete trace, returns the verdict
+/// `validate` would.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Validator {
+    /// Offset of the first record not checked yet (of the malformed one
+    /// once one is found).
+    pos: usize,
+    state: Checked,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Checked {
+    #[default]
+    Open,
+    /// A zero length byte: the trace ends there, nothing after it is read.
+    Terminated,
+    /// The record at `pos` has an impossible length byte.
+    Malformed,
+}
+
+impl Validator {
+    pub(crate) const fn new() -> Self {
+        Validator { pos: 0, state: Checked::Open }
+    }
+
+    /// Checks what it can of `bytes`, the trace so far; every call must pass
+    /// the same trace, at least as long as the call before.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        while self.state == Checked::Open {
+            let Some(&len) = bytes.get(self.pos) else { return };
+            let len = len as usize;
+            if len == 0 {
+                self.state = Checked::Terminated;
+            } else if !valid_length(len) {
+                self.state = Checked::Malformed;
+            } else if bytes.len() - self.pos < len {
+                // The rest of this record has not arrived yet.
+                return;
+            } else {
+                self.pos += len;
+            }
+        }
+    }
+
+    /// The verdict on the complete trace `bytes`, of which every earlier
+    /// [`feed`](Self::feed) saw a prefix.
+    pub(crate) fn finish(&mut self, bytes: &[u8]) -> Result<(), MalformedRecord> {
+        self.feed(bytes);
+        match self.state {
+            // A bad length byte, or (still open) a record that runs past the end.
+            Checked::Malformed => Err(MalformedRecord { offset: self.pos }),
+            Checked::Open if self.pos < bytes.len() => Err(MalformedRecord { offset: self.pos }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Encodes one record into `out`, returning its length, or `None` if `out`
 /// is too short or there are more than [`MAX_WORDS`] words.
 pub fn encode(out: &mut [u8], target: u32, timestamp: i64, words: &[u32]) -> Option<usize> {
@@ -179,6 +242,58 @@ mod tests {
         assert_eq!(recs[1].destination(), 1);
         assert_eq!(recs[1].channel(), 0x01_000F);
         assert_eq!(validate(&t), Ok(3));
+    }
+
+    /// `validate` on `t`, and the validator fed `t` cut at `cuts` then
+    /// finished, agree.
+    fn validator_agrees(t: &[u8], cuts: &[usize]) {
+        let mut v = Validator::new();
+        for &c in cuts {
+            v.feed(&t[..c.min(t.len())]);
+        }
+        assert_eq!(v.finish(t), validate(t).map(|_| ()), "trace {:?} cut at {:?}", t, cuts);
+    }
+
+    #[test]
+    fn validator_agrees_with_validate_wherever_cut() {
+        let mut rec = [0u8; MAX_RECORD_LEN];
+        let mut good = Vec::new();
+        for i in 0..4u32 {
+            let n = encode(&mut rec, 0x0100_0F00 + i, i as i64, &[i; 3][..i as usize % 3 + 1]).unwrap();
+            good.extend_from_slice(&rec[..n]);
+        }
+        let mut traces = alloc::vec![good.clone()];
+        let mut t = good.clone();
+        t.push(0); // terminated
+        traces.push(t);
+        let mut t = good.clone();
+        t.extend_from_slice(&[0, 3, 3, 3]); // garbage after a zero byte is never read
+        traces.push(t);
+        let mut t = good.clone();
+        t[17] = 14; // bad length in the middle
+        traces.push(t);
+        let mut t = good.clone();
+        t.truncate(good.len() - 3); // runs past the end
+        traces.push(t);
+        let mut t = good.clone();
+        // Data whose last record is one byte short, plus the terminator the
+        // store appends: `validate` takes the terminator as the record's last
+        // byte and accepts it, and so must the validator.
+        t.truncate(good.len() - 1);
+        t.push(0);
+        assert_eq!(validate(&t), Ok(4));
+        traces.push(t);
+        traces.push(Vec::new());
+        traces.push(alloc::vec![12, 0, 0, 0]);
+        for t in &traces {
+            validator_agrees(t, &[]);
+            for a in 0..=t.len() {
+                validator_agrees(t, &[a]);
+                for b in a..=t.len() {
+                    validator_agrees(t, &[a, b]);
+                }
+            }
+        }
     }
 
     #[test]

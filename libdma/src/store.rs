@@ -88,6 +88,8 @@ struct Trace {
     name: Option<String>,
     duration: u64,
     uses_ddma: bool,
+    /// Validation of an upload so far, chunk by chunk.
+    checked: record::Validator,
 }
 
 impl Trace {
@@ -206,6 +208,7 @@ impl Store {
                 name: None,
                 duration: 0,
                 uses_ddma: false,
+                checked: record::Validator::new(),
             };
             self.insert(key, trace)?;
         }
@@ -225,13 +228,16 @@ impl Store {
         unsafe { trace.block.bytes_mut(trace.len + data.len())[trace.len..].copy_from_slice(data) };
         trace.len += data.len();
         if !last {
+            // Check the records this chunk completed, so that the last chunk
+            // does not have to go through the whole trace.
+            trace.checked.feed(unsafe { trace.block.bytes(trace.len) });
             return Ok(AddProgress::Incomplete);
         }
         unsafe { trace.block.bytes_mut(trace.len + 1)[trace.len] = 0 };
         trace.len += 1;
         trace.complete = true;
         let len = trace.len;
-        if let Err(e) = record::validate(unsafe { trace.block.bytes(len) }) {
+        if let Err(e) = trace.checked.finish(unsafe { trace.block.bytes(len) }) {
             let _ = self.remove(key);
             return Err(StoreError::Malformed { offset: e.offset });
         }
@@ -344,6 +350,7 @@ impl Store {
             name: Some(rec.name),
             duration,
             uses_ddma: !remote.is_empty(),
+            checked: record::Validator::new(),
         };
         self.insert(key, trace)?;
         Ok(Recorded { key, duration, remote })
@@ -545,6 +552,24 @@ mod tests {
         let mut t = pulses(2, 0x100);
         t[17] = 5;
         assert_eq!(s.add_chunk(key, true, true, &t), Err(StoreError::Malformed { offset: 17 }));
+        assert!(s.is_empty());
+        assert_eq!(s.arena_stats().in_use, 0);
+    }
+
+    #[test]
+    fn malformed_chunk_is_reported_with_the_last_chunk() {
+        // Records are checked as chunks arrive, but the verdict (and its
+        // offset in the trace) still comes with the last chunk.
+        let mut s = store(1 << 20);
+        let key = Key { source: MASTER, id: 4 };
+        let mut t = pulses(100, 0x100);
+        t[17 * 70] = 5; // a length byte in the second chunk
+        let chunks: Vec<&[u8]> = t.chunks(1010).collect();
+        let (last, rest) = chunks.split_last().unwrap();
+        for (i, c) in rest.iter().enumerate() {
+            assert_eq!(s.add_chunk(key, i == 0, false, c), Ok(AddProgress::Incomplete));
+        }
+        assert_eq!(s.add_chunk(key, false, true, last), Err(StoreError::Malformed { offset: 17 * 70 }));
         assert!(s.is_empty());
         assert_eq!(s.arena_stats().in_use, 0);
     }
