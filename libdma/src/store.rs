@@ -233,15 +233,17 @@ impl Store {
             trace.checked.feed(unsafe { trace.block.bytes(trace.len) });
             return Ok(AddProgress::Incomplete);
         }
-        unsafe { trace.block.bytes_mut(trace.len + 1)[trace.len] = 0 };
-        trace.len += 1;
-        trace.complete = true;
-        let len = trace.len;
-        if let Err(e) = trace.checked.finish(unsafe { trace.block.bytes(len) }) {
+        // The verdict is on the uploaded records alone: they must end
+        // exactly where the upload ends, before the terminator we append.
+        if let Err(e) = trace.checked.finish(unsafe { trace.block.bytes(trace.len) }) {
             let _ = self.remove(key);
             return Err(StoreError::Malformed { offset: e.offset });
         }
         let trace = self.traces.get_mut(&key).ok_or(StoreError::NotFound)?;
+        unsafe { trace.block.bytes_mut(trace.len + 1)[trace.len] = 0 };
+        trace.len += 1;
+        trace.complete = true;
+        let len = trace.len;
         self.arena.shrink(&mut trace.block, len);
         Ok(AddProgress::Complete)
     }
@@ -554,6 +556,17 @@ mod tests {
         assert_eq!(s.add_chunk(key, true, true, &t), Err(StoreError::Malformed { offset: 17 }));
         assert!(s.is_empty());
         assert_eq!(s.arena_stats().in_use, 0);
+    }
+
+    #[test]
+    fn upload_ending_inside_a_record_is_refused() {
+        // Without this check the appended terminator would become the last
+        // record's final data byte, and the trace would have no end.
+        let mut s = store(1 << 20);
+        let key = Key { source: MASTER, id: 5 };
+        let t = pulses(2, 0x100);
+        assert_eq!(s.add_chunk(key, true, true, &t[..t.len() - 1]), Err(StoreError::Malformed { offset: 51 }));
+        assert!(s.is_empty());
     }
 
     #[test]
