@@ -2,9 +2,11 @@
 //!
 //! The platform (start-up, MMU/caches, GIC, time, UARTs, logging, heaps,
 //! CPU1 control) lives in [`platform`]; the satellite logic lives in the
-//! satman lib. Build with exactly one board feature (`qemu` or
-//! `kasli_soc`); with `qemu` + `selftest`, main() runs the platform
-//! self-test and exits QEMU with 0 (pass) or 1 (fail).
+//! satman lib; [`board`] is the chosen board's implementation of the
+//! satellite's hardware traits; [`kernel_cpu`] runs kernels on CPU1. Build
+//! with exactly one board feature (`qemu` or `kasli_soc`); with `qemu` +
+//! `selftest`, main() runs the platform self-test and exits QEMU with 0
+//! (pass) or 1 (fail).
 //!
 //! On a non-ARM host this file compiles to an empty program, so that
 //! `cargo build --all-features` on the host does not break.
@@ -18,18 +20,26 @@ extern crate alloc;
 #[cfg(target_arch = "arm")]
 mod platform;
 
+#[cfg(all(target_arch = "arm", feature = "qemu"))]
+#[path = "fw_qemu.rs"]
+mod board;
+#[cfg(all(target_arch = "arm", feature = "kasli_soc", not(feature = "qemu")))]
+#[path = "fw_kasli_soc.rs"]
+mod board;
+
+#[cfg(target_arch = "arm")]
+mod kernel_cpu;
+
 #[cfg(not(target_arch = "arm"))]
 fn main() {}
 
 #[cfg(target_arch = "arm")]
 use core::time::Duration;
 #[cfg(target_arch = "arm")]
-#[allow(unused_imports)]
-use platform::{cpu1, uart::Uart, Instant};
+use platform::{cpu1, Instant};
 
 /// How long CPU1 gets to come up after its release.
 #[cfg(target_arch = "arm")]
-#[allow(dead_code)]
 const CPU1_BOOT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The firmware's main, entered on CPU0 once the platform is up (MMU,
@@ -43,40 +53,19 @@ pub(crate) fn firmware_main() -> ! {
     }
     #[cfg(not(all(feature = "qemu", feature = "selftest")))]
     {
-        if let Err(e) = cpu1::start(cpu1_main, Instant::after(CPU1_BOOT_TIMEOUT)) {
+        if let Err(e) = cpu1::start(kernel_cpu::cpu1_main, Instant::after(CPU1_BOOT_TIMEOUT)) {
+            // The satellite still serves the link; kernel loads fail explicitly.
             log::error!("cpu1: did not start: {e:?}");
         }
-        let mut aux = platform::uart::take_aux().expect("UART0 taken once, here");
-        log::info!("satman: ready");
+        let hw = board::hardware();
+        let mut sat = satman::Satellite::new(hw, board::store(), satman::Config::default());
+        sat.apply_log_config();
+        let mut service = board::Service::new();
+        log::info!("satman: ready ({})", platform::board::NAME);
         loop {
-            run(&mut aux);
+            sat.poll();
+            service.poll(&mut sat);
             platform::poll();
         }
-    }
-}
-
-/// Placeholder main-loop step (the satman core replaces it): echoes what
-/// arrives on UART0 back to it. Never waits.
-#[cfg(target_arch = "arm")]
-#[allow(dead_code)]
-fn run(aux: &mut Uart) {
-    let mut buf = [0u8; 64];
-    let n = aux.read(&mut buf);
-    if n > 0 {
-        // Whatever does not fit in the TX ring right now is dropped: an
-        // echo has nothing better to do with it.
-        let _ = aux.write(&buf[..n]);
-    }
-    aux.poll();
-}
-
-/// Placeholder CPU1 main (the kernel loop replaces it): announces itself
-/// and sleeps. Runs with IRQs enabled, so a stop from CPU0 always lands.
-#[cfg(target_arch = "arm")]
-#[allow(dead_code)]
-fn cpu1_main() -> ! {
-    log::info!("cpu1: idle (entry {})", cpu1::counters().entries);
-    loop {
-        cpu1::wait_for_event();
     }
 }

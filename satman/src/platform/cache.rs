@@ -211,3 +211,26 @@ pub fn clean_invalidate_range(addr: usize, len: usize) {
     }
     aarch32_cpu::asm::dsb();
 }
+
+/// Makes code just written to `addr..addr+len` executable by this CPU: the
+/// data lines are cleaned to the point of unification (where instruction
+/// fetches look), then the instruction cache and branch predictor are
+/// invalidated. For a kernel image loaded by the CPU that will run it.
+pub fn sync_instructions(addr: usize, len: usize) {
+    for a in lines(addr, len) {
+        // DCCMVAU: clean data cache line by MVA to PoU (ARMv7-A ARM B4.2.1).
+        unsafe { core::arch::asm!("mcr p15, 0, {0}, c7, c11, 1", in(reg) a as u32, options(nostack, preserves_flags)) };
+    }
+    aarch32_cpu::asm::dsb();
+    // ICIALLU and BPIALL (the register value is ignored).
+    unsafe {
+        core::arch::asm!(
+            "mcr p15, 0, {0}, c7, c5, 0",
+            "mcr p15, 0, {0}, c7, c5, 6",
+            in(reg) 0u32,
+            options(nostack, preserves_flags)
+        )
+    };
+    aarch32_cpu::asm::dsb();
+    aarch32_cpu::asm::isb();
+}

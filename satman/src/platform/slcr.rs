@@ -20,3 +20,15 @@ pub fn with_unlocked<T>(f: impl FnOnce() -> T) -> T {
         r
     })
 }
+
+/// Resets the whole processing system (PSS_RST_CTRL.SOFT_RST, Zynq TRM
+/// 26.2.2): a reboot through the BootROM on silicon, a machine reset in QEMU.
+pub fn soft_reset() -> ! {
+    with_unlocked(|| {
+        let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
+        rst.write_pss(zynq7000::slcr::reset::PsResetControl::new_with_raw_value(1));
+    });
+    loop {
+        super::cpu::wfi();
+    }
+}

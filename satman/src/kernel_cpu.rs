@@ -1,0 +1,163 @@
+//! The kernel CPU: CPU0's handle on it ([`Cpu1Link`], the satellite core's
+//! `KernelCpu`) and what runs on CPU1 ([`cpu1_main`]: load a kernel ELF, run
+//! it on the kernel-side runtime, report).
+//!
+//! The two CPUs share two mailboxes in the `shared` region and nothing else
+//! but the memory CPU0 lends (kernel images, messages, DMA leases). CPU1
+//! allocates only from heap1, which CPU0 resets while CPU1 is stopped, so a
+//! restart can never leak or wedge anything: stop CPU1 (bounded), reset
+//! heap1 and the mailboxes, let it run its main again from the top.
+
+use core::time::Duration;
+
+use libksupport::abi;
+use libksupport::api;
+use libksupport::loader::Kernel;
+use libksupport::mailbox::Mailbox;
+use libksupport::msg::{Bytes, FromKernel, ToKernel};
+use libksupport::runtime::{KernelHost, RtioInput, RtioStatus, Runtime};
+use satman::hal::{CpuError, KernelCpu};
+
+use crate::board;
+use crate::platform::{cache, cpu1, heap, Instant};
+
+#[unsafe(link_section = ".shared")]
+static TO_KERNEL: Mailbox<ToKernel, 4> = Mailbox::new();
+#[unsafe(link_section = ".shared")]
+static FROM_KERNEL: Mailbox<FromKernel, 4> = Mailbox::new();
+
+/// How long CPU1 gets to acknowledge a stop before it counts as stuck.
+const STOP_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// CPU0's side.
+pub struct Cpu1Link;
+
+impl KernelCpu for Cpu1Link {
+    fn restart(&mut self) -> Result<(), CpuError> {
+        cpu1::stop(Instant::after(STOP_TIMEOUT)).map_err(|e| {
+            log::error!("kernel CPU did not stop: {:?}", e);
+            CpuError::Unresponsive
+        })?;
+        // CPU1 touches nothing now: its heap and the mailboxes start afresh.
+        heap::reset_heap1();
+        TO_KERNEL.reset();
+        FROM_KERNEL.reset();
+        cpu1::resume().map_err(|_| CpuError::Unresponsive)
+    }
+
+    fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+        TO_KERNEL.try_send(msg).map_err(|_| CpuError::MailboxFull)?;
+        cpu1::notify();
+        Ok(())
+    }
+
+    fn receive(&mut self) -> Option<FromKernel> {
+        FROM_KERNEL.try_recv()
+    }
+}
+
+/// CPU1's side of the runtime.
+struct Cpu1Host;
+
+impl KernelHost for Cpu1Host {
+    fn request(&mut self, msg: FromKernel) -> ToKernel {
+        self.notify(msg);
+        loop {
+            if let Some(reply) = TO_KERNEL.try_recv() {
+                return reply;
+            }
+            cpu1::wait_for_event();
+        }
+    }
+
+    fn notify(&mut self, msg: FromKernel) {
+        let mut msg = msg;
+        // CPU0 drains its mailbox on every pass of its loop.
+        while let Err(m) = FROM_KERNEL.try_send(msg) {
+            msg = m;
+            core::hint::spin_loop();
+        }
+    }
+
+    fn halt(&mut self) -> ! {
+        loop {
+            cpu1::wait_for_event();
+        }
+    }
+
+    fn rtio_init(&mut self) {}
+
+    fn rtio_counter(&mut self) -> i64 {
+        board::rtio_counter()
+    }
+
+    fn rtio_output(&mut self, timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
+        board::kernel_output(timestamp, target, data)
+    }
+
+    fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
+        board::kernel_input(channel, timeout)
+    }
+}
+
+/// The host handle (zero-sized: nothing is allocated or aliased).
+fn host() -> &'static mut Cpu1Host {
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(Cpu1Host))
+}
+
+/// A kernel loaded on CPU1, ready to start.
+struct Loaded {
+    entry: extern "C" fn(),
+}
+
+/// Loads the ELF image CPU0 lends into heap1.
+fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
+    use alloc::string::ToString;
+    let kernel = Kernel::parse(image).map_err(|e| e.to_string())?;
+    let layout = kernel.layout();
+    // Heap1 memory: freed by the heap reset when the kernel CPU restarts.
+    let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if base.is_null() {
+        return Err(alloc::format!("no room for a {} byte kernel image", layout.size()));
+    }
+    let dest = unsafe { core::slice::from_raw_parts_mut(base, layout.size()) };
+    let loaded = kernel.load(dest, base as u32, &api::resolve).map_err(|e| e.to_string())?;
+    cache::sync_instructions(base as usize, layout.size());
+    let entry = unsafe { core::mem::transmute::<usize, extern "C" fn()>(loaded.entry as usize) };
+    Ok(Loaded { entry })
+}
+
+/// CPU1 main: entered from the top after every restart.
+pub fn cpu1_main() -> ! {
+    let mut loaded: Option<Loaded> = None;
+    // Kept alive until the next restart: CPU0 reads it after LoadFailed.
+    let mut reason: Option<alloc::string::String> = None;
+    loop {
+        let Some(msg) = TO_KERNEL.try_recv() else {
+            cpu1::wait_for_event();
+            continue;
+        };
+        match msg {
+            ToKernel::Load { image } => match load(unsafe { image.as_slice() }) {
+                Ok(k) => {
+                    loaded = Some(k);
+                    host().notify(FromKernel::LoadDone);
+                }
+                Err(e) => {
+                    let text = reason.insert(e);
+                    host().notify(FromKernel::LoadFailed { reason: Bytes::new(text.as_bytes()) });
+                }
+            },
+            ToKernel::Start { timestamp } => {
+                let Some(k) = loaded.take() else { continue };
+                let mut rt = Runtime::new(host() as &'static mut dyn KernelHost);
+                rt.set_now(timestamp as i64);
+                unsafe { abi::install(rt) };
+                (k.entry)();
+                host().notify(FromKernel::Finished);
+                host().halt();
+            }
+            other => log::warn!("kernel CPU: unexpected {:?}", other),
+        }
+    }
+}
