@@ -8,6 +8,7 @@
 //! restart can never leak or wedge anything: stop CPU1 (bounded), reset
 //! heap1 and the mailboxes, let it run its main again from the top.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use libksupport::abi;
@@ -19,12 +20,17 @@ use libksupport::runtime::{KernelHost, RtioInput, RtioStatus, Runtime};
 use satman::hal::{CpuError, KernelCpu};
 
 use crate::board;
-use crate::platform::{cache, cpu1, heap, Instant};
+use crate::platform::{cache, cpu1, heap, time, Instant};
 
 #[unsafe(link_section = ".shared")]
 static TO_KERNEL: Mailbox<ToKernel, 4> = Mailbox::new();
 #[unsafe(link_section = ".shared")]
 static FROM_KERNEL: Mailbox<FromKernel, 4> = Mailbox::new();
+
+/// Global timer ticks when CPU0 sent the last `Start`, for the
+/// call-to-start latency CPU1 logs when the kernel's entry is reached.
+#[unsafe(link_section = ".shared")]
+static START_SENT: AtomicU64 = AtomicU64::new(0);
 
 /// How long CPU1 gets to acknowledge a stop before it counts as stuck.
 const STOP_TIMEOUT: Duration = Duration::from_millis(100);
@@ -46,6 +52,9 @@ impl KernelCpu for Cpu1Link {
     }
 
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+        if matches!(msg, ToKernel::Start { .. }) {
+            START_SENT.store(time::ticks(), Ordering::Release);
+        }
         TO_KERNEL.try_send(msg).map_err(|_| CpuError::MailboxFull)?;
         cpu1::notify();
         Ok(())
@@ -108,11 +117,16 @@ fn host() -> &'static mut Cpu1Host {
 /// A kernel loaded on CPU1, ready to start.
 struct Loaded {
     entry: extern "C" fn(),
+    /// Global timer ticks spent parsing, copying and relocating.
+    load_ticks: u64,
 }
+
+const TICKS_PER_US: u64 = crate::platform::board::GLOBAL_TIMER_HZ / 1_000_000;
 
 /// Loads the ELF image CPU0 lends into heap1.
 fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     use alloc::string::ToString;
+    let t0 = time::ticks();
     let kernel = Kernel::parse(image).map_err(|e| e.to_string())?;
     let layout = kernel.layout();
     // Heap1 memory: freed by the heap reset when the kernel CPU restarts.
@@ -124,7 +138,7 @@ fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     let loaded = kernel.load(dest, base as u32, &api::resolve).map_err(|e| e.to_string())?;
     cache::sync_instructions(base as usize, layout.size());
     let entry = unsafe { core::mem::transmute::<usize, extern "C" fn()>(loaded.entry as usize) };
-    Ok(Loaded { entry })
+    Ok(Loaded { entry, load_ticks: time::ticks() - t0 })
 }
 
 /// CPU1 main: entered from the top after every restart.
@@ -140,6 +154,12 @@ pub fn cpu1_main() -> ! {
         match msg {
             ToKernel::Load { image } => match load(unsafe { image.as_slice() }) {
                 Ok(k) => {
+                    log::info!(
+                        "kernel loaded: {} byte image, {} µs ({} timer ticks)",
+                        image.len(),
+                        k.load_ticks / TICKS_PER_US,
+                        k.load_ticks
+                    );
                     loaded = Some(k);
                     host().notify(FromKernel::LoadDone);
                 }
@@ -149,10 +169,19 @@ pub fn cpu1_main() -> ! {
                 }
             },
             ToKernel::Start { timestamp } => {
+                let dequeued = time::ticks();
                 let Some(k) = loaded.take() else { continue };
                 let mut rt = Runtime::new(host() as &'static mut dyn KernelHost);
                 rt.set_now(timestamp as i64);
                 unsafe { abi::install(rt) };
+                let now = time::ticks();
+                let latency = now.saturating_sub(START_SENT.load(Ordering::Acquire));
+                log::info!(
+                    "kernel start: {} µs after CPU0 sent Start ({} timer ticks, {} of them on CPU1 after the wake-up)",
+                    latency / TICKS_PER_US,
+                    latency,
+                    now - dequeued
+                );
                 (k.entry)();
                 host().notify(FromKernel::Finished);
                 host().halt();
