@@ -178,6 +178,7 @@ pub struct NullRtio;
 impl Rtio for NullRtio {
     fn select(&mut self, _: Initiator) {}
     fn reset(&mut self) {}
+    fn hold_reset(&mut self, _: bool) {}
     fn take_error(&mut self) -> Option<RtioError> {
         None
     }
@@ -195,6 +196,9 @@ impl DmaEngine for NullDma {
         None
     }
     fn stop(&mut self) {}
+    fn idle(&mut self) -> bool {
+        true
+    }
 }
 
 /// A clock that advances one microsecond per reading (the firmware reads a

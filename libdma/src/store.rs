@@ -117,6 +117,8 @@ pub struct Store {
     traces: BTreeMap<Key, Trace>,
     recording: Option<Recording>,
     playing: Option<Key>,
+    /// The playing trace was erased: free it when the playback ends.
+    orphaned: bool,
     next_id: u32,
 }
 
@@ -128,7 +130,7 @@ fn next_capacity(cap: usize, needed: usize) -> usize {
 
 impl Store {
     pub fn new(arena: Arena) -> Store {
-        Store { arena, traces: BTreeMap::new(), recording: None, playing: None, next_id: 1 }
+        Store { arena, traces: BTreeMap::new(), recording: None, playing: None, orphaned: false, next_id: 1 }
     }
 
     pub fn len(&self) -> usize {
@@ -278,9 +280,16 @@ impl Store {
         Ok(PlaybackTrace { key, ptr: t.block.as_ptr(), len: t.len })
     }
 
-    /// The engine has stopped; the trace may be freed again.
+    /// The engine has stopped reading the trace: it may be freed again,
+    /// and is freed now if it was erased while it played.
     pub fn end_playback(&mut self) -> Option<Key> {
-        self.playing.take()
+        let key = self.playing.take()?;
+        if core::mem::take(&mut self.orphaned) {
+            if let Some(t) = self.traces.remove(&key) {
+                self.free_trace(t);
+            }
+        }
+        Some(key)
     }
 
     pub fn playing(&self) -> Option<Key> {
@@ -403,39 +412,38 @@ impl Store {
     }
 
     /// Frees every trace `kernel` recorded and any recording it has open.
-    /// Returns how many traces were freed. Fails (freeing nothing) if one of
-    /// them is playing: stop the engine first.
-    pub fn erase_kernel(&mut self, kernel: u32) -> Result<usize, StoreError> {
+    /// Returns how many traces were erased. A trace the DMA engine is still
+    /// reading is only marked: it is freed by [`Store::end_playback`], so the
+    /// engine never reads freed memory.
+    pub fn erase_kernel(&mut self, kernel: u32) -> usize {
         if self.recording.as_ref().is_some_and(|r| r.kernel == kernel) {
             self.abort_recording();
         }
         self.erase_where(|_, t| t.owner == Owner::Kernel(kernel))
     }
 
-    /// Frees every trace uploaded by `source`.
-    pub fn erase_source(&mut self, source: u8) -> Result<usize, StoreError> {
+    /// Erases every trace uploaded by `source` (as [`Store::erase_kernel`]).
+    pub fn erase_source(&mut self, source: u8) -> usize {
         self.erase_where(|k, t| t.owner == Owner::Uploaded && k.source == source)
     }
 
-    /// Frees everything, recording included (e.g. when the uplink is lost).
-    pub fn clear(&mut self) -> Result<usize, StoreError> {
+    /// Erases everything, recording included (e.g. when the uplink is lost),
+    /// as [`Store::erase_kernel`].
+    pub fn clear(&mut self) -> usize {
         self.abort_recording();
         self.erase_where(|_, _| true)
     }
 
-    fn erase_where(&mut self, f: impl Fn(&Key, &Trace) -> bool) -> Result<usize, StoreError> {
-        if let Some(p) = self.playing {
-            if self.traces.get(&p).is_some_and(|t| f(&p, t)) {
-                return Err(StoreError::Busy);
-            }
-        }
+    fn erase_where(&mut self, f: impl Fn(&Key, &Trace) -> bool) -> usize {
         let keys: Vec<Key> = self.traces.iter().filter(|(k, t)| f(k, t)).map(|(k, _)| *k).collect();
         for k in &keys {
-            if let Some(t) = self.traces.remove(k) {
+            if self.playing == Some(*k) {
+                self.orphaned = true;
+            } else if let Some(t) = self.traces.remove(k) {
                 self.free_trace(t);
             }
         }
-        Ok(keys.len())
+        keys.len()
     }
 }
 
@@ -597,12 +605,27 @@ mod tests {
         assert_eq!(s.start_playback(key), Err(StoreError::Busy));
         assert_eq!(s.remove(key), Err(StoreError::Busy));
         assert_eq!(s.add_chunk(key, true, true, &[]), Err(StoreError::Busy));
-        assert_eq!(s.clear(), Err(StoreError::Busy));
         assert_eq!(s.end_playback(), Some(key));
         s.remove(key).unwrap();
         assert_eq!(s.start_playback(key), Err(StoreError::NotFound));
         s.add_chunk(key, true, false, &[]).unwrap();
         assert_eq!(s.start_playback(key), Err(StoreError::Incomplete));
+    }
+
+    #[test]
+    fn erasing_a_playing_trace_waits_for_the_engine() {
+        let mut s = store(1 << 20);
+        let key = Key { source: MASTER, id: 9 };
+        upload(&mut s, key, &pulses(3, 0x100)).unwrap();
+        upload(&mut s, Key { source: MASTER, id: 10 }, &pulses(3, 0x100)).unwrap();
+        s.start_playback(key).unwrap();
+        assert_eq!(s.clear(), 2);
+        // The other trace is gone; the playing one stays until the engine stops.
+        assert_eq!(s.len(), 1);
+        assert!(s.trace_bytes(key).is_some());
+        assert_eq!(s.end_playback(), Some(key));
+        assert!(s.is_empty());
+        assert_eq!(s.arena_stats().in_use, 0);
     }
 
     #[test]
@@ -623,7 +646,7 @@ mod tests {
         let stats = s.arena_stats();
         assert_eq!(stats.in_use, size.div_ceil(128) * 128);
         assert!(stats.peak * 2 <= size * 3, "peak {} for {} bytes", stats.peak, size);
-        assert_eq!(s.erase_kernel(5), Ok(1));
+        assert_eq!(s.erase_kernel(5), 1);
         assert_eq!(s.arena_stats().in_use, 0);
     }
 
@@ -654,7 +677,7 @@ mod tests {
         let lease = s.begin_recording(6, "z").unwrap();
         assert_eq!(s.begin_recording(6, "w"), Err(StoreError::RecordingActive));
         assert_eq!(s.finish_recording(lease.cap + 1, 0, SELF), Err(StoreError::BadLength { len: lease.cap + 1, capacity: lease.cap }));
-        assert_eq!(s.erase_kernel(5), Ok(1));
+        assert_eq!(s.erase_kernel(5), 1);
         assert!(s.is_empty());
         assert_eq!(s.arena_stats().in_use, 0);
     }
@@ -679,10 +702,10 @@ mod tests {
         upload(&mut s, Key { source: 0, id: 2 }, &pulses(1, 0x100)).unwrap();
         upload(&mut s, Key { source: 3, id: 1 }, &pulses(1, 0x100)).unwrap();
         record_into(&mut s, 9, "k", &[(0x0100_0000, 1)]).unwrap();
-        assert_eq!(s.erase_source(0), Ok(2));
-        assert_eq!(s.erase_kernel(9), Ok(1));
+        assert_eq!(s.erase_source(0), 2);
+        assert_eq!(s.erase_kernel(9), 1);
         assert_eq!(s.len(), 1);
-        assert_eq!(s.clear(), Ok(1));
+        assert_eq!(s.clear(), 1);
         assert!(s.is_empty());
     }
 }

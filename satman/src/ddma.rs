@@ -35,8 +35,21 @@ pub struct MasterDma {
 const ERROR_UNREACHABLE: u8 = 2;
 
 impl<P: Platform> Satellite<P> {
+    /// A playback runs, or an abandoned one is still draining.
     pub(crate) fn master_dma_busy(&self) -> bool {
-        self.master_dma.playing.is_some()
+        self.master_dma.playing.is_some() || self.store.playing().is_some()
+    }
+
+    /// Stops the engine, and releases its trace as soon as the engine no
+    /// longer reads it (at once, or from `poll_master_dma`).
+    pub(crate) fn abandon_playback(&mut self) {
+        self.hw.dma.stop();
+        if self.hw.dma.idle() {
+            self.store.end_playback();
+        } else {
+            warn!("DMA engine still reading an abandoned trace; it is freed once the engine stops");
+            self.dma_draining = true;
+        }
     }
 
     // ---- master-commanded -------------------------------------------------
@@ -93,21 +106,24 @@ impl<P: Platform> Satellite<P> {
     /// loss: nobody is waiting for it any more).
     pub(crate) fn stop_master_dma(&mut self) {
         if self.master_dma.playing.take().is_some() {
-            self.hw.dma.stop();
-            self.store.end_playback();
+            self.abandon_playback();
             self.hw.rtio.select(Initiator::Drtio);
         }
     }
 
     /// Watches the engine for whichever playback runs.
     pub(crate) fn poll_master_dma(&mut self) {
+        if self.dma_draining && self.hw.dma.idle() {
+            self.dma_draining = false;
+            self.store.end_playback();
+        }
         if let Some(p) = &self.master_dma.playing {
             let (requester, id, deadline) = (p.requester, p.id, p.deadline);
             let status = match self.hw.dma.poll() {
                 Some(s) => s,
                 None if self.now() >= deadline => {
                     warn!("DMA playback of trace {} did not finish in time; stopped", id);
-                    self.hw.dma.stop();
+                    self.abandon_playback();
                     // No timeout code exists on the wire: report it as the
                     // engine being unable to deliver its events.
                     PlaybackStatus { error: ERROR_UNREACHABLE, channel: 0, timestamp: 0 }
@@ -115,7 +131,9 @@ impl<P: Platform> Satellite<P> {
                 None => return,
             };
             self.master_dma.playing = None;
-            self.store.end_playback();
+            if !self.dma_draining {
+                self.store.end_playback();
+            }
             self.hw.rtio.select(Initiator::Drtio);
             let own = self.own;
             let packet = Packet::DmaPlaybackStatus {
@@ -362,8 +380,7 @@ impl<P: Platform> Satellite<P> {
             matches!(&s.wait, Wait::Playback(p) if p.stage == PlaybackStage::Local)
         });
         if local {
-            self.hw.dma.stop();
-            self.store.end_playback();
+            self.abandon_playback();
             self.hw.rtio.select(Initiator::Kernel);
         }
         warn!("kernel DMA playback timed out");

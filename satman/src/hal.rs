@@ -27,6 +27,8 @@ pub enum LinkError {
     Gateware,
     /// The link is down.
     Down,
+    /// The frame cannot be sent (empty, or longer than a packet).
+    Invalid,
 }
 
 /// One DRTIO aux channel (the uplink, or a link to a downstream repeater).
@@ -84,8 +86,11 @@ pub enum RtioError {
 /// The satellite's RTIO core, seen from CPU0.
 pub trait Rtio {
     fn select(&mut self, initiator: Initiator);
-    /// Pulses the RTIO reset (`ResetRequest`, link re-initialisation).
+    /// Pulses the RTIO reset (`ResetRequest`, `rtio_init`).
     fn reset(&mut self);
+    /// Holds the RTIO core (and link PHY) in reset while the uplink is down,
+    /// and releases it when the uplink comes up.
+    fn hold_reset(&mut self, held: bool);
     /// The next pending asynchronous error (sequence, then collision, then
     /// busy), clearing it.
     fn take_error(&mut self) -> Option<RtioError>;
@@ -103,8 +108,11 @@ pub trait DmaEngine {
     fn start(&mut self, trace: &PlaybackTrace, time_offset: u64);
     /// `None` while playing; the outcome once the engine has stopped.
     fn poll(&mut self) -> Option<PlaybackStatus>;
-    /// Aborts a playback; bounded.
+    /// Abandons a playback; bounded. The engine may go on reading the trace
+    /// for a while (the gateware has no abort): see [`DmaEngine::idle`].
     fn stop(&mut self);
+    /// Whether the engine has stopped reading trace memory.
+    fn idle(&mut self) -> bool;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

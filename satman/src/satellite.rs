@@ -76,6 +76,8 @@ pub struct Satellite<P: Platform> {
     pub(crate) master_dma: MasterDma,
     pub(crate) mgmt: Mgmt,
     uplink_up: bool,
+    /// The DMA engine still reads an abandoned trace.
+    pub(crate) dma_draining: bool,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -96,6 +98,7 @@ impl<P: Platform> Satellite<P> {
             master_dma: MasterDma::default(),
             mgmt: Mgmt::default(),
             uplink_up: false,
+            dma_draining: false,
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
@@ -144,9 +147,9 @@ impl<P: Platform> Satellite<P> {
         // Either way the master starts afresh with us: same clean-up as a
         // reset, plus everything the master uploaded.
         self.end_everything(crate::subkernel::End::LinkLost);
-        self.hw.rtio.reset();
+        self.hw.rtio.hold_reset(!up);
         self.outbox.clear_upstream();
-        let _ = self.store.clear();
+        self.store.clear();
         self.kernels.forget_images();
         self.mgmt = Mgmt::default();
     }

@@ -35,7 +35,7 @@ use libksupport::exception::{self, id as exn_id};
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use log::{error, info, warn};
 
-use crate::hal::{DmaEngine, Initiator, KernelCpu, Platform, Rtio};
+use crate::hal::{Initiator, KernelCpu, Platform, Rtio};
 use crate::satellite::Satellite;
 use crate::session::{Session, Wait};
 
@@ -355,15 +355,12 @@ impl<P: Platform> Satellite<P> {
         self.restart_cpu1();
         // 2. The DMA engine stops reading trace memory.
         if matches!(session.wait, Wait::Playback(_)) {
-            self.hw.dma.stop();
-            self.store.end_playback();
+            self.abandon_playback();
         }
         // 3. The master drives the RTIO again.
         self.hw.rtio.select(Initiator::Drtio);
         // 4. Traces: ours, and our parts on other destinations.
-        if let Err(e) = self.store.erase_kernel(id) {
-            error!("subkernel {}: traces not freed: {}", id, e);
-        }
+        self.store.erase_kernel(id);
         for t in &session.remote_traces {
             if t.state != crate::session::RemoteState::Failed {
                 let packet = Packet::DmaRemoveTraceRequest { source: self.own, destination: t.destination, id: t.id };

@@ -36,6 +36,8 @@ pub struct RtioShared {
     /// Traces handed to the engine at an address it would read wrongly.
     pub misaligned: AtomicU64,
     pub resets: AtomicU64,
+    /// The uplink is down and the core held in reset.
+    pub held_in_reset: AtomicBool,
     errors: Mutex<VecDeque<RtioError>>,
     tsc_loaded: AtomicBool,
     routes: Mutex<Vec<u8>>,
@@ -54,6 +56,7 @@ impl RtioShared {
             misrouted: AtomicU64::new(0),
             misaligned: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            held_in_reset: AtomicBool::new(false),
             errors: Mutex::new(VecDeque::new()),
             tsc_loaded: AtomicBool::new(false),
             routes: Mutex::new(vec![0xff; 256]),
@@ -130,6 +133,10 @@ impl Rtio for SimRtio {
         self.0.resets.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn hold_reset(&mut self, held: bool) {
+        self.0.held_in_reset.store(held, Ordering::Relaxed);
+    }
+
     fn take_error(&mut self) -> Option<RtioError> {
         self.0.errors.lock().unwrap().pop_front()
     }
@@ -195,5 +202,9 @@ impl DmaEngine for SimDma {
         if self.playing.take().is_some() {
             self.stopped += 1;
         }
+    }
+
+    fn idle(&mut self) -> bool {
+        self.playing.is_none()
     }
 }

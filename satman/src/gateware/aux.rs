@@ -123,11 +123,11 @@ impl<B: Bus> AuxLink for GatewareAux<B> {
     /// The last word is padded with zeros and the length written is rounded
     /// up to whole words, since the gateware ignores its low 2 bits (aux
     /// frames are multiples of 8 bytes anyway). A frame that is empty or
-    /// longer than the transmit buffer is refused with `Gateware` without
-    /// touching the hardware: `LinkError` has no better variant for it.
+    /// longer than the transmit buffer is refused with `Invalid` without
+    /// touching the hardware.
     fn transmit(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         if frame.is_empty() || frame.len() > MAX_PACKET {
-            return Err(LinkError::Gateware);
+            return Err(LinkError::Invalid);
         }
         let bus = &self.bus;
         if self.regs.aux_tx.read(bus) != 0 {
@@ -302,8 +302,8 @@ mod tests {
         );
         bus.model.borrow_mut().tx_busy = false;
         bus.clear_ops();
-        assert_eq!(aux.transmit(&[]), Err(LinkError::Gateware));
-        assert_eq!(aux.transmit(&[0; MAX_PACKET + 1]), Err(LinkError::Gateware));
+        assert_eq!(aux.transmit(&[]), Err(LinkError::Invalid));
+        assert_eq!(aux.transmit(&[0; MAX_PACKET + 1]), Err(LinkError::Invalid));
         assert!(bus.ops().is_empty());
         // Writes stay inside the transmit buffer's backed first 1 KiB.
         assert!(bus.writes().iter().all(|&(a, _)| !(tx..tx + 0x2000).contains(&a) || a < tx + MAX_PACKET));

@@ -161,6 +161,10 @@ impl<B: Bus, K: Fn(usize, usize)> DmaEngine for GatewareDma<B, K> {
 
     /// Forgets the playback; see the module docs for why the engine itself
     /// goes on. Two register accesses at most.
+    fn idle(&mut self) -> bool {
+        !self.busy()
+    }
+
     fn stop(&mut self) {
         self.refused = None;
         self.playing = false;

@@ -59,6 +59,11 @@ impl<B: Bus, C: Fn() -> u64> GatewareRtio<B, C> {
 }
 
 impl<B: Bus, C: Fn() -> u64> Rtio for GatewareRtio<B, C> {
+    fn hold_reset(&mut self, held: bool) {
+        drtiosat::RESET.write(&self.bus, held as u32);
+        self.set_phy_reset(held);
+    }
+
     fn select(&mut self, initiator: Initiator) {
         let selected = match initiator {
             Initiator::Drtio => 0,

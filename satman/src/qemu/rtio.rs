@@ -118,6 +118,8 @@ impl Rtio for QemuRtio {
         self.model.resets.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn hold_reset(&mut self, _held: bool) {}
+
     fn take_error(&mut self) -> Option<RtioError> {
         None
     }
@@ -210,6 +212,11 @@ impl DmaEngine for QemuDma {
 
     fn stop(&mut self) {
         self.playing = None;
+    }
+
+    /// The model reads the trace only inside `poll`: once stopped, it is idle.
+    fn idle(&mut self) -> bool {
+        self.playing.is_none()
     }
 }
 
