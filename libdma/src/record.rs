@@ -74,7 +74,7 @@ impl fmt::Display for MalformedRecord {
 /// Checks a record length byte: 13 + 4·n with n ≤ 16.
 #[inline]
 pub(crate) fn valid_length(len: usize) -> bool {
-    (HEADER_LEN..=MAX_RECORD_LEN).contains(&len) && (len - HEADER_LEN) % 4 == 0
+    (HEADER_LEN..=MAX_RECORD_LEN).contains(&len) && (len - HEADER_LEN).is_multiple_of(4)
 }
 
 /// Iterates over the records of a trace up to its terminator (or its end).

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 /// packet and re-encodes to the same bytes.
 fn check_reencodes(input: &[u8], packet: Packet<'_>, used: usize) {
     assert!(used <= input.len() && used <= MAX_PACKET);
-    assert!(used >= 8 && used % 8 == 0);
+    assert!(used >= 8 && used.is_multiple_of(8));
     assert_eq!(packet.encoded_len(), used);
     let mut out = [0u8; MAX_PACKET];
     assert_eq!(packet.encode(&mut out), Ok(used));

@@ -97,7 +97,9 @@ pub extern "C" fn rtio_output(target: i32, data: i32) {
     rt().rtio_output(target, data)
 }
 
-pub extern "C" fn rtio_output_wide(target: i32, data: *const CList) {
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn rtio_output_wide(target: i32, data: *const CList) {
     let list = unsafe { &*data };
     let words = if list.len == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(list.ptr, list.len as usize) } };
     rt().rtio_output_wide(target, words)
@@ -113,7 +115,7 @@ pub extern "C" fn rtio_input_data(channel: i32) -> i32 {
 
 /// The body of `rtio_input_timestamped_data`: writes `{timestamp, data}`.
 #[cfg_attr(not(target_arch = "arm"), allow(dead_code))]
-extern "C" fn rtio_input_timestamped_data_into(timeout: i64, channel: i32, out: *mut [u32; 3]) {
+unsafe extern "C" fn rtio_input_timestamped_data_into(timeout: i64, channel: i32, out: *mut [u32; 3]) {
     let (ts, data) = rt().rtio_input_timestamped_data(timeout, channel);
     unsafe { *out = [ts as u32, (ts >> 32) as u32, data as u32] };
 }
@@ -260,7 +262,7 @@ pub fn format_c(fmt: &[u8], args: &mut VaWords, out: &mut String) {
 
 /// The body of `core_log`/`rtio_log`: `args[0]` is the format string.
 #[cfg_attr(not(target_arch = "arm"), allow(dead_code))]
-extern "C" fn log_body(args: *const u32, _rtio: u32) {
+unsafe extern "C" fn log_body(args: *const u32, _rtio: u32) {
     let fmt = c_str(unsafe { *args } as usize as *const u8);
     let mut va = unsafe { VaWords::new(args.add(1)) };
     let mut line = String::new();
@@ -330,7 +332,9 @@ pub extern "C" fn subkernel_await_finish(id: i32, timeout_ms: i64) {
     rt().subkernel_await_finish(id as u32, timeout_ms)
 }
 
-pub extern "C" fn subkernel_send_message(
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn subkernel_send_message(
     id: i32,
     is_return: u32,
     destination: u32,
@@ -344,18 +348,24 @@ pub extern "C" fn subkernel_send_message(
     unsafe { rt().subkernel_send_message(id as u32, is_return & 0xff != 0, destination as u8, tags, args) }
 }
 
-pub extern "C" fn subkernel_await_message(id: i32, timeout_ms: i64, tags: *const CSlice, min: u32, max: u32) -> i32 {
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn subkernel_await_message(id: i32, timeout_ms: i64, tags: *const CSlice, min: u32, max: u32) -> i32 {
     let tags = bytes_of(unsafe { &*tags });
     rt().subkernel_await_message(id, timeout_ms, tags, min as u8, max as u8) as i32
 }
 
-pub extern "C" fn rpc_recv(slot: *mut u8) -> i32 {
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn rpc_recv(slot: *mut u8) -> i32 {
     unsafe { rt().rpc_recv(slot) as i32 }
 }
 
 // ---- exceptions -------------------------------------------------------------------
 
-pub extern "C" fn __artiq_raise(exn: *const Exception) -> ! {
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn __artiq_raise(exn: *const Exception) -> ! {
     let exn = unsafe { *exn };
     rt().raise(&exn)
 }
@@ -400,7 +410,9 @@ pub extern "C" fn cache_get(key: CSlice) -> *const CList {
     Box::leak(Box::new(CList { ptr: words.as_ptr(), len: words.len() as u32 }))
 }
 
-pub extern "C" fn cache_put(key: CSlice, value: *const CList) {
+/// # Safety
+/// Called by compiled kernels: pointer arguments follow the kernel ABI.
+pub unsafe extern "C" fn cache_put(key: CSlice, value: *const CList) {
     let list = unsafe { &*value };
     let words = if list.len == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(list.ptr, list.len as usize) } };
     let owned: Vec<i32> = words.to_vec();

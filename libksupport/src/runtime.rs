@@ -546,7 +546,7 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
 
     fn cache_get(&mut self, key: &[u8]) -> &[i32] {
         match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
-            ToKernel::CacheValue { data } if data.len() % 4 == 0 && data.len() > 0 => unsafe {
+            ToKernel::CacheValue { data } if data.len().is_multiple_of(4) && !data.is_empty() => unsafe {
                 let s = data.as_slice();
                 core::slice::from_raw_parts(s.as_ptr().cast::<i32>(), s.len() / 4)
             },

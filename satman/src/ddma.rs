@@ -244,10 +244,10 @@ impl<P: Platform> Satellite<P> {
         let key = Key { source: self.own, id };
         let complete = self.store.info(key).is_some_and(|t| t.complete);
         if !complete {
-            return self.to_kernel(ToKernel::Error(KernelError::DmaNotFound));
+            return self.reply_kernel(ToKernel::Error(KernelError::DmaNotFound));
         }
         if self.master_dma_busy() {
-            return self.to_kernel(ToKernel::Error(KernelError::DmaBusy));
+            return self.reply_kernel(ToKernel::Error(KernelError::DmaBusy));
         }
         let deadline = self.now() + self.config.playback_timeout_us;
         let Some(session) = self.kernels.session() else { return };

@@ -277,7 +277,7 @@ impl<P: Platform> Satellite<P> {
                 };
                 self.reply(&reply);
             }
-            Route::Repeater(i) if self.hw.repeaters.get_mut(i as usize).is_some_and(|l| crate::hal::AuxLink::is_up(l)) => {
+            Route::Repeater(i) if self.hw.repeaters.get_mut(i as usize).is_some_and(crate::hal::AuxLink::is_up) => {
                 if self.outbox.push_packet(Queue::Downstream(i), packet).is_err() {
                     self.reply(&Packet::DestinationDownReply);
                 }

@@ -95,7 +95,7 @@ pub fn kernel_output(timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
     loop {
         match MODEL.kernel_output(rtio_counter(), timestamp, target, word) {
             Ok(status) => return status,
-            Err(()) => core::hint::spin_loop(),
+            Err(_) => core::hint::spin_loop(),
         }
     }
 }

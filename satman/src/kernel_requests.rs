@@ -45,15 +45,15 @@ impl<P: Platform> Satellite<P> {
             FromKernel::Log { text } => {
                 let text = unsafe { text.as_slice() };
                 info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
-                self.to_kernel(ToKernel::Ack);
+                self.reply_kernel(ToKernel::Ack);
             }
             FromKernel::RtioInit => {
                 self.hw.rtio.reset();
-                self.to_kernel(ToKernel::Ack);
+                self.reply_kernel(ToKernel::Ack);
             }
             FromKernel::DestinationStatus { destination } => {
                 let up = destination == self.own;
-                self.to_kernel(ToKernel::Bool(up));
+                self.reply_kernel(ToKernel::Bool(up));
             }
 
             FromKernel::DmaRecordStart { name } => {
@@ -66,7 +66,7 @@ impl<P: Platform> Satellite<P> {
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.to_kernel(reply);
+                self.reply_kernel(reply);
             }
             FromKernel::DmaRecordGrow { used, needed } => {
                 let reply = match self.store.grow_recording(used, needed) {
@@ -76,7 +76,7 @@ impl<P: Platform> Satellite<P> {
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.to_kernel(reply);
+                self.reply_kernel(reply);
             }
             FromKernel::DmaRecordStop { used, duration, enable_ddma: _ } => {
                 // A satellite always splits by destination: its own events
@@ -91,7 +91,7 @@ impl<P: Platform> Satellite<P> {
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.to_kernel(reply);
+                self.reply_kernel(reply);
             }
             FromKernel::DmaErase { name } => {
                 let name = String::from_utf8_lossy(unsafe { name.as_slice() }).into_owned();
@@ -99,7 +99,7 @@ impl<P: Platform> Satellite<P> {
                     Ok(()) => ToKernel::Ack,
                     Err(e) => ToKernel::Error(e),
                 };
-                self.to_kernel(reply);
+                self.reply_kernel(reply);
             }
             FromKernel::DmaRetrieve { name } => {
                 let Some(id) = self.kernels.session().map(|s| s.id) else { return };
@@ -109,7 +109,7 @@ impl<P: Platform> Satellite<P> {
                     Some(t) => ToKernel::DmaTrace { id: t.key.id, duration: t.duration, uses_ddma: t.uses_ddma },
                     None => ToKernel::Error(KernelError::DmaNotFound),
                 };
-                self.to_kernel(reply);
+                self.reply_kernel(reply);
             }
             FromKernel::DmaPlayback { id, timestamp, uses_ddma: _ } => self.kernel_playback(id, timestamp),
 
@@ -130,7 +130,7 @@ impl<P: Platform> Satellite<P> {
                     Some(data) => {
                         let bytes = Bytes::new(&data);
                         session.lent = Some(data);
-                        self.to_kernel(ToKernel::Message { data: bytes });
+                        self.reply_kernel(ToKernel::Message { data: bytes });
                     }
                     None => session.wait = Wait::Message { id, deadline: deadline_after(now, timeout_ms) },
                 }
@@ -138,12 +138,12 @@ impl<P: Platform> Satellite<P> {
             FromKernel::SubkernelLoadRun { id, destination, run, timestamp } => {
                 if destination == self.own {
                     warn!("a subkernel cannot start another subkernel on its own destination");
-                    return self.to_kernel(ToKernel::Error(KernelError::IncorrectState));
+                    return self.reply_kernel(ToKernel::Error(KernelError::IncorrectState));
                 }
                 let source = self.own;
                 let packet = Packet::SubkernelLoadRunRequest { source, destination, id, run, timestamp };
                 if !self.send_routed(destination, &packet) {
-                    return self.to_kernel(ToKernel::Error(KernelError::CommLost));
+                    return self.reply_kernel(ToKernel::Error(KernelError::CommLost));
                 }
                 if let Some(s) = self.kernels.session() {
                     s.wait = Wait::LoadRun { deadline: now + self.config.peer_timeout_us };
@@ -171,13 +171,13 @@ impl<P: Platform> Satellite<P> {
                         s.cache_borrows.push(key);
                     }
                 }
-                self.to_kernel(ToKernel::CacheValue { data });
+                self.reply_kernel(ToKernel::CacheValue { data });
             }
             FromKernel::CachePut { key, value } => {
                 let key = String::from_utf8_lossy(unsafe { key.as_slice() }).into_owned();
                 let borrowed = self.kernels.session().is_some_and(|s| s.cache_borrows.contains(&key));
                 if borrowed {
-                    return self.to_kernel(ToKernel::Error(KernelError::CacheBusy));
+                    return self.reply_kernel(ToKernel::Error(KernelError::CacheBusy));
                 }
                 let bytes = unsafe { value.as_slice() };
                 let words: Vec<i32> =
@@ -187,7 +187,7 @@ impl<P: Platform> Satellite<P> {
                 } else {
                     self.kernels.cache.insert(key, words);
                 }
-                self.to_kernel(ToKernel::Ack);
+                self.reply_kernel(ToKernel::Ack);
             }
 
             FromKernel::LoadDone | FromKernel::LoadFailed { .. } | FromKernel::Finished | FromKernel::Exception { .. } => {
@@ -302,7 +302,7 @@ impl<P: Platform> Satellite<P> {
         let bytes = Bytes::new(&data);
         session.lent = Some(data);
         session.wait = Wait::None;
-        self.to_kernel(ToKernel::Message { data: bytes });
+        self.reply_kernel(ToKernel::Message { data: bytes });
     }
 
     // ---- remote subkernels --------------------------------------------------
@@ -366,7 +366,7 @@ impl<P: Platform> Satellite<P> {
         if let Some(s) = self.kernels.session() {
             s.wait = Wait::None;
         }
-        self.to_kernel(reply);
+        self.reply_kernel(reply);
     }
 
     pub(crate) fn poll_session_deadlines(&mut self, now: u64) {

@@ -176,11 +176,7 @@ impl<P: Platform> Satellite<P> {
                     self.mgmt_reply(true);
                 }
             }
-            Packet::CoreMgmtDropLinkAck { .. } => {
-                if self.mgmt.flash_complete {
-                    self.apply_flash();
-                }
-            }
+            Packet::CoreMgmtDropLinkAck { .. } if self.mgmt.flash_complete => self.apply_flash(),
             _ => {}
         }
     }

@@ -467,7 +467,7 @@ impl<P: Platform> Satellite<P> {
     }
 
     /// Answers the request CPU1 waits on.
-    pub(crate) fn to_kernel(&mut self, msg: ToKernel) {
+    pub(crate) fn reply_kernel(&mut self, msg: ToKernel) {
         if self.hw.cpu.send(msg).is_err() {
             // CPU1 sends one request at a time and waits for its reply, so a
             // full mailbox means CPU1 is not following the protocol.

@@ -14,7 +14,7 @@ use zynq7000::gtc;
 
 const TICKS_PER_US: u64 = GLOBAL_TIMER_HZ / 1_000_000;
 const _: () = assert!(
-    GLOBAL_TIMER_HZ % 1_000_000 == 0,
+    GLOBAL_TIMER_HZ.is_multiple_of(1_000_000),
     "timer clock must be a whole number of MHz"
 );
 

@@ -11,7 +11,7 @@ mod rtio;
 pub mod slip;
 
 pub use aux::{ByteStream, Control, QemuAux};
-pub use rtio::{EventQueue, QemuDma, QemuRtio, RtioEvent, RtioModel};
+pub use rtio::{EventQueue, QemuDma, QemuRtio, QueueFull, RtioEvent, RtioModel};
 
 /// Record channels.
 pub mod channel {

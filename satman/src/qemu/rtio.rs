@@ -52,6 +52,10 @@ fn initiator_code(i: Initiator) -> u8 {
     }
 }
 
+/// The event report queue is full; retry once CPU0 has drained it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull;
+
 /// Events from the kernel CPU to CPU0, which reports them.
 pub type EventQueue = Mailbox<RtioEvent, 512>;
 
@@ -81,9 +85,10 @@ impl RtioModel {
         self.selected.load(Ordering::Acquire)
     }
 
-    /// The kernel initiator (CPU1). `Err(())` when the report queue is full:
-    /// the caller waits and retries, as the gateware would hold the CPU.
-    pub fn kernel_output(&self, counter: i64, timestamp: i64, target: u32, data: u32) -> Result<RtioStatus, ()> {
+    /// The kernel initiator (CPU1). `Err(QueueFull)` when the report queue
+    /// is full: the caller waits and retries, as the gateware would hold the
+    /// CPU.
+    pub fn kernel_output(&self, counter: i64, timestamp: i64, target: u32, data: u32) -> Result<RtioStatus, QueueFull> {
         if timestamp < counter {
             self.underflows.fetch_add(1, Ordering::Relaxed);
             return Ok(RtioStatus::Underflow { slack: timestamp - counter });
@@ -94,7 +99,7 @@ impl RtioModel {
             return Ok(RtioStatus::Ok);
         }
         let ev = RtioEvent { source: 2, timestamp, target, data };
-        self.kernel_events.try_send(ev).map(|()| RtioStatus::Ok).map_err(|_| ())
+        self.kernel_events.try_send(ev).map(|()| RtioStatus::Ok).map_err(|_| QueueFull)
     }
 }
 
@@ -160,7 +165,7 @@ impl QemuDma {
 impl DmaEngine for QemuDma {
     fn start(&mut self, trace: &PlaybackTrace, time_offset: u64) {
         let mut status = PlaybackStatus::default();
-        if trace.ptr as usize % TRACE_ALIGNMENT != 0 {
+        if !(trace.ptr as usize).is_multiple_of(TRACE_ALIGNMENT) {
             // The gateware would start reading at the aligned-down address.
             self.misaligned += 1;
             status.error = 1;
