@@ -1,10 +1,12 @@
 //! Host-side system tests for satman: a DRTIO master that speaks the real
 //! aux protocol ([`master`]), the satellite core on simulated hardware
 //! ([`sim`]), the user's experiment as simulated kernels ([`kernels`]), and
-//! heap accounting ([`heap`]).
+//! heap accounting ([`heap`]), and the firmware in QEMU behind the aux
+//! link of docs/qemu-link.md ([`qemu`]).
 
 pub mod heap;
 pub mod kernels;
 pub mod master;
+pub mod qemu;
 pub mod scenario;
 pub mod sim;

@@ -1,0 +1,181 @@
+//! Where the satellite is: a [`Target`] is chosen by satctl's first
+//! argument and hands the commands a `&mut dyn Bench`. Adding a transport
+//! (say `satctl tcp HOST:PORT` for a real link) means a `Transport` +
+//! `Observe` for its byte pipe, a struct implementing [`Target`], and a
+//! variant in `cli::Link`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use satman_systest::qemu::fake::{FakeExit, FakeLink, FakeOptions};
+use satman_systest::qemu::experiment::Kernels;
+use satman_systest::qemu::{Bench, BootTimes, Qemu, QemuOptions};
+
+use super::json::Json;
+
+/// How the session with a target ended.
+#[derive(Debug, Default)]
+pub struct Closed {
+    /// Problems found at the end (bad exit code, qemu.log lines).
+    pub problems: Vec<String>,
+    pub json: Vec<(String, Json)>,
+}
+
+pub trait Target {
+    /// Short name, as on the command line.
+    fn name(&self) -> &'static str;
+    fn bench(&mut self) -> &mut dyn Bench;
+    /// Boot timing, for targets satctl started.
+    fn boot(&self) -> Option<BootTimes> {
+        None
+    }
+    /// Ends the session (stops what satctl started) and checks how it ended.
+    fn close(&mut self) -> Closed;
+    /// The experiment's two kernels for this target (`dir` overrides
+    /// where the built ones are).
+    fn kernels(&self, dir: Option<&std::path::Path>) -> Result<Kernels, String>;
+    /// Extra diagnostics to print when a command failed.
+    fn diagnostics(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Options every target takes.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    pub elf: Option<PathBuf>,
+    pub timeout: Duration,
+    pub reply_timeout: Duration,
+    pub keep_logs: bool,
+    pub verbose: bool,
+}
+
+// ---- QEMU ---------------------------------------------------------------------
+
+pub struct QemuTarget {
+    qemu: Qemu,
+}
+
+impl QemuTarget {
+    pub fn start(c: &Connect) -> Result<QemuTarget, String> {
+        let elf = match &c.elf {
+            Some(e) => e.clone(),
+            None => satman_systest::qemu::firmware_elf()?,
+        };
+        let mut opts = QemuOptions::new(&elf);
+        opts.ready_timeout = c.timeout;
+        opts.reply_timeout = c.reply_timeout;
+        opts.keep_dir |= c.keep_logs;
+        if c.verbose {
+            eprintln!("satctl: booting {} in {} (2 CPUs)", elf.display(), opts.qemu);
+        }
+        let qemu = Qemu::launch(opts).map_err(|e| format!("QEMU: {e}"))?;
+        Ok(QemuTarget { qemu })
+    }
+}
+
+impl Target for QemuTarget {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn bench(&mut self) -> &mut dyn Bench {
+        &mut self.qemu.master
+    }
+
+    fn boot(&self) -> Option<BootTimes> {
+        Some(self.qemu.boot_times())
+    }
+
+    fn close(&mut self) -> Closed {
+        let mut closed = Closed::default();
+        match self.qemu.exit(0) {
+            Ok(r) => {
+                if r.code != Some(0) {
+                    closed.problems.push(match r.code {
+                        Some(101) => "the firmware panicked (QEMU exit code 101)".to_string(),
+                        Some(c) => format!("QEMU exited with {c}"),
+                        None => "QEMU did not exit when asked; killed".to_string(),
+                    });
+                }
+                for l in &r.unexpected_log_lines {
+                    closed.problems.push(format!("qemu.log: {l}"));
+                }
+                closed.json.push((
+                    "exit".into(),
+                    Json::obj()
+                        .with("code", r.code.map(|c| c as i64))
+                        .with("unexpected_log_lines", r.unexpected_log_lines.clone())
+                        .with("logs", self.qemu.keeps_dir().then(|| self.qemu.dir().display().to_string())),
+                ));
+            }
+            Err(e) => closed.problems.push(format!("exit: {e}")),
+        }
+        if !closed.problems.is_empty() {
+            eprintln!("satctl: UART1 (last 30 lines):\n{}", satman_systest::qemu::tail(&self.qemu.uart1_log(), 30));
+        }
+        closed
+    }
+
+    fn kernels(&self, dir: Option<&std::path::Path>) -> Result<Kernels, String> {
+        let dir = match dir {
+            Some(d) => d.to_path_buf(),
+            None => satman_systest::qemu::kernels_dir().ok_or("the test kernels were not built (SATMAN_SKIP_FIRMWARE); pass --kernels DIR")?,
+        };
+        Kernels::load(&dir)
+    }
+
+    fn diagnostics(&self) -> Option<String> {
+        Some(self.qemu.diagnostics())
+    }
+}
+
+// ---- host simulation ------------------------------------------------------------
+
+/// The satellite core on simulated hardware behind the QEMU link's
+/// contract, in this process: for trying satctl without QEMU and for
+/// testing satctl itself.
+pub struct SimTarget {
+    link: Option<FakeLink>,
+    boot: BootTimes,
+}
+
+impl SimTarget {
+    pub fn start(c: &Connect) -> Result<SimTarget, String> {
+        let t = std::time::Instant::now();
+        let mut link = FakeLink::start(FakeOptions::default()).map_err(|e| format!("simulation: {e}"))?;
+        link.master.timeout = c.reply_timeout;
+        let boot = BootTimes { connect: t.elapsed(), ready: t.elapsed(), boot_us: link.ready.boot_us, cpu1_up: link.ready.cpu1_up };
+        Ok(SimTarget { link: Some(link), boot })
+    }
+}
+
+impl Target for SimTarget {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn bench(&mut self) -> &mut dyn Bench {
+        &mut self.link.as_mut().expect("open").master
+    }
+
+    fn boot(&self) -> Option<BootTimes> {
+        Some(self.boot)
+    }
+
+    fn kernels(&self, _dir: Option<&std::path::Path>) -> Result<Kernels, String> {
+        Ok(Kernels::sim())
+    }
+
+    fn close(&mut self) -> Closed {
+        let mut closed = Closed::default();
+        if let Some(link) = self.link.take() {
+            match link.exit(0) {
+                FakeExit::Exit(0) => {}
+                other => closed.problems.push(format!("simulation ended with {other:?}")),
+            }
+        }
+        closed.json.push(("exit".into(), Json::obj().with("code", 0i64)));
+        closed
+    }
+}

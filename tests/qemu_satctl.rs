@@ -1,0 +1,81 @@
+//! satctl end to end: `demo` and `scenario` with `--json`, over the `sim`
+//! link (always) and the `qemu` link (with the firmware and kernels the
+//! build script builds; a loud skip with SATMAN_SKIP_FIRMWARE).
+
+use std::process::Command;
+
+fn satctl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_satctl")).args(args).output().expect("run satctl");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The last line of stdout, which `--json` promises is the summary object.
+fn summary(stdout: &str) -> &str {
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(last.starts_with('{') && last.ends_with('}'), "last line is not a JSON object: {last:?}");
+    last
+}
+
+fn check_demo(link: &str) {
+    let (code, stdout, stderr) = satctl(&["--json", link, "demo"]);
+    assert_eq!(code, 0, "satctl {link} demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let s = summary(&stdout);
+    for want in [
+        "\"ok\":true",
+        &format!("\"link\":\"{link}\""),
+        "\"command\":\"demo\"",
+        "\"pulses\":{\"seen\":100,",
+        "\"period\":1000,\"width\":500}",
+        "\"events_checked\":true",
+        "\"exit\":{\"code\":0",
+    ] {
+        assert!(s.contains(want), "{want} not in {s}");
+    }
+    assert!(stdout.contains("pulses seen"), "the human table:\n{stdout}");
+    assert!(!stderr.contains("dma ["), "no progress bar with --json");
+    eprintln!("satctl {link} demo --json: {s}");
+}
+
+#[test]
+fn satctl_sim_demo() {
+    check_demo("sim");
+}
+
+#[test]
+fn satctl_qemu_demo() {
+    if satman_systest::qemu::skip_test("satctl_qemu_demo") {
+        return;
+    }
+    check_demo("qemu");
+}
+
+fn check_scenario(link: &str, runs: &str) {
+    let (code, stdout, stderr) = satctl(&["--json", link, "scenario", "--runs", runs]);
+    assert_eq!(code, 0, "satctl {link} scenario failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let s = summary(&stdout);
+    for want in ["\"ok\":true", &format!("\"runs\":{runs},"), "\"events_checked\":true"] {
+        assert!(s.contains(want), "{want} not in {s}");
+    }
+    eprintln!("satctl {link} scenario --json: {s}");
+}
+
+#[test]
+fn satctl_sim_scenario() {
+    check_scenario("sim", "3");
+}
+
+#[test]
+fn satctl_qemu_scenario() {
+    if satman_systest::qemu::skip_test("satctl_qemu_scenario") {
+        return;
+    }
+    check_scenario("qemu", "20");
+}
+
+#[test]
+fn satctl_usage_errors() {
+    let (code, _, stderr) = satctl(&["qemu", "dma"]);
+    assert_eq!(code, 2, "missing --pulses is a usage error: {stderr}");
+    let (code, _, stderr) = satctl(&["serial", "ping"]);
+    assert_eq!(code, 2, "unknown link: {stderr}");
+}
