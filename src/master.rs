@@ -209,6 +209,19 @@ impl<T: Transport> Master<T> {
         Ok(None)
     }
 
+    /// Receives at most one frame before `deadline`: returns it if it is a
+    /// reply, `None` if an unsolicited packet was taken aside (or nothing
+    /// came), so awaiting loops re-check at once.
+    fn recv_one(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError> {
+        let Some(frame) = self.transport.recv(deadline)? else { return Ok(None) };
+        self.stats.frames_received += 1;
+        let packet = frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))?;
+        if self.consume_async(&packet)? {
+            return Ok(None);
+        }
+        Ok(Some(frame))
+    }
+
     /// One transaction: send, then the first reply within the timeout.
     pub fn transact(&mut self, packet: &Packet<'_>, what: &'static str) -> Result<Frame, MasterError> {
         self.stats.transactions += 1;
@@ -328,7 +341,7 @@ impl<T: Transport> Master<T> {
             if Instant::now() >= deadline {
                 return Err(MasterError::Timeout("subkernel await"));
             }
-            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+            if let Some(f) = self.recv_one(deadline)? {
                 return Err(MasterError::Unexpected { waiting_for: "subkernel finish", got: f.as_bytes()[0] });
             }
         }
@@ -371,7 +384,7 @@ impl<T: Transport> Master<T> {
             if Instant::now() >= deadline {
                 return Err(MasterError::Timeout("subkernel message"));
             }
-            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+            if let Some(f) = self.recv_one(deadline)? {
                 return Err(MasterError::Unexpected { waiting_for: "subkernel message", got: f.as_bytes()[0] });
             }
         }
@@ -425,7 +438,7 @@ impl<T: Transport> Master<T> {
             if Instant::now() >= deadline {
                 return Err(MasterError::Timeout("DMA playback status"));
             }
-            if let Some(f) = self.recv_reply(deadline.min(Instant::now() + Duration::from_millis(20)))? {
+            if let Some(f) = self.recv_one(deadline)? {
                 return Err(MasterError::Unexpected { waiting_for: "DMA playback status", got: f.as_bytes()[0] });
             }
         }

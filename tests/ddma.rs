@@ -89,12 +89,19 @@ struct RemoteDestination {
     removed: bool,
 }
 
-fn serve_remote(b: &mut SimBench, remote: &mut RemoteDestination, until: impl Fn(&Packet<'_>) -> bool) -> bool {
+fn serve_remote(
+    b: &mut SimBench,
+    remote: &mut RemoteDestination,
+    until: impl Fn(&Packet<'_>, &RemoteDestination) -> bool,
+) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
+        if until(&Packet::EchoRequest, remote) {
+            return true;
+        }
         let Some(frame) = b.master.transport.recv(deadline).unwrap() else { return false };
         let p = frame.decode().unwrap();
-        if until(&p) {
+        if until(&p, remote) {
             return true;
         }
         match p {
@@ -148,10 +155,10 @@ fn subkernel_recording_for_another_destination() {
     b.master.upload_subkernel(DEST, 9, &image("two_destinations", 2048)).unwrap();
     b.master.load_run(DEST, 9, true, now(&b)).unwrap();
     let mut remote = RemoteDestination { bytes: 0, played: false, removed: false };
-    let finished = serve_remote(&mut b, &mut remote, |p| matches!(p, Packet::SubkernelFinished { id: 9, .. }));
+    let finished = serve_remote(&mut b, &mut remote, |p, _| matches!(p, Packet::SubkernelFinished { id: 9, .. }));
     assert!(finished, "kernel did not finish");
     // The kernel's end removes its trace on destination 2 too.
-    serve_remote(&mut b, &mut remote, |_| false);
+    assert!(serve_remote(&mut b, &mut remote, |_, r| r.removed));
     assert_eq!(remote.bytes, 10 * 17);
     assert!(remote.played && remote.removed);
     let events = b.rtio.take_events();

@@ -79,6 +79,8 @@ pub struct CpuShared {
     /// Kernel runs started, and CPU0 restarts acknowledged.
     pub runs: AtomicU64,
     pub restarts: AtomicU64,
+    /// The kernel thread is running (its start-up allocations are done).
+    started: AtomicBool,
 }
 
 /// CPU0's handle on the simulated CPU1.
@@ -104,6 +106,7 @@ impl SimCpu {
             rtio,
             runs: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            started: AtomicBool::new(false),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -113,6 +116,12 @@ impl SimCpu {
                 kernel_loop(s)
             })
             .expect("spawn kernel thread");
+        // The spawn closure is freed by the new thread when it starts: wait
+        // for that, so heap baselines taken later are not off by its size.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !shared.started.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500) }
     }
 
@@ -228,6 +237,7 @@ impl KernelHost for SimHost {
 }
 
 fn kernel_loop(shared: Arc<CpuShared>) {
+    shared.started.store(true, Ordering::SeqCst);
     let mut loaded: Option<KernelFn> = None;
     loop {
         if shared.stop.load(Ordering::SeqCst) {

@@ -53,6 +53,10 @@ impl LinkShared {
     pub fn pending_for_satellite(&self) -> usize {
         self.to_satellite.lock().unwrap().len()
     }
+
+    pub fn pending_for_master(&self) -> usize {
+        self.to_master.lock().unwrap().len()
+    }
 }
 
 /// The satellite's end.
