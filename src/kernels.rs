@@ -29,12 +29,25 @@ pub fn break_realtime(api: &mut dyn KernelApi) {
 }
 
 pub fn pulses(api: &mut dyn KernelApi, n: usize) {
+    pulses_on(api, TTL15, n)
+}
+
+pub fn pulses_on(api: &mut dyn KernelApi, target: i32, n: usize) {
     for _ in 0..n {
-        api.rtio_output(TTL15, 1);
+        api.rtio_output(target, 1);
         api.delay_mu(HALF_PERIOD);
-        api.rtio_output(TTL15, 0);
+        api.rtio_output(target, 0);
         api.delay_mu(HALF_PERIOD);
     }
+}
+
+/// `ttl15` on destination 2.
+pub const TTL15_DEST2: i32 = 0x0200_0F00;
+
+/// `satellite_subkernel_standard` for a TTL on destination 2.
+pub fn standard_dest2(api: &mut dyn KernelApi) {
+    break_realtime(api);
+    pulses_on(api, TTL15_DEST2, PULSES);
 }
 
 /// `satellite_subkernel_standard`.
@@ -112,6 +125,11 @@ pub fn add_args(api: &mut dyn KernelApi) {
 /// Checks a run's output: `PULSES` pulses on TTL15, high for 500 µs every
 /// 1 ms, all submitted by `source`. Returns the first edge's timestamp.
 pub fn check_pulses(events: &[Event], source: Initiator) -> Result<i64, String> {
+    check_pulses_on(events, TTL15, source)
+}
+
+/// As [`check_pulses`], on any target.
+pub fn check_pulses_on(events: &[Event], target: i32, source: Initiator) -> Result<i64, String> {
     if events.len() != 2 * PULSES {
         return Err(format!("expected {} events, got {}", 2 * PULSES, events.len()));
     }
@@ -119,10 +137,10 @@ pub fn check_pulses(events: &[Event], source: Initiator) -> Result<i64, String> 
     for (i, e) in events.iter().enumerate() {
         let want_ts = t0 + i as i64 * HALF_PERIOD;
         let want_data = (i % 2 == 0) as u32;
-        if e.target != TTL15 as u32 || e.data != want_data || e.timestamp != want_ts || e.source != source {
+        if e.target != target as u32 || e.data != want_data || e.timestamp != want_ts || e.source != source {
             return Err(format!(
                 "event {}: got {:?}, expected target {:#x} data {} at {} from {:?}",
-                i, e, TTL15, want_data, want_ts, source
+                i, e, target, want_data, want_ts, source
             ));
         }
     }

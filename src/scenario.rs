@@ -26,6 +26,7 @@ pub fn register_kernels(b: &mut SimBench) {
     b.register("never_finishes", Arc::new(kernels::never_finishes));
     b.register("add_args", Arc::new(kernels::add_args));
     b.register("huge_recording", Arc::new(kernels::huge_recording));
+    b.register("standard_dest2", Arc::new(kernels::standard_dest2));
 }
 
 /// A timeline start with `break_realtime`'s margin.

@@ -30,7 +30,11 @@ impl<P: Platform> Satellite<P> {
             // The master: always upstream, whatever the table says.
             return Route::Unreachable;
         }
-        self.routing.route(destination, self.rank, self.hw.repeaters.len())
+        match self.routing.route(destination, self.rank, self.hw.repeaters.len()) {
+            // A satellite below a link that is not up is out of reach.
+            Route::Repeater(i) if self.repeaters[i as usize] != crate::repeater::RepeaterState::Up => Route::Unreachable,
+            r => r,
+        }
     }
 
     /// Handles a request that names a destination hop by hop: returns true
@@ -277,7 +281,7 @@ impl<P: Platform> Satellite<P> {
                 };
                 self.reply(&reply);
             }
-            Route::Repeater(i) if self.hw.repeaters.get_mut(i as usize).is_some_and(crate::hal::AuxLink::is_up) => {
+            Route::Repeater(i) => {
                 if self.outbox.push_packet(Queue::Downstream(i), packet).is_err() {
                     self.reply(&Packet::DestinationDownReply);
                 }
@@ -288,9 +292,17 @@ impl<P: Platform> Satellite<P> {
 
     fn handle_set_rank(&mut self, rank: u8) {
         self.rank = rank;
+        let mut local = None;
         for d in 0..=255u8 {
             let hop = if (rank as usize) < MAX_HOPS { self.routing.hop(d, rank) } else { libdrtio::INVALID_HOP };
             self.hw.rtio.set_route(d, hop);
+            if hop == 0 && d != 0 {
+                local = if local.is_none() { Some(d) } else { Some(0) };
+            }
+        }
+        // The table names us (hop 0 at our rank): that is our destination.
+        if let Some(d) = local.filter(|&d| d != 0) {
+            self.own = d;
         }
         if let Some(next) = rank.checked_add(1) {
             self.broadcast_downstream(&Packet::RoutingSetRank { rank: next });
@@ -303,7 +315,7 @@ impl<P: Platform> Satellite<P> {
     /// dropped there.
     fn broadcast_downstream(&mut self, packet: &Packet<'_>) {
         for i in 0..self.hw.repeaters.len() {
-            if crate::hal::AuxLink::is_up(&mut self.hw.repeaters[i]) {
+            if self.repeaters[i] == crate::repeater::RepeaterState::Up {
                 let _ = self.outbox.push_packet(Queue::Downstream(i as u8), packet);
             }
         }

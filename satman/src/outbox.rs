@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use heapless::Deque;
-use libdrtio::{Frame, Packet, Route, RoutingTable};
+use libdrtio::{Frame, Packet};
 
 /// Frames per queue. The satellite sends at most one unsolicited packet per
 /// kernel event, and the master acknowledges as it goes; 32 is ample.
@@ -96,19 +96,6 @@ impl Outbox {
     }
 }
 
-/// Where a routable packet for `destination` goes from this satellite.
-pub fn route_for(table: &RoutingTable, own: u8, rank: u8, repeaters: usize, destination: u8) -> Queue {
-    if destination == own {
-        return Queue::Local;
-    }
-    match table.route(destination, rank, repeaters) {
-        Route::Local => Queue::Local,
-        Route::Repeater(i) => Queue::Downstream(i),
-        // Not below us: the master (or an upper satellite) knows the way.
-        Route::Unreachable => Queue::Upstream,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,20 +114,5 @@ mod tests {
         assert_eq!(o.pop(Queue::Upstream).unwrap().decode().unwrap(), Packet::ResetAck);
         o.clear_upstream();
         assert_eq!(o.len(Queue::Upstream), 0);
-    }
-
-    #[test]
-    fn routes_by_table() {
-        let mut t = RoutingTable::new();
-        let mut hops = [0xff; 32];
-        hops[0] = 1;
-        hops[1] = 0;
-        t.set_path(1, hops);
-        hops[1] = 1;
-        t.set_path(2, hops);
-        assert_eq!(route_for(&t, 1, 1, 1, 1), Queue::Local);
-        assert_eq!(route_for(&t, 1, 1, 1, 2), Queue::Downstream(0));
-        assert_eq!(route_for(&t, 1, 1, 0, 2), Queue::Upstream);
-        assert_eq!(route_for(&t, 1, 1, 1, 0), Queue::Upstream);
     }
 }

@@ -14,7 +14,7 @@ use log::{debug, info, warn};
 
 use crate::hal::{AuxLink, Clock, Hardware, Initiator, LinkError, Platform, Rtio};
 use crate::mgmt::Mgmt;
-use crate::outbox::{route_for, Outbox, Queue};
+use crate::outbox::{Outbox, Queue};
 use crate::subkernel::Subkernels;
 use crate::ddma::MasterDma;
 
@@ -74,6 +74,8 @@ pub struct Satellite<P: Platform> {
     pub(crate) store: Store,
     pub(crate) kernels: Subkernels,
     pub(crate) master_dma: MasterDma,
+    /// State of each downstream link.
+    pub(crate) repeaters: alloc::vec::Vec<crate::repeater::RepeaterState>,
     pub(crate) mgmt: Mgmt,
     uplink_up: bool,
     /// The DMA engine still reads an abandoned trace.
@@ -96,6 +98,7 @@ impl<P: Platform> Satellite<P> {
             store,
             kernels: Subkernels::new(),
             master_dma: MasterDma::default(),
+            repeaters: alloc::vec![crate::repeater::RepeaterState::Down; repeaters],
             mgmt: Mgmt::default(),
             uplink_up: false,
             dma_draining: false,
@@ -126,6 +129,7 @@ impl<P: Platform> Satellite<P> {
                 self.process_local();
             }
         }
+        self.poll_repeaters();
         self.poll_kernel();
         self.poll_master_dma();
         self.poll_deadlines();
@@ -205,13 +209,12 @@ impl<P: Platform> Satellite<P> {
         for i in 0..self.hw.repeaters.len() {
             let q = Queue::Downstream(i as u8);
             let Some(frame) = self.outbox.pop(q) else { continue };
-            let link = &mut self.hw.repeaters[i];
-            if !link.is_up() {
-                debug!("repeater {} down, dropping a packet", i);
+            if self.repeaters[i] != crate::repeater::RepeaterState::Up {
+                debug!("repeater {} not up, dropping its queue", i);
                 self.outbox.clear_downstream(i as u8);
                 continue;
             }
-            match link.transmit(frame.as_bytes()) {
+            match self.hw.repeaters[i].transmit(frame.as_bytes()) {
                 Ok(()) => {}
                 Err(LinkError::Busy) => self.outbox.unpop(q, frame),
                 Err(e) => warn!("repeater {} transmit failed: {:?}", i, e),
@@ -250,12 +253,22 @@ impl<P: Platform> Satellite<P> {
     /// Queues a routable packet towards its destination. Returns false if it
     /// could not be queued.
     pub(crate) fn send_routed(&mut self, destination: u8, packet: &Packet<'_>) -> bool {
-        let q = route_for(&self.routing, self.own, self.rank, self.hw.repeaters.len(), destination);
+        let q = self.queue_for(destination);
         if self.outbox.push_packet(q, packet).is_err() {
             self.dropped("routed", packet);
             return false;
         }
         true
+    }
+
+    /// The queue a routable packet for `destination` goes to: ourselves, the
+    /// repeater towards it, or upstream (the master knows every route).
+    fn queue_for(&self, destination: u8) -> Queue {
+        match self.route(destination) {
+            libdrtio::Route::Local => Queue::Local,
+            libdrtio::Route::Repeater(i) => Queue::Downstream(i),
+            libdrtio::Route::Unreachable => Queue::Upstream,
+        }
     }
 
     fn dropped(&mut self, what: &str, packet: &Packet<'_>) {
@@ -265,8 +278,7 @@ impl<P: Platform> Satellite<P> {
 
     /// Room left in the queue towards `destination`.
     pub(crate) fn room_towards(&self, destination: u8) -> usize {
-        let q = route_for(&self.routing, self.own, self.rank, self.hw.repeaters.len(), destination);
-        crate::outbox::QUEUE_DEPTH - self.outbox.len(q)
+        crate::outbox::QUEUE_DEPTH - self.outbox.len(self.queue_for(destination))
     }
 
     /// `ResetRequest`, link loss: stop every kernel and playback and give the

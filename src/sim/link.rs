@@ -59,16 +59,41 @@ impl LinkShared {
     }
 }
 
-/// The satellite's end.
+/// One end of a link as a satellite sees it: its uplink (the master is at
+/// the other end), or a repeater link to a satellite below it.
 pub struct SimLink {
     pub shared: Arc<LinkShared>,
+    /// This end is the upper one (a repeater link of the satellite above).
+    upper: bool,
     /// What the last slot held, for the stale-bytes mode.
     stale: Box<[u8; MAX_PACKET]>,
 }
 
 impl SimLink {
+    /// A satellite's uplink.
     pub fn new(shared: Arc<LinkShared>) -> SimLink {
-        SimLink { shared, stale: Box::new([0xA5; MAX_PACKET]) }
+        SimLink { shared, upper: false, stale: Box::new([0xA5; MAX_PACKET]) }
+    }
+
+    /// The satellite above's repeater end of a link.
+    pub fn repeater(shared: Arc<LinkShared>) -> SimLink {
+        SimLink { shared, upper: true, stale: Box::new([0xA5; MAX_PACKET]) }
+    }
+
+    fn incoming(&self) -> &Mutex<VecDeque<Vec<u8>>> {
+        if self.upper {
+            &self.shared.to_master
+        } else {
+            &self.shared.to_satellite
+        }
+    }
+
+    fn outgoing(&self) -> &Mutex<VecDeque<Vec<u8>>> {
+        if self.upper {
+            &self.shared.to_satellite
+        } else {
+            &self.shared.to_master
+        }
     }
 }
 
@@ -81,7 +106,7 @@ impl AuxLink for SimLink {
         if !self.shared.is_up() {
             return Err(LinkError::Down);
         }
-        let Some(frame) = self.shared.to_satellite.lock().unwrap().pop_front() else { return Ok(None) };
+        let Some(frame) = self.incoming().lock().unwrap().pop_front() else { return Ok(None) };
         if frame.len() > MAX_PACKET {
             // The gateware flags frames longer than a slot and drops the rest.
             return Err(LinkError::Gateware);
@@ -100,7 +125,7 @@ impl AuxLink for SimLink {
         if !self.shared.is_up() {
             return Err(LinkError::Down);
         }
-        self.shared.to_master.lock().unwrap().push_back(frame.to_vec());
+        self.outgoing().lock().unwrap().push_back(frame.to_vec());
         Ok(())
     }
 }

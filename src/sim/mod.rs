@@ -44,6 +44,18 @@ impl Platform for Sim {
 pub struct SimTransport {
     pub sat: Satellite<Sim>,
     pub link: Arc<LinkShared>,
+    /// Satellites below `sat` (polled along with it).
+    pub downstream: Vec<Satellite<Sim>>,
+}
+
+impl SimTransport {
+    /// One service-loop pass of every satellite.
+    pub fn poll_all(&mut self) {
+        self.sat.poll();
+        for s in &mut self.downstream {
+            s.poll();
+        }
+    }
 }
 
 impl Transport for SimTransport {
@@ -54,7 +66,7 @@ impl Transport for SimTransport {
 
     fn recv(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError> {
         loop {
-            self.sat.poll();
+            self.poll_all();
             if let Some(bytes) = self.link.master_recv() {
                 return Frame::from_bytes(&bytes).map(Some).map_err(|e| MasterError::Corrupt(e.to_string()));
             }
@@ -86,32 +98,63 @@ pub struct SimBench {
     pub rtio: Arc<RtioShared>,
     pub cpu: Arc<cpu::CpuShared>,
     pub link: Arc<LinkShared>,
-    /// Heap account of the satellite, its kernel CPU and this bench.
+    /// Heap account of the satellites, their kernel CPUs and this bench.
     pub heap: Tracker,
+    /// RTIO and kernel CPU of each satellite below the first.
+    pub downstream: Vec<Node>,
+}
+
+/// Simulated hardware handles of one satellite.
+pub struct Node {
+    pub rtio: Arc<RtioShared>,
+    pub cpu: Arc<cpu::CpuShared>,
 }
 
 impl SimBench {
     pub fn new(options: SimOptions) -> SimBench {
+        Self::chain(options, 0)
+    }
+
+    /// A master, the satellite on its link and `below` more satellites, each
+    /// on the single repeater link of the one above (destinations 1, 2, ...).
+    pub fn chain(options: SimOptions, below: usize) -> SimBench {
         system::init_logger();
         let heap = Tracker::new();
         let link = LinkShared::new();
-        let rtio = RtioShared::new();
-        let cpu = SimCpu::new(rtio.clone(), heap.slot());
-        let cpu_shared = cpu.shared.clone();
-        let hw = Hardware::<Sim> {
-            uplink: SimLink::new(link.clone()),
-            repeaters: Vec::new(),
-            cpu,
-            rtio: SimRtio(rtio.clone()),
-            dma: SimDma::new(rtio.clone()),
-            clock: SimClock::new(),
-            config: RamConfig::default(),
-            system: SimSystem::default(),
-        };
-        let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");
-        let sat = Satellite::new(hw, Store::new(arena), options.config);
-        let master = Master::new(SimTransport { sat, link: link.clone() });
-        SimBench { master, rtio, cpu: cpu_shared, link, heap }
+        let mut links: Vec<Arc<LinkShared>> = vec![link.clone()];
+        links.extend((0..below).map(|_| LinkShared::new()));
+        let mut sats = Vec::new();
+        let mut shared = Vec::new();
+        for (n, up) in links.iter().enumerate() {
+            let rtio = RtioShared::new();
+            let cpu = SimCpu::new(rtio.clone(), heap.slot());
+            shared.push(Node { rtio: rtio.clone(), cpu: cpu.shared.clone() });
+            let repeaters = links.get(n + 1).map(|l| vec![SimLink::repeater(l.clone())]).unwrap_or_default();
+            let hw = Hardware::<Sim> {
+                uplink: SimLink::new(up.clone()),
+                repeaters,
+                cpu,
+                rtio: SimRtio(rtio.clone()),
+                dma: SimDma::new(rtio),
+                clock: SimClock::new(),
+                config: RamConfig::default(),
+                system: SimSystem::default(),
+            };
+            let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");
+            sats.push(Satellite::new(hw, Store::new(arena), options.config));
+        }
+        let sat = sats.remove(0);
+        let first = shared.remove(0);
+        let master = Master::new(SimTransport { sat, link: link.clone(), downstream: sats });
+        SimBench { master, rtio: first.rtio, cpu: first.cpu, link, heap, downstream: shared }
+    }
+
+    /// Satellite `n` of a chain (0 = the one on the master's link).
+    pub fn nth(&mut self, n: usize) -> &mut Satellite<Sim> {
+        match n {
+            0 => &mut self.master.transport.sat,
+            n => &mut self.master.transport.downstream[n - 1],
+        }
     }
 
     pub fn sat(&mut self) -> &mut Satellite<Sim> {
@@ -120,14 +163,17 @@ impl SimBench {
 
     /// Makes kernel `name` loadable from an image made by [`image`].
     pub fn register(&mut self, name: &str, kernel: KernelFn) {
-        self.sat().hw.cpu.register(name, kernel);
+        self.sat().hw.cpu.register(name, kernel.clone());
+        for s in &mut self.master.transport.downstream {
+            s.hw.cpu.register(name, kernel.clone());
+        }
     }
 
     /// Runs the satellite's service loop for `d` without a master request.
     pub fn pump(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
         while Instant::now() < deadline {
-            self.sat().poll();
+            self.master.transport.poll_all();
             std::thread::yield_now();
         }
     }
@@ -142,7 +188,7 @@ impl SimBench {
             if Instant::now() >= deadline {
                 return false;
             }
-            self.sat().poll();
+            self.master.transport.poll_all();
             std::thread::yield_now();
         }
     }
