@@ -152,10 +152,10 @@ impl<P: Platform> Satellite<P> {
                 self.mgmt_reply(true);
             }
             Packet::CoreMgmtFlashRequest { payload_length, .. } => {
-                let mut buf = Vec::new();
-                let len = payload_length as usize;
-                let ok = len <= MAX_UPLOAD && buf.try_reserve_exact(len).is_ok();
-                self.mgmt.flash = ok.then_some(buf);
+                // The length is only a hint: memory is taken chunk by chunk
+                // as the image arrives, so a bogus request reserves nothing.
+                let ok = payload_length as usize <= MAX_UPLOAD;
+                self.mgmt.flash = ok.then(Vec::new);
                 self.mgmt.flash_complete = false;
                 self.mgmt_reply(ok);
             }

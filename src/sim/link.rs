@@ -47,7 +47,7 @@ impl LinkShared {
     }
 
     pub fn master_recv(&self) -> Option<Vec<u8>> {
-        self.to_master.lock().unwrap().pop_front()
+        pop(&self.to_master)
     }
 
     pub fn pending_for_satellite(&self) -> usize {
@@ -57,6 +57,17 @@ impl LinkShared {
     pub fn pending_for_master(&self) -> usize {
         self.to_master.lock().unwrap().len()
     }
+}
+
+/// Pops a frame; a queue a burst made large gives its memory back once
+/// drained, so the simulated wire does not blur heap accounting.
+fn pop(q: &Mutex<VecDeque<Vec<u8>>>) -> Option<Vec<u8>> {
+    let mut q = q.lock().unwrap();
+    let f = q.pop_front();
+    if q.is_empty() && q.capacity() > 4 {
+        q.shrink_to(4);
+    }
+    f
 }
 
 /// One end of a link as a satellite sees it: its uplink (the master is at
@@ -106,7 +117,7 @@ impl AuxLink for SimLink {
         if !self.shared.is_up() {
             return Err(LinkError::Down);
         }
-        let Some(frame) = self.incoming().lock().unwrap().pop_front() else { return Ok(None) };
+        let Some(frame) = pop(self.incoming()) else { return Ok(None) };
         if frame.len() > MAX_PACKET {
             // The gateware flags frames longer than a slot and drops the rest.
             return Err(LinkError::Gateware);

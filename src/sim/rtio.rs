@@ -73,13 +73,12 @@ impl RtioShared {
         *self.selected.lock().unwrap()
     }
 
-    /// Takes the events logged so far (keeping the log's capacity, so heap
-    /// use stays flat across runs).
+    /// Takes the events logged so far. The log is given room for as many
+    /// again, so heap use stays flat across runs of the same size.
     pub fn take_events(&self) -> Vec<Event> {
         let mut ev = self.events.lock().unwrap();
-        let out = ev.clone();
-        ev.clear();
-        out
+        let n = ev.len();
+        std::mem::replace(&mut *ev, Vec::with_capacity(n))
     }
 
     pub fn event_count(&self) -> usize {
