@@ -42,8 +42,7 @@ fn master_commanded_trace_round_trip_100_times() {
         b.master.dma_playback(DEST, id, ts).unwrap();
         let status = b.master.dma_await_status(id, Duration::from_secs(5)).unwrap();
         assert_eq!((status.source, status.error), (DEST, 0), "run {run}");
-        let events = b.rtio.take_events();
-        let t0 = check_pulses(&events, Initiator::Dma).unwrap_or_else(|e| panic!("run {run}: {e}"));
+        let t0 = check_pulses(&b.rtio.take_events(), Initiator::Dma).unwrap_or_else(|e| panic!("run {run}: {e}"));
         assert_eq!(t0, ts as i64);
         assert_eq!(b.rtio.selected(), Initiator::Drtio, "RTIO given back to the master");
         b.master.dma_remove(DEST, id).unwrap();
