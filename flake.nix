@@ -56,11 +56,15 @@
         default = self.packages.${system}.satman-kasli-soc;
       };
 
+      # The same set-up as scripts/setup-debian: rustup with stable (host
+      # harness) and nightly + rust-src (firmware, kernels; build.rs and
+      # kernels/build.sh call `rustup run nightly ...`).
       devShells.${system}.default = pkgs.mkShell {
-        packages = [ rust pkgs.qemu pkgs.valgrind pkgs.git ];
-        # build.rs calls `rustup run nightly cargo`; in the Nix shell the one
-        # toolchain on PATH is already nightly.
-        SATMAN_CARGO = "cargo";
+        packages = [ pkgs.rustup pkgs.qemu pkgs.valgrind pkgs.git ];
+        shellHook = ''
+          rustup toolchain install stable --profile minimal >/dev/null
+          rustup toolchain install nightly --profile minimal --component rust-src >/dev/null
+        '';
       };
     };
 }
