@@ -9,59 +9,20 @@
 
 use core::time::Duration;
 
-use libdma::{Arena, Store};
 use libksupport::runtime::{RtioInput, RtioStatus};
 use satman::gateware::bus::Mmio;
 use satman::gateware::csr::{gt_drtio, sys_crg};
 use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareRtio};
-use satman::hal::{Clock, Hardware, HeapSummary, Platform, System};
+use satman::hal::{Hardware, Platform};
 use satman::{RamConfig, Satellite};
 
+pub use crate::fw_common::store;
+use crate::fw_common::{FwClock, FwSystem};
 use crate::kernel_cpu::Cpu1Link;
-use crate::platform::{self, boot, cache, heap, logger, time};
+use crate::platform::{self, cache, time};
 
 fn now_us() -> u64 {
     time::now_us()
-}
-
-pub struct FwClock;
-
-impl Clock for FwClock {
-    fn now_us(&self) -> u64 {
-        time::now_us()
-    }
-}
-
-pub struct FwSystem;
-
-impl System for FwSystem {
-    fn log_snapshot(&mut self, clear: bool) -> Option<alloc::vec::Vec<u8>> {
-        logger::with_log_buffer(|b| b.snapshot(clear)).flatten()
-    }
-
-    fn log_clear(&mut self) {
-        logger::with_log_buffer(|b| b.clear());
-    }
-
-    fn set_uart_log_level(&mut self, level: log::LevelFilter) {
-        logger::set_level(level);
-    }
-
-    fn reboot(&mut self) {
-        log::info!("rebooting");
-        let _ = logger::flush(platform::Instant::after(Duration::from_millis(50)));
-        platform::slcr::soft_reset()
-    }
-
-    fn heap_summary(&mut self) -> HeapSummary {
-        let s = heap::stats();
-        HeapSummary {
-            cpu0_used: s.heap0.allocated_bytes,
-            cpu0_capacity: s.heap0.capacity,
-            cpu1_used: s.heap1.allocated_bytes,
-            cpu1_capacity: s.heap1.capacity,
-        }
-    }
 }
 
 pub struct Board;
@@ -113,10 +74,6 @@ pub fn hardware() -> Hardware<Board> {
     }
 }
 
-pub fn store() -> Store {
-    let r = boot::regions::ddma();
-    Store::new(unsafe { Arena::from_region(r.start as *mut u8, r.len()) })
-}
 
 /// Nothing board-specific to do per main-loop pass.
 pub struct Service;

@@ -2,14 +2,15 @@
 //! over UART0 (aux link, docs/qemu-link.md) and the software RTIO model, plus
 //! the board's share of the main loop (RTIO event reports, host control).
 
-use libdma::{Arena, Store};
 use libksupport::runtime::{RtioInput, RtioStatus};
-use satman::hal::{Clock, Hardware, HeapSummary, Platform, System};
+use satman::hal::{Hardware, Platform};
 use satman::qemu::{op, ByteStream, Control, QemuAux, QemuDma, QemuRtio, RtioEvent, RtioModel};
 use satman::{KernelState, RamConfig, Satellite};
 
+pub use crate::fw_common::store;
+use crate::fw_common::{FwClock, FwSystem};
 use crate::kernel_cpu::Cpu1Link;
-use crate::platform::{self, boot, heap, logger, semihosting, time, uart};
+use crate::platform::{self, heap, logger, semihosting, time, uart};
 
 /// The RTIO model both CPUs use.
 #[unsafe(link_section = ".shared")]
@@ -28,46 +29,6 @@ impl ByteStream for UartStream {
 
     fn write(&mut self, data: &[u8]) -> usize {
         self.0.write(data)
-    }
-}
-
-pub struct FwClock;
-
-impl Clock for FwClock {
-    fn now_us(&self) -> u64 {
-        time::now_us()
-    }
-}
-
-pub struct FwSystem;
-
-impl System for FwSystem {
-    fn log_snapshot(&mut self, clear: bool) -> Option<alloc::vec::Vec<u8>> {
-        logger::with_log_buffer(|b| b.snapshot(clear)).flatten()
-    }
-
-    fn log_clear(&mut self) {
-        logger::with_log_buffer(|b| b.clear());
-    }
-
-    fn set_uart_log_level(&mut self, level: log::LevelFilter) {
-        logger::set_level(level);
-    }
-
-    fn reboot(&mut self) {
-        log::info!("rebooting");
-        let _ = logger::flush(platform::Instant::after(core::time::Duration::from_millis(50)));
-        crate::platform::slcr::soft_reset()
-    }
-
-    fn heap_summary(&mut self) -> HeapSummary {
-        let s = heap::stats();
-        HeapSummary {
-            cpu0_used: s.heap0.allocated_bytes,
-            cpu0_capacity: s.heap0.capacity,
-            cpu1_used: s.heap1.allocated_bytes,
-            cpu1_capacity: s.heap1.capacity,
-        }
     }
 }
 
@@ -119,10 +80,6 @@ pub fn hardware() -> Hardware<Board> {
     }
 }
 
-pub fn store() -> Store {
-    let r = boot::regions::ddma();
-    Store::new(unsafe { Arena::from_region(r.start as *mut u8, r.len()) })
-}
 
 /// Board state carried across main-loop passes.
 pub struct Service {

@@ -28,6 +28,8 @@ mod board;
 mod board;
 
 #[cfg(target_arch = "arm")]
+mod fw_common;
+#[cfg(target_arch = "arm")]
 mod kernel_cpu;
 
 #[cfg(not(target_arch = "arm"))]

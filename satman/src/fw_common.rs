@@ -1,0 +1,55 @@
+//! What both boards' firmware shares: the clock, the board services core
+//! management uses, and the DDMA store over its linker-script region.
+
+use core::time::Duration;
+
+use libdma::{Arena, Store};
+use satman::hal::{Clock, HeapSummary, System};
+
+use crate::platform::{self, boot, heap, logger, time};
+
+pub struct FwClock;
+
+impl Clock for FwClock {
+    fn now_us(&self) -> u64 {
+        time::now_us()
+    }
+}
+
+pub struct FwSystem;
+
+impl System for FwSystem {
+    fn log_snapshot(&mut self, clear: bool) -> Option<alloc::vec::Vec<u8>> {
+        logger::with_log_buffer(|b| b.snapshot(clear)).flatten()
+    }
+
+    fn log_clear(&mut self) {
+        logger::with_log_buffer(|b| b.clear());
+    }
+
+    fn set_uart_log_level(&mut self, level: log::LevelFilter) {
+        logger::set_level(level);
+    }
+
+    fn reboot(&mut self) {
+        log::info!("rebooting");
+        let _ = logger::flush(platform::Instant::after(Duration::from_millis(50)));
+        platform::slcr::soft_reset()
+    }
+
+    fn heap_summary(&mut self) -> HeapSummary {
+        let s = heap::stats();
+        HeapSummary {
+            cpu0_used: s.heap0.allocated_bytes,
+            cpu0_capacity: s.heap0.capacity,
+            cpu1_used: s.heap1.allocated_bytes,
+            cpu1_capacity: s.heap1.capacity,
+        }
+    }
+}
+
+/// The DDMA store over the `ddma` region of the linker script.
+pub fn store() -> Store {
+    let r = boot::regions::ddma();
+    Store::new(unsafe { Arena::from_region(r.start as *mut u8, r.len()) })
+}
