@@ -1,69 +1,27 @@
-//! SLIP framing (RFC 1055) as the QEMU aux link uses it (docs/qemu-link.md):
-//! a sender writes `END`, the escaped record, `END`; a receiver ignores
-//! empty records and discards, whole, any record longer than
-//! [`MAX_RECORD`] bytes (unescaped), resynchronising at the next `END`.
-//!
-//! RFC 1055 passes an `ESC` followed by anything but `ESC_END`/`ESC_ESC`
-//! through as is; here such a record is damaged, and it is discarded like
-//! an oversized one (the contract does not say; nothing valid produces it).
+//! SLIP framing on the host side of the QEMU aux link (docs/qemu-link.md):
+//! the firmware's own codec (`satman::qemu::slip`), with a growable output
+//! and a decoder that takes reads of any size.
 
-pub const END: u8 = 0xC0;
-pub const ESC: u8 = 0xDB;
-pub const ESC_END: u8 = 0xDC;
-pub const ESC_ESC: u8 = 0xDD;
+pub use satman::qemu::slip::{DecodeStats, END, ESC, ESC_END, ESC_ESC};
 
-/// Longest record a receiver accepts (unescaped bytes, channel byte included).
+/// Largest record accepted (unescaped), as the firmware.
 pub const MAX_RECORD: usize = 2048;
 
-/// Appends `END`, `record` escaped, `END` to `out`.
+/// Appends the SLIP encoding of one record to `out`.
 pub fn encode_into(record: &[u8], out: &mut Vec<u8>) {
-    out.reserve(record.len() + record.len() / 8 + 2);
-    out.push(END);
-    for &b in record {
-        match b {
-            END => out.extend_from_slice(&[ESC, ESC_END]),
-            ESC => out.extend_from_slice(&[ESC, ESC_ESC]),
-            _ => out.push(b),
-        }
-    }
-    out.push(END);
+    satman::qemu::slip::encode(&[record], |b| out.push(b));
 }
 
-/// `END`, `record` escaped, `END`.
+/// The SLIP encoding of one record.
 pub fn encode(record: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(satman::qemu::slip::encoded_len(record));
     encode_into(record, &mut out);
     out
 }
 
-/// What the decoder threw away.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DecodeStats {
-    /// Complete (non-empty) records delivered.
-    pub records: u64,
-    /// Records discarded for exceeding [`MAX_RECORD`].
-    pub oversize: u64,
-    /// Records discarded for an invalid escape sequence.
-    pub bad_escape: u64,
-}
-
-/// A streaming SLIP decoder: feed it bytes as they arrive, in pieces of
-/// any size, and it hands out whole records.
-#[derive(Debug)]
-pub struct Decoder {
-    buf: Vec<u8>,
-    max: usize,
-    escaped: bool,
-    /// The current record is being discarded (too long, or bad escape).
-    discarding: Option<Discard>,
-    pub stats: DecodeStats,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Discard {
-    Oversize,
-    BadEscape,
-}
+/// A streaming decoder: feed it bytes as they arrive, in pieces of any
+/// size, and it hands out whole records.
+pub struct Decoder(Box<satman::qemu::slip::Decoder<MAX_RECORD>>);
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -71,58 +29,25 @@ impl Default for Decoder {
     }
 }
 
+impl std::ops::Deref for Decoder {
+    type Target = satman::qemu::slip::Decoder<MAX_RECORD>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder::with_max(MAX_RECORD)
-    }
-
-    /// A decoder that accepts records of at most `max` bytes.
-    pub fn with_max(max: usize) -> Decoder {
-        Decoder { buf: Vec::with_capacity(max.min(MAX_RECORD)), max, escaped: false, discarding: None, stats: DecodeStats::default() }
+        Decoder(Box::default())
     }
 
     /// Decodes `bytes`, calling `record` for each complete record.
     pub fn push(&mut self, bytes: &[u8], mut record: impl FnMut(&[u8])) {
         for &b in bytes {
-            if b == END {
-                match self.discarding.take() {
-                    Some(Discard::Oversize) => self.stats.oversize += 1,
-                    Some(Discard::BadEscape) => self.stats.bad_escape += 1,
-                    None if self.escaped => self.stats.bad_escape += 1,
-                    None if !self.buf.is_empty() => {
-                        self.stats.records += 1;
-                        record(&self.buf);
-                    }
-                    None => {}
-                }
-                self.buf.clear();
-                self.escaped = false;
-                continue;
+            if let Some(r) = self.0.push(b) {
+                record(r);
             }
-            if self.discarding.is_some() {
-                continue;
-            }
-            let byte = if self.escaped {
-                self.escaped = false;
-                match b {
-                    ESC_END => END,
-                    ESC_ESC => ESC,
-                    _ => {
-                        self.discard(Discard::BadEscape);
-                        continue;
-                    }
-                }
-            } else if b == ESC {
-                self.escaped = true;
-                continue;
-            } else {
-                b
-            };
-            if self.buf.len() >= self.max {
-                self.discard(Discard::Oversize);
-                continue;
-            }
-            self.buf.push(byte);
         }
     }
 
@@ -131,17 +56,6 @@ impl Decoder {
         let mut out = Vec::new();
         self.push(bytes, |r| out.push(r.to_vec()));
         out
-    }
-
-    /// Bytes of the record in progress (0 between records).
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
-    fn discard(&mut self, why: Discard) {
-        self.discarding = Some(why);
-        self.buf.clear();
-        self.escaped = false;
     }
 }
 

@@ -1,8 +1,10 @@
 //! SLIP framing (RFC 1055) for the QEMU aux link.
 //!
 //! The decoder takes bytes as they come off the UART and yields whole
-//! records; a record longer than its buffer is dropped whole and the decoder
-//! resynchronises at the next `END`, so line noise costs at most one record.
+//! records; a record longer than its buffer, or with an invalid escape, is
+//! dropped whole and the decoder resynchronises at the next `END`, so line
+//! noise costs at most one record. The firmware and the host tools share
+//! this one implementation.
 
 pub const END: u8 = 0xC0;
 pub const ESC: u8 = 0xDB;
@@ -36,40 +38,86 @@ pub fn encode(parts: &[&[u8]], mut out: impl FnMut(u8)) {
     out(END);
 }
 
+/// What a [`Decoder`] delivered and threw away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Complete (non-empty) records delivered.
+    pub records: u64,
+    /// Records discarded for exceeding the decoder's buffer.
+    pub oversize: u64,
+    /// Records discarded for an invalid escape sequence.
+    pub bad_escape: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discard {
+    Oversize,
+    BadEscape,
+}
+
+/// A streaming decoder with room for records of `N` bytes (unescaped).
 pub struct Decoder<const N: usize> {
     buf: [u8; N],
     len: usize,
     escaped: bool,
-    /// The record in progress overflowed; skip to the next `END`.
-    overflow: bool,
-    pub dropped: u32,
+    /// The record in progress is being dropped; skip to the next `END`.
+    discarding: Option<Discard>,
+    pub stats: DecodeStats,
 }
 
 impl<const N: usize> Decoder<N> {
     pub const fn new() -> Self {
-        Decoder { buf: [0; N], len: 0, escaped: false, overflow: false, dropped: 0 }
+        Decoder {
+            buf: [0; N],
+            len: 0,
+            escaped: false,
+            discarding: None,
+            stats: DecodeStats { records: 0, oversize: 0, bad_escape: 0 },
+        }
     }
 
-    /// Feeds one byte; returns a complete, non-empty record.
+    /// Bytes of the record in progress (0 between records).
+    pub fn pending(&self) -> usize {
+        self.len
+    }
+
+    fn discard(&mut self, why: Discard) {
+        self.discarding = Some(why);
+        self.len = 0;
+        self.escaped = false;
+    }
+
+    /// Feeds one byte; returns a complete, non-empty record. A record with
+    /// an invalid escape, or longer than `N`, is dropped whole: the CRC of
+    /// an aux frame would catch the first, but a control record has none.
     pub fn push(&mut self, b: u8) -> Option<&[u8]> {
         if b == END {
             let len = core::mem::take(&mut self.len);
-            let bad = core::mem::take(&mut self.overflow);
-            self.escaped = false;
-            if bad {
-                self.dropped += 1;
-                return None;
+            let escaped = core::mem::take(&mut self.escaped);
+            match self.discarding.take() {
+                Some(Discard::Oversize) => self.stats.oversize += 1,
+                Some(Discard::BadEscape) => self.stats.bad_escape += 1,
+                None if escaped => self.stats.bad_escape += 1,
+                None if len > 0 => {
+                    self.stats.records += 1;
+                    return Some(&self.buf[..len]);
+                }
+                None => {}
             }
-            return (len > 0).then(|| &self.buf[..len]);
+            return None;
+        }
+        if self.discarding.is_some() {
+            return None;
         }
         let byte = if self.escaped {
             self.escaped = false;
             match b {
                 ESC_END => END,
                 ESC_ESC => ESC,
-                // A protocol violation: keep the byte, the CRC inside the
-                // record will reject it if it matters.
-                other => other,
+                _ => {
+                    self.discard(Discard::BadEscape);
+                    return None;
+                }
             }
         } else if b == ESC {
             self.escaped = true;
@@ -78,11 +126,11 @@ impl<const N: usize> Decoder<N> {
             b
         };
         if self.len == N {
-            self.overflow = true;
-        } else if !self.overflow {
-            self.buf[self.len] = byte;
-            self.len += 1;
+            self.discard(Discard::Oversize);
+            return None;
         }
+        self.buf[self.len] = byte;
+        self.len += 1;
         None
     }
 }
@@ -133,7 +181,7 @@ mod tests {
         wire.extend(enc(&[b"ok"]));
         let recs = dec(&mut d, &wire);
         assert_eq!(recs, [&b"\x01\x02\x03"[..], b"ok"]);
-        assert_eq!(d.dropped, 1);
+        assert_eq!(d.stats.oversize, 1);
     }
 
     #[test]
