@@ -40,6 +40,7 @@ kernels=(
     raise_exception
     never_finishes
     float_delay
+    raise_while_recording
 )
 
 # A build script's environment describes the outer build (its compiler, its

@@ -119,6 +119,68 @@ pub fn encode_values(values: &[Value]) -> Vec<u8> {
     out
 }
 
+/// Decodes a message payload (count byte, then values) with the ARTIQ
+/// tags of its values: `b`, `i`, `I`, `f`, `s` (also `B`/`A`, bytes shown
+/// as a string), `li` (a list of int32) and `n` (None, no bytes). The tags
+/// may end with `:` and a return tag, as in `"i:"`, which is ignored.
+/// Values beyond the tags are an error, as are bytes left over.
+pub fn decode_values(tags: &str, data: &[u8]) -> Result<Vec<Value>, String> {
+    let tags = tags.split(':').next().unwrap_or("");
+    let (&count, mut rest) = data.split_first().ok_or("empty message (no value count)")?;
+    fn take<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
+        if rest.len() < n {
+            return Err(format!("{what}: {n} bytes needed, {} left", rest.len()));
+        }
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        Ok(head)
+    }
+    let mut values = Vec::with_capacity(count as usize);
+    let mut t = tags.as_bytes();
+    while values.len() < count as usize {
+        let Some((&tag, tail)) = t.split_first() else {
+            return Err(format!("{count} values in the message, but the tags {tags:?} describe {}", values.len()));
+        };
+        t = tail;
+        let v = match tag {
+            b'n' => continue,
+            b'b' => Value::Bool(take(&mut rest, 1, "bool")?[0] != 0),
+            b'i' => Value::I32(i32::from_le_bytes(take(&mut rest, 4, "int32")?.try_into().expect("4 bytes"))),
+            b'I' => Value::I64(i64::from_le_bytes(take(&mut rest, 8, "int64")?.try_into().expect("8 bytes"))),
+            b'f' => Value::F64(f64::from_le_bytes(take(&mut rest, 8, "float")?.try_into().expect("8 bytes"))),
+            b's' | b'B' | b'A' => {
+                let n = u32::from_le_bytes(take(&mut rest, 4, "string length")?.try_into().expect("4 bytes")) as usize;
+                Value::Str(String::from_utf8_lossy(take(&mut rest, n, "string")?).into_owned())
+            }
+            b'l' if t.first() == Some(&b'i') => {
+                t = &t[1..];
+                let n = u32::from_le_bytes(take(&mut rest, 4, "list length")?.try_into().expect("4 bytes")) as usize;
+                let bytes = take(&mut rest, n.checked_mul(4).ok_or("list too long")?, "list elements")?;
+                Value::ListI32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+            }
+            other => return Err(format!("tag {:?} is not supported here (b i I f s B A li n)", other as char)),
+        };
+        values.push(v);
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes left after {count} values", rest.len()));
+    }
+    Ok(values)
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Value::I32(i) => write!(f, "{i}"),
+            Value::I64(i) => write!(f, "{i}"),
+            Value::F64(x) => write!(f, "{x:?}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::ListI32(l) => write!(f, "{l:?}"),
+        }
+    }
+}
+
 /// Counters of what the master saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MasterStats {
@@ -509,5 +571,30 @@ impl<T: Transport> Master<T> {
             }
             frame = self.transact(&Packet::CoreMgmtConfigReadContinue { destination }, "config read")?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_their_tags() {
+        let values = vec![
+            Value::Bool(true),
+            Value::I32(-42),
+            Value::I64(1 << 40),
+            Value::F64(2.5),
+            Value::Str("héllo".into()),
+            Value::ListI32(vec![1, -2, 3]),
+        ];
+        let bytes = encode_values(&values);
+        assert_eq!(decode_values("biIfsli:n", &bytes).unwrap(), values);
+        assert_eq!(encode_values(&[Value::I32(7)]), [1, 7, 0, 0, 0]);
+        assert!(decode_values("i", &bytes).unwrap_err().contains("6 values"));
+        assert!(decode_values("bb", &[1, 1, 0]).unwrap_err().contains("left"));
+        assert!(decode_values("i", &[1, 0, 0]).unwrap_err().contains("int32"));
+        assert!(decode_values("i", &[]).is_err());
+        assert_eq!(Value::Str("a".into()).to_string(), "\"a\"");
     }
 }

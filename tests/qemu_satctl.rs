@@ -1,6 +1,7 @@
 //! satctl end to end: `demo` and `scenario` with `--json`, over the `sim`
 //! link (always) and the `qemu` link (with the firmware and kernels the
-//! build script builds; a loud skip with SATMAN_SKIP_FIRMWARE).
+//! build script builds; a loud skip with SATMAN_SKIP_FIRMWARE); `kernel`
+//! (an exception, a return value) and `measure --icount 0` over `qemu`.
 
 use std::process::Command;
 
@@ -78,4 +79,51 @@ fn satctl_usage_errors() {
     assert_eq!(code, 2, "missing --pulses is a usage error: {stderr}");
     let (code, _, stderr) = satctl(&["serial", "ping"]);
     assert_eq!(code, 2, "unknown link: {stderr}");
+    let (code, _, stderr) = satctl(&["qemu", "kernel"]);
+    assert_eq!(code, 2, "kernel without an ELF: {stderr}");
+    let (code, _, stderr) = satctl(&["qemu", "kernel", "x.elf", "--arg", "q:1"]);
+    assert_eq!(code, 2, "unknown value tag: {stderr}");
+}
+
+#[test]
+fn satctl_qemu_kernel() {
+    if satman_systest::qemu::skip_test("satctl_qemu_kernel") {
+        return;
+    }
+    let (code, stdout, stderr) = satctl(&["--json", "qemu", "kernel", "raise_exception", "--preload", "--run"]);
+    assert_eq!(code, 0, "satctl qemu kernel raise_exception failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let s = summary(&stdout);
+    for want in [
+        "\"ok\":true",
+        "\"outcome\":\"exception\"",
+        "\"id\":18,\"name\":\"ValueError\"",
+        "\"formatted\":\"value 7 outside [-1, 5]\"",
+        "\"params\":[7,-1,5]",
+        "\"file\":\"raise_exception.py\",\"line\":42,\"column\":8,\"function\":\"_Z15raise_exceptionv\"",
+    ] {
+        assert!(s.contains(want), "{want} not in {s}");
+    }
+    assert!(stdout.contains("raised at raise_exception.py:42:8"), "the human report:\n{stdout}");
+
+    let (code, stdout, stderr) =
+        satctl(&["--json", "qemu", "kernel", "args_return", "--run", "--arg", "i:3", "--arg", "i:39", "--expect-message", "--tag", "i"]);
+    assert_eq!(code, 0, "satctl qemu kernel args_return failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let s = summary(&stdout);
+    for want in ["\"outcome\":\"finished\"", "\"received\":[{\"hex\":\"01 2a 00 00 00\",\"values\":[\"42\"]"] {
+        assert!(s.contains(want), "{want} not in {s}");
+    }
+}
+
+#[test]
+fn satctl_qemu_measure() {
+    if satman_systest::qemu::skip_test("satctl_qemu_measure") {
+        return;
+    }
+    let (code, stdout, stderr) = satctl(&["--json", "--icount", "0", "qemu", "measure", "--uploads", "3", "--repeat", "2"]);
+    assert_eq!(code, 0, "satctl --icount 0 qemu measure failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let s = summary(&stdout);
+    for want in ["\"ok\":true", "\"icount_shift\":0", "\"reloads\":0", "\"instructions\":", "\"cpu1_instructions_median\":"] {
+        assert!(s.contains(want), "{want} not in {s}");
+    }
+    eprintln!("{}", stdout.lines().filter(|l| !l.starts_with('{')).collect::<Vec<_>>().join("\n"));
 }

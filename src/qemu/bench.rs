@@ -74,6 +74,12 @@ pub trait Bench {
     fn upload_subkernel(&mut self, destination: u8, id: u32, image: &[u8]) -> Result<(), MasterError>;
     fn load_run(&mut self, destination: u8, id: u32, run: bool, timestamp: u64) -> Result<(), MasterError>;
     fn await_finish(&mut self, id: u32, timeout: Duration) -> Result<Outcome, MasterError>;
+    /// Sends a message (value count + values) to subkernel message id `id`.
+    fn send_message(&mut self, destination: u8, id: u32, data: &[u8]) -> Result<(), MasterError>;
+    /// The next complete message a subkernel sent with id `id`.
+    fn await_message(&mut self, id: u32, timeout: Duration) -> Result<Vec<u8>, MasterError>;
+    /// `SubkernelFinished` packets received but not awaited yet.
+    fn finished(&self) -> Vec<crate::master::Finished>;
     fn clear_async(&mut self);
     fn observe(&mut self) -> &mut dyn Observe;
 }
@@ -120,6 +126,15 @@ impl<T: Transport + Observe> Bench for Master<T> {
     }
     fn await_finish(&mut self, id: u32, timeout: Duration) -> Result<Outcome, MasterError> {
         Master::await_finish(self, id, timeout)
+    }
+    fn send_message(&mut self, destination: u8, id: u32, data: &[u8]) -> Result<(), MasterError> {
+        Master::send_message(self, destination, id, data)
+    }
+    fn await_message(&mut self, id: u32, timeout: Duration) -> Result<Vec<u8>, MasterError> {
+        Master::await_message(self, id, timeout)
+    }
+    fn finished(&self) -> Vec<crate::master::Finished> {
+        Master::finished(self).to_vec()
     }
     fn clear_async(&mut self) {
         Master::clear_async(self)
@@ -276,11 +291,15 @@ pub struct DdmaRun {
     pub after: Option<Stats>,
 }
 
-/// Stats that must return to their baseline after a trace is removed.
+/// Stats that must return to their baseline after a trace is removed or a
+/// kernel has ended: both heaps, the DDMA arena and its trace count.
 pub fn leaks(base: &Stats, now: &Stats) -> Option<String> {
     let mut out = Vec::new();
     if now.heap0_used != base.heap0_used {
         out.push(format!("heap0_used {} → {} ({:+})", base.heap0_used, now.heap0_used, now.heap0_used as i64 - base.heap0_used as i64));
+    }
+    if now.heap1_used != base.heap1_used {
+        out.push(format!("heap1_used {} → {} ({:+})", base.heap1_used, now.heap1_used, now.heap1_used as i64 - base.heap1_used as i64));
     }
     if now.ddma_in_use != base.ddma_in_use {
         out.push(format!("ddma_in_use {} → {}", base.ddma_in_use, now.ddma_in_use));

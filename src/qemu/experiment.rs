@@ -1,11 +1,12 @@
 //! The user's experiment with the real test kernels (kernels/README.md),
-//! as the master runs it: subkernel A (`ttl_pulses`: 100 TTL pulses from
-//! the kernel CPU) and subkernel B (`dma_record_playback`: the same pulses
-//! recorded as a DDMA trace and played back), each preloaded, run and
-//! awaited, with their RTIO events and the satellite's heap, DDMA arena and
-//! kernel state checked after every run.
+//! as the master runs it at every submission: upload subkernel A
+//! (`ttl_pulses`: 100 TTL pulses from the kernel CPU) and subkernel B
+//! (`dma_record_playback`: the same pulses recorded as a DDMA trace and
+//! played back), then for each: `core.reset()`, preload, run, await; with
+//! their RTIO events, and the satellite's heaps, DDMA arena and kernel
+//! state checked after every teardown.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::master::Outcome;
@@ -20,44 +21,118 @@ pub const B: u32 = 2;
 /// What both kernels emit: 100 × { 1, delay 500 000, 0, delay 500 000 } on
 /// `ttl15` of destination 1.
 pub const TRAIN: PulseTrain = PulseTrain { target: 0x0100_0F00, pulses: 100, period: 1_000_000, width: 500_000 };
+/// `break_realtime()`'s margin: the kernels start this far ahead of the counter.
+pub const BREAK_REALTIME_MU: i64 = 125_000;
 
 /// The two kernel images.
+#[derive(Debug, Clone)]
 pub struct Kernels {
     pub a: Vec<u8>,
     pub b: Vec<u8>,
+    /// What to call them in messages (file stems).
+    pub a_name: String,
+    pub b_name: String,
+}
+
+fn read_kernel(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e} (kernels/build.sh builds the test kernels)", p.display()))
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 impl Kernels {
     /// Reads `ttl_pulses.elf` and `dma_record_playback.elf` from `dir`.
     pub fn load(dir: &Path) -> Result<Kernels, String> {
-        let read = |n: &str| {
-            let p = dir.join(format!("{n}.elf"));
-            std::fs::read(&p).map_err(|e| format!("{}: {e} (kernels/build.sh builds it)", p.display()))
+        Kernels::from_files(&dir.join("ttl_pulses.elf"), &dir.join("dma_record_playback.elf"))
+    }
+
+    /// Reads A and B from these files.
+    pub fn from_files(a: &Path, b: &Path) -> Result<Kernels, String> {
+        Ok(Kernels { a: read_kernel(a)?, b: read_kernel(b)?, a_name: stem(a), b_name: stem(b) })
+    }
+
+    /// The kernels of `dir` (or of the build script), with either one
+    /// replaced by a file.
+    pub fn choose(dir: Option<&Path>, a: Option<&Path>, b: Option<&Path>) -> Result<Kernels, String> {
+        let dir = || -> Result<PathBuf, String> {
+            match dir {
+                Some(d) => Ok(d.to_path_buf()),
+                None => super::kernels_dir().ok_or_else(|| "the test kernels were not built (SATMAN_SKIP_FIRMWARE); pass --kernels DIR, or --a and --b".to_string()),
+            }
         };
-        Ok(Kernels { a: read("ttl_pulses")?, b: read("dma_record_playback")? })
+        let a = match a {
+            Some(p) => p.to_path_buf(),
+            None => dir()?.join("ttl_pulses.elf"),
+        };
+        let b = match b {
+            Some(p) => p.to_path_buf(),
+            None => dir()?.join("dma_record_playback.elf"),
+        };
+        Kernels::from_files(&a, &b)
     }
 
     /// The simulation's stand-ins (the fake firmware's kernel CPU runs
     /// them by name: `standard`, `ddma`).
     pub fn sim() -> Kernels {
-        Kernels { a: crate::sim::image("standard", crate::scenario::IMAGE_SIZE), b: crate::sim::image("ddma", crate::scenario::IMAGE_SIZE) }
+        Kernels {
+            a: crate::sim::image("standard", crate::scenario::IMAGE_SIZE),
+            b: crate::sim::image("ddma", crate::scenario::IMAGE_SIZE),
+            a_name: "standard (simulated)".into(),
+            b_name: "ddma (simulated)".into(),
+        }
     }
 
-    /// Uploads both (SubkernelAddDataRequest chunks); returns the time taken.
-    pub fn upload(&self, b: &mut dyn Bench) -> Result<Duration, String> {
+    /// Uploads both (SubkernelAddDataRequest chunks); returns the time
+    /// each took.
+    pub fn upload(&self, b: &mut dyn Bench) -> Result<(Duration, Duration), String> {
         let t = Instant::now();
-        b.upload_subkernel(DEST, A, &self.a).map_err(|e| format!("upload A (ttl_pulses): {e}"))?;
-        b.upload_subkernel(DEST, B, &self.b).map_err(|e| format!("upload B (dma_record_playback): {e}"))?;
-        Ok(t.elapsed())
+        b.upload_subkernel(DEST, A, &self.a).map_err(|e| format!("upload A ({}): {e}", self.a_name))?;
+        let ta = t.elapsed();
+        let t = Instant::now();
+        b.upload_subkernel(DEST, B, &self.b).map_err(|e| format!("upload B ({}): {e}", self.b_name))?;
+        Ok((ta, t.elapsed()))
+    }
+
+    fn name(&self, id: u32) -> String {
+        if id == A {
+            format!("A ({})", self.a_name)
+        } else {
+            format!("B ({})", self.b_name)
+        }
     }
 }
 
-/// One subkernel's run.
-#[derive(Debug, Clone, Copy)]
+/// One subkernel's part of a submission.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SubkernelRun {
-    /// Reset + preload + run + `SubkernelFinished`.
+    /// SubkernelAddDataRequest chunks (zero if not uploaded this run).
+    pub upload: Duration,
+    /// `ResetRequest` → `ResetAck`.
+    pub reset: Duration,
+    /// Preload request → reply (the satellite loads and relocates).
+    pub load: Duration,
+    /// Run request → reply.
+    pub run: Duration,
+    /// Run reply → `SubkernelFinished`.
+    pub finish: Duration,
+    /// Reset + preload + run + finish.
     pub time: Duration,
+    /// The counter estimate when the run was requested (mu), if known.
+    pub started_at: Option<i64>,
+    /// Its RTIO events, if the link reports them.
     pub summary: Option<PulseSummary>,
+    /// `STATS` after the teardown, if the link has it.
+    pub after: Option<Stats>,
+}
+
+impl SubkernelRun {
+    /// First rising edge − the counter when the run was requested (mu):
+    /// `break_realtime`'s 125 000 plus the time the kernel took to get there.
+    pub fn lead(&self) -> Option<i64> {
+        Some(self.summary?.first_timestamp? - self.started_at?)
+    }
 }
 
 /// One submission of the experiment.
@@ -65,28 +140,78 @@ pub struct SubkernelRun {
 pub struct ExperimentRun {
     pub a: SubkernelRun,
     pub b: SubkernelRun,
+    /// `STATS` at the end (= `b.after`).
     pub after: Option<Stats>,
 }
 
-fn run_one(b: &mut dyn Bench, id: u32, source: Source, counter: &Option<CounterEstimate>, timeout: Duration) -> Result<SubkernelRun, String> {
-    let name = if id == A { "A (ttl_pulses)" } else { "B (dma_record_playback)" };
+/// How to run a submission.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Upload both images first, as the master does at each submission.
+    pub upload: bool,
+    /// For `SubkernelFinished` and for the RTIO events.
+    pub timeout: Duration,
+}
+
+impl Options {
+    pub fn new(timeout: Duration) -> Options {
+        Options { upload: true, timeout }
+    }
+}
+
+/// What must hold after every teardown: the kernel CPU idle and the DDMA
+/// store empty (the subkernel's own traces erased).
+pub fn check_teardown(s: &Stats) -> Result<(), String> {
+    let mut bad = Vec::new();
+    if s.kernel_state != KernelState::Idle {
+        bad.push(format!("kernel state {}", s.kernel_state));
+    }
+    if s.ddma_in_use != 0 || s.ddma_traces != 0 {
+        bad.push(format!("DDMA store holds {} bytes in {} trace(s)", s.ddma_in_use, s.ddma_traces));
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join(", "))
+    }
+}
+
+fn run_one(
+    b: &mut dyn Bench,
+    kernels: &Kernels,
+    id: u32,
+    source: Source,
+    counter: &mut Option<CounterEstimate>,
+    timeout: Duration,
+) -> Result<SubkernelRun, String> {
+    let name = kernels.name(id);
     if let Some(ev) = b.observe().take_events() {
         if !ev.is_empty() {
-            return Err(format!("{} stray RTIO events before subkernel {name}", ev.len()));
+            return Err(format!("{} stray RTIO events before subkernel {name}, first {:?}", ev.len(), ev[0]));
         }
     }
+    let mut r = SubkernelRun::default();
+    let t0 = Instant::now();
+    b.reset().map_err(|e| format!("reset before {name}: {e}"))?;
+    r.reset = t0.elapsed();
     let t = Instant::now();
-    b.reset().map_err(|e| format!("reset: {e}"))?;
     b.load_run(DEST, id, false, 0).map_err(|e| format!("preload {name}: {e}"))?;
-    // The kernels take their own time from the counter (break_realtime).
-    let timestamp = counter.map_or(0, |c| c.now()) + 125_000;
+    r.load = t.elapsed();
+    // The kernels take their own time from the counter (break_realtime);
+    // the run timestamp is the master's now, as after its break_realtime.
+    r.started_at = counter.map(|c| c.now());
+    let timestamp = r.started_at.unwrap_or(0) + BREAK_REALTIME_MU;
+    let t = Instant::now();
     b.load_run(DEST, id, true, timestamp as u64).map_err(|e| format!("run {name}: {e}"))?;
+    r.run = t.elapsed();
+    let t = Instant::now();
     match b.await_finish(id, timeout).map_err(|e| format!("await {name}: {e}"))? {
         Outcome::Finished => {}
-        Outcome::Exception(e) => return Err(format!("subkernel {name} raised: {e:?}")),
+        Outcome::Exception(e) => return Err(format!("subkernel {name} raised: {e}")),
     }
-    let time = t.elapsed();
-    let summary = match b.observe().wait_events(2 * TRAIN.pulses, timeout) {
+    r.finish = t.elapsed();
+    r.time = t0.elapsed();
+    r.summary = match b.observe().wait_events(2 * TRAIN.pulses, timeout) {
         None => None,
         Some(_) => {
             let ev = b.observe().take_events().unwrap_or_default();
@@ -95,30 +220,37 @@ fn run_one(b: &mut dyn Bench, id: u32, source: Source, counter: &Option<CounterE
             Some(summarize(&ev))
         }
     };
-    Ok(SubkernelRun { time, summary })
+    if let Some(s) = b.observe().stats() {
+        let s = s.map_err(|e| format!("STATS after {name}: {e}"))?;
+        *counter = Some(CounterEstimate::from_stats(&s));
+        check_teardown(&s).map_err(|e| format!("after subkernel {name} finished: {e}"))?;
+        r.after = Some(s);
+    }
+    Ok(r)
 }
 
-/// Runs A, then B, and checks the satellite is back at `baseline`
-/// (heap0, DDMA arena and traces, kernel state idle). Updates `counter`.
-pub fn run(b: &mut dyn Bench, counter: &mut Option<CounterEstimate>, baseline: Option<&Stats>, timeout: Duration) -> Result<ExperimentRun, String> {
-    let a = run_one(b, A, Source::Kernel, counter, timeout)?;
-    let bb = run_one(b, B, Source::Dma, counter, timeout)?;
+/// One submission: uploads A and B (if `opts.upload`), runs A, then B, and
+/// checks the satellite after each teardown (kernel idle, DDMA store
+/// empty) and, at the end, against `baseline` (both heaps, DDMA arena;
+/// see [`super::bench::leaks`]). Updates `counter`.
+pub fn run(
+    b: &mut dyn Bench,
+    kernels: &Kernels,
+    opts: &Options,
+    counter: &mut Option<CounterEstimate>,
+    baseline: Option<&Stats>,
+) -> Result<ExperimentRun, String> {
+    let (ua, ub) = if opts.upload { kernels.upload(b)? } else { (Duration::ZERO, Duration::ZERO) };
+    let mut a = run_one(b, kernels, A, Source::Kernel, counter, opts.timeout)?;
+    a.upload = ua;
+    let mut bb = run_one(b, kernels, B, Source::Dma, counter, opts.timeout)?;
+    bb.upload = ub;
     b.clear_async();
-    let after = match b.observe().stats() {
-        None => None,
-        Some(s) => {
-            let s = s.map_err(|e| format!("STATS: {e}"))?;
-            *counter = Some(CounterEstimate::from_stats(&s));
-            if s.kernel_state != KernelState::Idle {
-                return Err(format!("kernel state {} after both subkernels finished", s.kernel_state));
-            }
-            if let Some(base) = baseline {
-                if let Some(l) = super::bench::leaks(base, &s) {
-                    return Err(format!("after the experiment: {l}"));
-                }
-            }
-            Some(s)
+    let after = bb.after;
+    if let (Some(base), Some(s)) = (baseline, after.as_ref()) {
+        if let Some(l) = super::bench::leaks(base, s) {
+            return Err(format!("after the experiment: {l}"));
         }
-    };
+    }
     Ok(ExperimentRun { a, b: bb, after })
 }

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use satman_systest::qemu::bench::{ddma_round_trip, CounterEstimate, DdmaConfig, DdmaRun, PulseSummary, PulseTrain, Spread};
+use satman_systest::qemu::experiment::{self, ExperimentRun, Options, SubkernelRun, TRAIN};
 use satman_systest::qemu::{Bench, BootTimes, Stats};
 
 use super::json::Json;
@@ -33,6 +34,8 @@ impl Command {
             Command::Dma(_) => "dma",
             Command::Demo => "demo",
             Command::Scenario(_) => "scenario",
+            Command::Kernel(_) => "kernel",
+            Command::Measure(_) => "measure",
         }
     }
 }
@@ -52,11 +55,13 @@ pub fn run(command: &Command, target: &mut dyn Target, out: &Out, timeout: Durat
         Command::Dma(a) => dma(b, a, out, timeout),
         Command::Demo => demo(target, out, timeout),
         Command::Scenario(a) => scenario(target, a, out, timeout),
+        Command::Kernel(a) => super::kernel::kernel(target, a, out),
+        Command::Measure(a) => super::measure::measure(target, a, out, timeout),
     }
 }
 
 /// Rounded to one decimal (0.1 µs or 0.1 ms: the clocks are not better).
-fn round1(x: f64) -> f64 {
+pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
@@ -68,7 +73,12 @@ pub fn boot_json(b: &BootTimes) -> Json {
         .with("cpu1_up", b.cpu1_up)
 }
 
-fn spread_json(s: Option<Spread>) -> Json {
+/// Milliseconds, to 10 µs.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+pub fn spread_json(s: Option<Spread>) -> Json {
     match s {
         None => Json::Null,
         Some(s) => Json::obj().with("count", s.count).with("mean_us", round1(s.mean_us)).with("min_us", round1(s.min_us)).with("max_us", round1(s.max_us)),
@@ -164,7 +174,7 @@ fn stats_human(s: &Stats) -> String {
     .join("\n")
 }
 
-fn get_stats(b: &mut dyn Bench) -> Result<Stats, String> {
+pub fn get_stats(b: &mut dyn Bench) -> Result<Stats, String> {
     match b.observe().stats() {
         None => Err("this link has no STATS (control channel)".into()),
         Some(r) => r.map_err(|e| format!("STATS: {e}")),
@@ -277,7 +287,7 @@ fn dma(b: &mut dyn Bench, a: &DmaArgs, out: &Out, timeout: Duration) -> Result<J
     Ok(j)
 }
 
-fn range(v: Option<(i64, i64)>) -> String {
+pub fn range(v: Option<(i64, i64)>) -> String {
     match v {
         None => "-".into(),
         Some((a, b)) if a == b => a.to_string(),
@@ -367,66 +377,168 @@ fn demo(target: &mut dyn Target, out: &Out, timeout: Duration) -> Result<Json, F
 
 // ---- scenario -----------------------------------------------------------------
 
-fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Duration) -> Result<Json, Failed> {
-    use satman_systest::qemu::experiment::{self, TRAIN};
-    let kernels = target.kernels(a.kernels.as_deref()).map_err(|e| (e, Json::Null))?;
-    let b = target.bench();
-    let mut j = Json::obj().with("runs_requested", a.runs);
-    b.init_link(experiment::DEST).map_err(|e| (format!("link up: {e}"), j.clone()))?;
-    let upload = kernels.upload(b).map_err(|e| (e, j.clone()))?;
-    j.set("upload_ms", round1(upload.as_secs_f64() * 1e3)).set("image_bytes", vec![kernels.a.len(), kernels.b.len()]);
-    println!(
-        "scenario: subkernels A (ttl_pulses, {} bytes) and B (dma_record_playback, {} bytes) uploaded in {:.1} ms",
-        kernels.a.len(),
-        kernels.b.len(),
-        upload.as_secs_f64() * 1e3
-    );
-    // Baseline once the images are stored, before the first run.
-    let (baseline, mut counter) = match b.observe().stats() {
-        Some(Ok(s)) => (Some(s), Some(CounterEstimate::from_stats(&s))),
-        Some(Err(e)) => return Err((format!("STATS: {e}"), j)),
-        None => (None, None),
+fn sub_json(r: &SubkernelRun) -> Json {
+    let sum = r.summary;
+    Json::obj()
+        .with("upload_ms", ms(r.upload))
+        .with("reset_ms", ms(r.reset))
+        .with("load_ms", ms(r.load))
+        .with("run_ms", ms(r.run))
+        .with("finish_ms", ms(r.finish))
+        .with("pulses", sum.map(|s| s.pulses))
+        .with("first_edge", sum.and_then(|s| s.first_timestamp))
+        .with("lead", r.lead())
+        .with("period", sum.and_then(|s| s.period).map(|p| vec![p.0, p.1]))
+        .with("width", sum.and_then(|s| s.width).map(|w| vec![w.0, w.1]))
+        .with("heap0_used", r.after.map(|s| s.heap0_used))
+        .with("heap1_used", r.after.map(|s| s.heap1_used))
+        .with("ddma_in_use", r.after.map(|s| s.ddma_in_use))
+}
+
+const RUN_HEADER: &str =
+    "  run sub upload_ms load_ms run_ms finish_ms pulses   first_edge_mu lead_mu period_mu width_mu    heap0  heap1 ddma";
+
+fn run_row(run: usize, which: &str, r: &SubkernelRun) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let sum = r.summary;
+    let after = r.after;
+    format!(
+        "{run:>5} {which:>3} {:>9.1} {:>7.1} {:>6.1} {:>9.1} {:>6} {:>15} {:>7} {:>9} {:>8} {:>8} {:>6} {:>4}",
+        r.upload.as_secs_f64() * 1e3,
+        r.load.as_secs_f64() * 1e3,
+        r.run.as_secs_f64() * 1e3,
+        r.finish.as_secs_f64() * 1e3,
+        opt(sum.map(|s| s.pulses.to_string())),
+        opt(sum.and_then(|s| s.first_timestamp).map(|t| t.to_string())),
+        opt(r.lead().map(|l| l.to_string())),
+        range(sum.and_then(|s| s.period)),
+        range(sum.and_then(|s| s.width)),
+        opt(after.map(|s| s.heap0_used.to_string())),
+        opt(after.map(|s| s.heap1_used.to_string())),
+        opt(after.map(|s| s.ddma_in_use.to_string())),
+    )
+}
+
+fn phase_json(runs: &[SubkernelRun]) -> Json {
+    let col = |f: fn(&SubkernelRun) -> Duration| spread_json(Spread::of(&runs.iter().map(f).collect::<Vec<_>>()));
+    Json::obj()
+        .with("upload", col(|r| r.upload))
+        .with("load", col(|r| r.load))
+        .with("run", col(|r| r.run))
+        .with("finish", col(|r| r.finish))
+        .with("total", col(|r| r.time))
+}
+
+fn phase_line(name: &str, runs: &[SubkernelRun]) -> String {
+    let mean = |f: fn(&SubkernelRun) -> Duration| {
+        let s = Spread::of(&runs.iter().map(f).collect::<Vec<_>>()).expect("at least one run");
+        format!("{:.1} ({:.1}..{:.1})", s.mean_us / 1e3, s.min_us / 1e3, s.max_us / 1e3)
     };
-    j.set("baseline", baseline.as_ref().map(stats_json));
-    let mut runs = Vec::with_capacity(a.runs);
-    let mut progress = Progress::new("scenario", a.runs, !out.json);
+    format!(
+        "scenario: {name}: upload {} ms, load {} ms, run {} ms, finish {} ms (mean (min..max))",
+        mean(|r| r.upload),
+        mean(|r| r.load),
+        mean(|r| r.run),
+        mean(|r| r.finish)
+    )
+}
+
+fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Duration) -> Result<Json, Failed> {
+    let kernels = target.kernels(a.kernels.as_deref(), a.a.as_deref(), a.b.as_deref()).map_err(|e| (e, Json::Null))?;
+    let b = target.bench();
+    let mut j = Json::obj()
+        .with("runs_requested", a.runs)
+        .with("kernels", vec![kernels.a_name.clone(), kernels.b_name.clone()])
+        .with("image_bytes", vec![kernels.a.len(), kernels.b.len()]);
+    if a.runs == 0 {
+        return Err(("--runs must be at least 1".into(), j));
+    }
+    b.init_link(experiment::DEST).map_err(|e| (format!("link up: {e}"), j.clone()))?;
+    println!(
+        "scenario: A = {} ({} bytes, id {}), B = {} ({} bytes, id {}), {} submission(s), images uploaded {}",
+        kernels.a_name,
+        kernels.a.len(),
+        experiment::A,
+        kernels.b_name,
+        kernels.b.len(),
+        experiment::B,
+        a.runs,
+        if a.upload_once { "once" } else { "at every submission" }
+    );
+    let mut counter = match b.observe().stats() {
+        Some(Ok(s)) => Some(CounterEstimate::from_stats(&s)),
+        Some(Err(e)) => return Err((format!("STATS: {e}"), j)),
+        None => None,
+    };
+    let opts = Options { upload: !a.upload_once, timeout };
+    if a.upload_once {
+        let (ua, ub) = kernels.upload(b).map_err(|e| (e, j.clone()))?;
+        println!("scenario: uploaded in {:.1} ms + {:.1} ms", ua.as_secs_f64() * 1e3, ub.as_secs_f64() * 1e3);
+    }
+    let per_run_lines = !a.quiet;
+    let mut progress = Progress::new("scenario", a.runs, !out.json && !per_run_lines);
+    if per_run_lines {
+        println!("{RUN_HEADER}");
+    }
+    // The baseline is the satellite after the first submission: by then
+    // everything that lives as long as the firmware (the stored images,
+    // the buffers that grow once) is allocated.
+    let mut baseline: Option<Stats> = None;
+    let mut runs: Vec<ExperimentRun> = Vec::with_capacity(a.runs);
+    let mut per_run = Vec::new();
     for i in 0..a.runs {
-        match experiment::run(b, &mut counter, baseline.as_ref(), timeout) {
-            Ok(r) => runs.push(r),
+        let r = match experiment::run(b, &kernels, &opts, &mut counter, baseline.as_ref()) {
+            Ok(r) => r,
             Err(e) => {
                 progress.finish();
-                j.set("runs", runs.len());
+                j.set("runs", runs.len()).set("per_run", Json::Arr(per_run));
+                if let Some(base) = &baseline {
+                    j.set("baseline", stats_json(base));
+                }
                 return Err((format!("run {} of {}: {e}", i + 1, a.runs), j));
             }
+        };
+        if per_run_lines {
+            println!("{}", run_row(i + 1, "A", &r.a));
+            println!("{}", run_row(i + 1, "B", &r.b));
         }
+        per_run.push(Json::obj().with("run", i + 1).with("a", sub_json(&r.a)).with("b", sub_json(&r.b)));
+        if baseline.is_none() {
+            baseline = r.after;
+        }
+        runs.push(r);
         progress.tick(i + 1);
     }
     progress.finish();
-    let sa = Spread::of(&runs.iter().map(|r| r.a.time).collect::<Vec<_>>());
-    let sb = Spread::of(&runs.iter().map(|r| r.b.time).collect::<Vec<_>>());
-    j.set("runs", runs.len()).set("a", spread_json(sa)).set("b", spread_json(sb));
-    if let (Some(sa), Some(sb)) = (sa, sb) {
-        println!(
-            "scenario: {} run(s); reset + preload + run + finish: A mean {:.1} ms (max {:.1}), B mean {:.1} ms (max {:.1})",
-            runs.len(),
-            sa.mean_us / 1e3,
-            sa.max_us / 1e3,
-            sb.mean_us / 1e3,
-            sb.max_us / 1e3
-        );
-    }
-    if runs.iter().all(|r| r.a.summary.is_some() && r.b.summary.is_some()) {
+    let ra: Vec<SubkernelRun> = runs.iter().map(|r| r.a).collect();
+    let rb: Vec<SubkernelRun> = runs.iter().map(|r| r.b).collect();
+    j.set("runs", runs.len()).set("a", phase_json(&ra)).set("b", phase_json(&rb));
+    println!("{}", phase_line(&format!("A ({})", kernels.a_name), &ra));
+    println!("{}", phase_line(&format!("B ({})", kernels.b_name), &rb));
+    let checked = runs.iter().all(|r| r.a.summary.is_some() && r.b.summary.is_some());
+    j.set("events_checked", checked);
+    if checked {
         println!(
             "scenario: every run: A {} pulses from the kernel CPU, B {} pulses from the DMA engine, period {} mu, width {} mu",
             TRAIN.pulses, TRAIN.pulses, TRAIN.period, TRAIN.width
         );
-        j.set("events_checked", true);
+        let leads: Vec<i64> = runs.iter().flat_map(|r| [r.a.lead(), r.b.lead()]).flatten().collect();
+        if let (Some(lo), Some(hi)) = (leads.iter().min(), leads.iter().max()) {
+            println!("scenario: first edge {lo}..{hi} mu after the counter at the run request (break_realtime: {})", experiment::BREAK_REALTIME_MU);
+        }
+    } else {
+        println!("scenario: this link does not report RTIO events; not checked");
     }
-    if let Some(base) = &baseline {
-        println!(
-            "scenario: heap0_used ({} bytes), ddma_in_use ({} bytes) and the kernel state back at baseline after every run",
-            base.heap0_used, base.ddma_in_use
-        );
+    match (&baseline, runs.last().and_then(|r| r.after)) {
+        (Some(base), Some(last)) => {
+            println!(
+                "scenario: after every teardown: kernel idle, DDMA store empty; from run 2 on heap0_used ({} bytes), heap1_used ({} bytes) and the DDMA arena at the baseline of run 1",
+                base.heap0_used, base.heap1_used
+            );
+            j.set("baseline", stats_json(base)).set("last", stats_json(&last));
+        }
+        _ => println!("scenario: this link has no STATS; heap and DDMA store not checked"),
     }
+    j.set("per_run", Json::Arr(per_run));
     Ok(j)
 }

@@ -4,7 +4,10 @@
 //! satctl [--json] [--elf PATH] [--timeout S] [--reply-timeout MS] <LINK> <COMMAND>
 //!   LINK:    qemu   boot the firmware in QEMU (2 CPUs), aux over UART0
 //!            sim    the satellite core on simulated hardware, same contract
-//!   COMMAND: ping | log | stats | dma --pulses N | demo | scenario [--runs R]
+//!   COMMAND: ping | log | stats | dma --pulses N | demo
+//!            | scenario [--runs R] [--a ELF] [--b ELF]
+//!            | kernel ELF [--preload] [--run] [--arg T:V]... [--message T:V]... [--await MS]
+//!            | measure [--uploads N] [--repeat R]
 //! ```
 //!
 //! Human output goes to stdout, progress and diagnostics to stderr; with
@@ -16,6 +19,8 @@
 
 mod commands;
 mod json;
+mod kernel;
+mod measure;
 mod progress;
 mod target;
 
@@ -53,6 +58,13 @@ pub struct Global {
     /// Keep QEMU's log directory (uart1.log, qemu.log) and print its path.
     #[arg(long, global = true)]
     pub keep_logs: bool,
+    /// Run QEMU with `-icount shift=SHIFT` (deterministic virtual time:
+    /// 2^SHIFT ns per instruction; `measure` then reports instruction counts).
+    #[arg(long, global = true, value_name = "SHIFT")]
+    pub icount: Option<u8>,
+    /// One more argument for QEMU (repeatable).
+    #[arg(long = "qemu-arg", global = true, value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_args: Vec<String>,
 }
 
 /// Which link reaches the satellite.
@@ -115,10 +127,19 @@ pub enum Command {
     Dma(DmaArgs),
     /// Boot, link up, ping, one DDMA trace of 100 TTL pulses, summary, clean exit.
     Demo,
-    /// The user's experiment: subkernel A (ttl_pulses) and B
-    /// (dma_record_playback) preloaded, run and awaited; RTIO events, heap
-    /// and DDMA arena checked after every run.
+    /// The user's experiment, N submissions: upload subkernels A
+    /// (ttl_pulses) and B (dma_record_playback), then reset, preload, run
+    /// and await each; per run: timings, RTIO events (count, first edge,
+    /// period, width), heaps, DDMA arena and kernel state after teardown.
     Scenario(ScenarioArgs),
+    /// Upload any subkernel ELF, preload and/or run it, send it arguments
+    /// and messages, await its messages and its end; prints the result or
+    /// the exception.
+    Kernel(KernelArgs),
+    /// Upload speed of a ~4 KiB kernel, load + relocation cost and the
+    /// call-to-start latency from the firmware's log (instruction counts
+    /// with --icount 0).
+    Measure(MeasureArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -129,6 +150,98 @@ pub struct ScenarioArgs {
     /// Directory of the built test kernels (default: the build script's).
     #[arg(long, value_name = "DIR")]
     pub kernels: Option<PathBuf>,
+    /// Subkernel A's ELF (default: ttl_pulses.elf of the kernels directory).
+    #[arg(long, value_name = "FILE")]
+    pub a: Option<PathBuf>,
+    /// Subkernel B's ELF (default: dma_record_playback.elf).
+    #[arg(long, value_name = "FILE")]
+    pub b: Option<PathBuf>,
+    /// Upload the images once, not at every submission.
+    #[arg(long)]
+    pub upload_once: bool,
+    /// Print only the summary, not a line per run.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KernelArgs {
+    /// The ELF to upload, or the name of a built test kernel (e.g. `raise_exception`).
+    #[arg(value_name = "ELF")]
+    pub image: PathBuf,
+    /// Subkernel id.
+    #[arg(long, default_value_t = 1)]
+    pub id: u32,
+    /// The satellite's destination number.
+    #[arg(long, default_value_t = 1)]
+    pub destination: u8,
+    /// Preload it (SubkernelLoadRunRequest with run = false).
+    #[arg(long)]
+    pub preload: bool,
+    /// Run it (SubkernelLoadRunRequest with run = true; loads it first if not preloaded).
+    #[arg(long)]
+    pub run: bool,
+    /// The run's timestamp (default: the satellite's counter + 125000, from STATS).
+    #[arg(long, value_name = "MU")]
+    pub timestamp: Option<u64>,
+    /// An argument value, sent after the run as one message with the
+    /// subkernel's id (repeatable, in order): i:42, I:-7, b:true, f:1.5, s:text, li:1,2,3.
+    #[arg(long = "arg", value_name = "TAG:VALUE", value_parser = parse_value)]
+    pub args: Vec<satman_systest::master::Value>,
+    /// A message of one value, sent after the arguments (repeatable; each is
+    /// one message), to --message-id.
+    #[arg(long = "message", value_name = "TAG:VALUE", value_parser = parse_value)]
+    pub messages: Vec<satman_systest::master::Value>,
+    /// The id of the messages (a named message's id; default: the subkernel id).
+    #[arg(long, value_name = "ID")]
+    pub message_id: Option<u32>,
+    /// Await a message from the subkernel after each --message (without
+    /// --message: one, after the arguments, e.g. its return value).
+    #[arg(long)]
+    pub expect_message: bool,
+    /// Tags to decode the messages received (e.g. `i`); without, they are printed in hex.
+    #[arg(long, value_name = "TAGS")]
+    pub tag: Option<String>,
+    /// How long to wait for each awaited message and for SubkernelFinished (0: do not await the end).
+    #[arg(long = "await", value_name = "MS", default_value_t = 10_000)]
+    pub await_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MeasureArgs {
+    /// Directory of the built test kernels (default: the build script's).
+    #[arg(long, value_name = "DIR")]
+    pub kernels: Option<PathBuf>,
+    /// Uploads of the ~4 KiB kernel (float_delay) to time.
+    #[arg(long, default_value_t = 20)]
+    pub uploads: usize,
+    /// Preload + run cycles per kernel.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+}
+
+/// `TAG:VALUE` → a message value.
+pub fn parse_value(spec: &str) -> Result<satman_systest::master::Value, String> {
+    use satman_systest::master::Value;
+    let (tag, v) = spec.split_once(':').ok_or_else(|| format!("{spec:?}: expected TAG:VALUE, e.g. i:42"))?;
+    let bad = |e: &dyn std::fmt::Display| format!("{spec:?}: {e}");
+    Ok(match tag {
+        "i" => Value::I32(v.trim().parse().map_err(|e| bad(&e))?),
+        "I" => Value::I64(v.trim().parse().map_err(|e| bad(&e))?),
+        "f" => Value::F64(v.trim().parse().map_err(|e| bad(&e))?),
+        "b" => Value::Bool(match v.trim() {
+            "1" | "true" | "True" => true,
+            "0" | "false" | "False" => false,
+            _ => return Err(bad(&"a bool is true/false/1/0")),
+        }),
+        "s" => Value::Str(v.to_string()),
+        "li" => Value::ListI32(if v.trim().is_empty() {
+            Vec::new()
+        } else {
+            v.split(',').map(|x| x.trim().parse().map_err(|e| bad(&e))).collect::<Result<_, _>>()?
+        }),
+        other => return Err(format!("{spec:?}: unknown tag {other:?} (i I f b s li)")),
+    })
 }
 
 #[derive(Args, Debug, Clone)]
@@ -186,6 +299,8 @@ fn run(cli: Cli) -> i32 {
         reply_timeout: Duration::from_millis(g.reply_timeout.max(1)),
         keep_logs: g.keep_logs,
         verbose: !g.json,
+        icount: g.icount,
+        qemu_args: g.qemu_args.clone(),
     };
     let mut target = match cli.link.connect(&connect) {
         Ok(t) => t,

@@ -4,7 +4,7 @@
 //! `Observe` for its byte pipe, a struct implementing [`Target`], and a
 //! variant in `cli::Link`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use satman_systest::qemu::fake::{FakeExit, FakeLink, FakeOptions};
@@ -32,8 +32,13 @@ pub trait Target {
     /// Ends the session (stops what satctl started) and checks how it ended.
     fn close(&mut self) -> Closed;
     /// The experiment's two kernels for this target (`dir` overrides
-    /// where the built ones are).
-    fn kernels(&self, dir: Option<&std::path::Path>) -> Result<Kernels, String>;
+    /// where the built ones are; `a`/`b` replace either one by a file).
+    fn kernels(&self, dir: Option<&Path>, a: Option<&Path>, b: Option<&Path>) -> Result<Kernels, String>;
+    /// `Some(shift)` if the target's clock is QEMU's instruction counter
+    /// (`-icount shift=SHIFT`: 2^SHIFT ns of virtual time per instruction).
+    fn icount_shift(&self) -> Option<u8> {
+        None
+    }
     /// Extra diagnostics to print when a command failed.
     fn diagnostics(&self) -> Option<String> {
         None
@@ -48,12 +53,17 @@ pub struct Connect {
     pub reply_timeout: Duration,
     pub keep_logs: bool,
     pub verbose: bool,
+    /// QEMU only: `-icount shift=N`.
+    pub icount: Option<u8>,
+    /// QEMU only: more arguments.
+    pub qemu_args: Vec<String>,
 }
 
 // ---- QEMU ---------------------------------------------------------------------
 
 pub struct QemuTarget {
     qemu: Qemu,
+    icount: Option<u8>,
 }
 
 impl QemuTarget {
@@ -66,11 +76,16 @@ impl QemuTarget {
         opts.ready_timeout = c.timeout;
         opts.reply_timeout = c.reply_timeout;
         opts.keep_dir |= c.keep_logs;
+        if let Some(shift) = c.icount {
+            opts.extra_args.extend(["-icount".to_string(), format!("shift={shift}")]);
+        }
+        opts.extra_args.extend(c.qemu_args.iter().cloned());
         if c.verbose {
-            eprintln!("satctl: booting {} in {} (2 CPUs)", elf.display(), opts.qemu);
+            let extra = if opts.extra_args.is_empty() { String::new() } else { format!(", {}", opts.extra_args.join(" ")) };
+            eprintln!("satctl: booting {} in {} (2 CPUs{extra})", elf.display(), opts.qemu);
         }
         let qemu = Qemu::launch(opts).map_err(|e| format!("QEMU: {e}"))?;
-        Ok(QemuTarget { qemu })
+        Ok(QemuTarget { qemu, icount: c.icount })
     }
 }
 
@@ -117,12 +132,12 @@ impl Target for QemuTarget {
         closed
     }
 
-    fn kernels(&self, dir: Option<&std::path::Path>) -> Result<Kernels, String> {
-        let dir = match dir {
-            Some(d) => d.to_path_buf(),
-            None => satman_systest::qemu::kernels_dir().ok_or("the test kernels were not built (SATMAN_SKIP_FIRMWARE); pass --kernels DIR")?,
-        };
-        Kernels::load(&dir)
+    fn kernels(&self, dir: Option<&Path>, a: Option<&Path>, b: Option<&Path>) -> Result<Kernels, String> {
+        Kernels::choose(dir, a, b)
+    }
+
+    fn icount_shift(&self) -> Option<u8> {
+        self.icount
     }
 
     fn diagnostics(&self) -> Option<String> {
@@ -142,6 +157,9 @@ pub struct SimTarget {
 
 impl SimTarget {
     pub fn start(c: &Connect) -> Result<SimTarget, String> {
+        if c.icount.is_some() || !c.qemu_args.is_empty() {
+            return Err("--icount and --qemu-arg are for the qemu link".into());
+        }
         let t = std::time::Instant::now();
         let mut link = FakeLink::start(FakeOptions::default()).map_err(|e| format!("simulation: {e}"))?;
         link.master.timeout = c.reply_timeout;
@@ -163,7 +181,10 @@ impl Target for SimTarget {
         Some(self.boot)
     }
 
-    fn kernels(&self, _dir: Option<&std::path::Path>) -> Result<Kernels, String> {
+    fn kernels(&self, _dir: Option<&Path>, a: Option<&Path>, b: Option<&Path>) -> Result<Kernels, String> {
+        if a.is_some() || b.is_some() {
+            return Err("the sim link runs its own stand-in kernels, not ELF files (use the qemu link for --a/--b)".into());
+        }
         Ok(Kernels::sim())
     }
 

@@ -1,0 +1,461 @@
+//! The real test kernels (kernels/README.md) on the firmware in QEMU, as a
+//! master drives them. One QEMU for the whole file.
+//!
+//! 1. The user's experiment (`ttl_pulses` as subkernel A, `dma_record_playback`
+//!    as B: upload both, then reset, preload, run, await each), 200 times in
+//!    a row (`SATMAN_QEMU_RUNS=N` overrides; 1000 for the long run): every
+//!    await succeeds, A's 100 pulses come from the kernel CPU and B's from
+//!    the DMA engine with the right timestamps, and after every run the
+//!    kernel CPU is idle, the DDMA store empty and heap0/heap1 at the
+//!    baseline taken after the first run.
+//! 2. Fault cases, each followed by the normal experiment, which must pass
+//!    with the heaps back at that baseline: an exception in the middle of a
+//!    DMA recording, an upload over a running kernel, a kernel that never
+//!    finishes (replaced by the next submission's preload), an uncaught
+//!    exception, arguments and a return value, message round trips, libm /
+//!    RTABI imports, and images the loader must refuse (truncated, wrong
+//!    e_machine, an unresolved import) with the cause in the satellite log.
+//!
+//! Fault kernels use the experiment's ids (A = 1, B = 2), so the next
+//! submission's upload replaces their stored images and the heaps can be
+//! compared with the baseline byte for byte.
+//!
+//! Needs the firmware and kernels the build script builds; with
+//! SATMAN_SKIP_FIRMWARE set it prints a loud skip and passes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libksupport::exception::ParsedException;
+use satman_systest::master::{encode_values, Finished, MasterError, Outcome, Value};
+use satman_systest::qemu::bench::{leaks, summarize, CounterEstimate, Spread};
+use satman_systest::qemu::experiment::{self, check_teardown, Kernels, Options, A, B, BREAK_REALTIME_MU, DEST};
+use satman_systest::qemu::{KernelState, Qemu, Source, Stats};
+
+const AWAIT: Duration = Duration::from_secs(5);
+
+fn runs() -> usize {
+    std::env::var("SATMAN_QEMU_RUNS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(200)
+}
+
+struct Ctx {
+    q: Qemu,
+    dir: PathBuf,
+    kernels: Kernels,
+    opts: Options,
+    counter: Option<CounterEstimate>,
+    baseline: Option<Stats>,
+}
+
+impl Ctx {
+    fn image(&self, name: &str) -> Vec<u8> {
+        let p = self.dir.join(format!("{name}.elf"));
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn stats(&mut self) -> Result<Stats, String> {
+        let s = self.q.stats().map_err(|e| format!("STATS: {e}"))?;
+        self.counter = Some(CounterEstimate::from_stats(&s));
+        Ok(s)
+    }
+
+    /// The master's now after `break_realtime`.
+    fn now(&self) -> u64 {
+        (self.counter.map_or(0, |c| c.now()) + BREAK_REALTIME_MU) as u64
+    }
+
+    fn experiment(&mut self) -> Result<experiment::ExperimentRun, String> {
+        let r = experiment::run(&mut self.q.master, &self.kernels, &self.opts, &mut self.counter, self.baseline.as_ref())?;
+        if r.a.summary.is_none() || r.b.summary.is_none() {
+            return Err("the QEMU link reported no RTIO events".into());
+        }
+        if r.after.is_none() {
+            return Err("no STATS".into());
+        }
+        Ok(r)
+    }
+
+    /// Upload `name` as `id`, reset, preload and run it.
+    fn start(&mut self, name: &str, id: u32) -> Result<(), String> {
+        let image = self.image(name);
+        self.q.master.upload_subkernel(DEST, id, &image).map_err(|e| format!("upload {name}: {e}"))?;
+        self.q.master.reset().map_err(|e| format!("reset: {e}"))?;
+        self.q.master.load_run(DEST, id, false, 0).map_err(|e| format!("preload {name}: {e}"))?;
+        self.stats()?;
+        let now = self.now();
+        self.q.master.load_run(DEST, id, true, now).map_err(|e| format!("run {name}: {e}"))
+    }
+
+    /// Waits for the `SubkernelFinished` of `id` (without taking it).
+    fn finished(&mut self, id: u32, timeout: Duration) -> Result<Finished, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = self.q.master.finished().iter().find(|f| f.id == id) {
+                return Ok(*f);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no SubkernelFinished for subkernel {id} within {timeout:?}"));
+            }
+            self.q.master.poll_async(Duration::from_millis(20)).map_err(|e| format!("waiting for SubkernelFinished {id}: {e}"))?;
+        }
+    }
+
+    /// `SubkernelFinished` with an exception, and the exception itself.
+    fn exception(&mut self, id: u32) -> Result<ParsedException, String> {
+        let f = self.finished(id, AWAIT)?;
+        if !f.with_exception || f.exception_src != DEST {
+            return Err(format!("SubkernelFinished {f:?}: expected with_exception from destination {DEST}"));
+        }
+        match self.q.master.await_finish(id, AWAIT).map_err(|e| format!("await {id}: {e}"))? {
+            Outcome::Exception(e) => Ok(e),
+            Outcome::Finished => Err(format!("subkernel {id} finished without an exception")),
+        }
+    }
+
+    fn finish(&mut self, id: u32) -> Result<(), String> {
+        match self.q.master.await_finish(id, AWAIT).map_err(|e| format!("await {id}: {e}"))? {
+            Outcome::Finished => Ok(()),
+            Outcome::Exception(e) => Err(format!("subkernel {id} raised: {e}")),
+        }
+    }
+
+    /// No RTIO event now, nor within `wait`.
+    fn no_events(&mut self, wait: Duration) -> Result<(), String> {
+        self.q.wait_events(1, wait);
+        let ev = self.q.take_events();
+        if ev.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} RTIO events, first {:?}", ev.len(), ev[0]))
+        }
+    }
+
+    /// Kernel idle, DDMA store empty.
+    fn idle(&mut self, what: &str) -> Result<Stats, String> {
+        let s = self.stats()?;
+        check_teardown(&s).map_err(|e| format!("after {what}: {e}"))?;
+        Ok(s)
+    }
+
+    /// Clears the satellite log.
+    fn clear_log(&mut self) -> Result<(), String> {
+        self.q.master.get_log(DEST, true).map(|_| ()).map_err(|e| format!("log: {e}"))
+    }
+
+    fn log(&mut self) -> Result<String, String> {
+        let l = self.q.master.get_log(DEST, true).map_err(|e| format!("log: {e}"))?;
+        Ok(String::from_utf8_lossy(&l).into_owned())
+    }
+}
+
+fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:?}, expected {want:?}"))
+    }
+}
+
+// ---- fault cases ------------------------------------------------------------------
+
+/// `raise_while_recording`: the exception reaches the master, the half-made
+/// recording is discarded, nothing is output.
+fn exception_mid_recording(c: &mut Ctx) -> Result<(), String> {
+    let before = c.stats()?;
+    c.start("raise_while_recording", A)?;
+    let e = c.exception(A)?;
+    expect_eq("exception id", e.id, 18)?;
+    expect_eq("message", e.message.as_deref(), Some("recording aborted after {0} pulses ({1} mu), code {2}"))?;
+    expect_eq("params", e.param, [10, 10_000_000, -3])?;
+    expect_eq("location", (e.file.as_str(), e.line, e.column), ("raise_while_recording.py", 17, 12))?;
+    expect_eq("function", e.function.as_str(), "_Z21raise_while_recordingv")?;
+    c.no_events(Duration::from_millis(300))?;
+    let s = c.idle("the exception")?;
+    expect_eq("DDMA store", (s.ddma_in_use, s.ddma_traces), (0, 0))?;
+    expect_eq("kernels_failed", s.kernels_failed, before.kernels_failed + 1)?;
+    expect_eq("rtio_events (firmware counter)", s.rtio_events, before.rtio_events)?;
+    Ok(())
+}
+
+/// A new upload of the running kernel's id: the old one is reported
+/// finished with a "replaced" exception, the new image runs.
+fn upload_over_running_kernel(c: &mut Ctx) -> Result<(), String> {
+    c.start("never_finishes", A)?;
+    std::thread::sleep(Duration::from_millis(100));
+    let s = c.stats()?;
+    expect_eq("kernel before the new upload", (s.kernel_state, s.kernel_id), (KernelState::Running, A))?;
+    let image = c.image("ttl_pulses");
+    c.q.master.upload_subkernel(DEST, A, &image).map_err(|e| format!("upload over the running kernel: {e}"))?;
+    let e = c.exception(A)?;
+    expect_eq("exception id (SubkernelError)", e.id, 7)?;
+    let m = e.message.clone().unwrap_or_default();
+    if !m.contains("replaced") {
+        return Err(format!("the old kernel's exception does not say it was replaced: {m:?}"));
+    }
+    c.idle("the replacement")?;
+    // The new image runs.
+    c.q.master.load_run(DEST, A, false, 0).map_err(|e| format!("preload the new image: {e}"))?;
+    let now = c.now();
+    c.q.master.load_run(DEST, A, true, now).map_err(|e| format!("run the new image: {e}"))?;
+    c.finish(A)?;
+    c.q.wait_events(2 * experiment::TRAIN.pulses, AWAIT);
+    let ev = c.q.take_events();
+    let first = ev.first().map_or(0, |e| e.timestamp);
+    satman_systest::qemu::bench::check_pulses_from(&ev, &experiment::TRAIN, first, Source::Kernel).map_err(|e| format!("the new image's events: {e}"))?;
+    c.idle("the new image")?;
+    Ok(())
+}
+
+/// A kernel that never finishes: the await times out; the next
+/// submission's preload of another id replaces it.
+fn never_finishes(c: &mut Ctx) -> Result<(), String> {
+    c.start("never_finishes", B)?;
+    match c.q.master.await_finish(B, Duration::from_millis(500)) {
+        Err(MasterError::Timeout(_)) => {}
+        other => return Err(format!("await of a kernel that never finishes: {other:?}")),
+    }
+    let s = c.stats()?;
+    expect_eq("kernel after the await timed out", (s.kernel_state, s.kernel_id), (KernelState::Running, B))?;
+    // The next submission: upload A, preload it (no reset first).
+    let image = c.image("ttl_pulses");
+    c.q.master.upload_subkernel(DEST, A, &image).map_err(|e| format!("upload A: {e}"))?;
+    let s = c.stats()?;
+    expect_eq("kernel after uploading another id", s.kernel_state, KernelState::Running)?;
+    c.q.master.load_run(DEST, A, false, 0).map_err(|e| format!("preload A over the running kernel: {e}"))?;
+    let e = c.exception(B)?;
+    expect_eq("exception id (SubkernelError)", e.id, 7)?;
+    let m = e.message.clone().unwrap_or_default();
+    if !m.contains("replaced") {
+        return Err(format!("the stuck kernel's exception does not say it was replaced: {m:?}"));
+    }
+    let s = c.stats()?;
+    expect_eq("kernel after the preload", (s.kernel_state, s.kernel_id), (KernelState::Loaded, A))?;
+    c.no_events(Duration::ZERO)?;
+    Ok(())
+}
+
+/// `raise_exception`: an uncaught ValueError with its message, parameters
+/// and location.
+fn raise_exception(c: &mut Ctx) -> Result<(), String> {
+    c.start("raise_exception", A)?;
+    let e = c.exception(A)?;
+    expect_eq("exception id", e.id, 18)?;
+    expect_eq("message", e.message.as_deref(), Some("value {0} outside [{1}, {2}]"))?;
+    expect_eq("params", e.param, [7, -1, 5])?;
+    expect_eq("location", (e.file.as_str(), e.line, e.column), ("raise_exception.py", 42, 8))?;
+    expect_eq("function", e.function.as_str(), "_Z15raise_exceptionv")?;
+    c.no_events(Duration::ZERO)?;
+    c.idle("raise_exception")?;
+    Ok(())
+}
+
+/// `args_return`: two int32 arguments in, their sum out, byte for byte.
+fn args_return(c: &mut Ctx) -> Result<(), String> {
+    for (a, b) in [(3, 39), (-100, 58), (i32::MAX, 1)] {
+        c.clear_log()?;
+        c.start("args_return", A)?;
+        c.q.master.send_message(DEST, A, &encode_values(&[Value::I32(a), Value::I32(b)])).map_err(|e| format!("arguments: {e}"))?;
+        let ret = c.q.master.await_message(A, AWAIT).map_err(|e| format!("return value of {a} + {b}: {e}"))?;
+        let sum = a.wrapping_add(b);
+        let mut want = vec![1u8];
+        want.extend_from_slice(&sum.to_le_bytes());
+        expect_eq(&format!("return message of {a} + {b}"), ret, want)?;
+        c.finish(A)?;
+        let log = c.log()?;
+        let line = format!("args_return: {a} + {b} = {sum}");
+        if !log.contains(&line) {
+            return Err(format!("the kernel's core_log line {line:?} is not in the satellite log:\n{log}"));
+        }
+    }
+    c.idle("args_return")?;
+    Ok(())
+}
+
+/// `message_pingpong`: ten round trips of named messages (PING = 200 in;
+/// the replies carry the subkernel's id).
+fn message_pingpong(c: &mut Ctx) -> Result<(), String> {
+    c.start("message_pingpong", A)?;
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let v = 1000 * i - 3;
+        let t = Instant::now();
+        c.q.master.send_message(DEST, 200, &encode_values(&[Value::I32(v)])).map_err(|e| format!("ping {i}: {e}"))?;
+        let pong = c.q.master.await_message(A, AWAIT).map_err(|e| format!("pong {i}: {e}"))?;
+        times.push(t.elapsed());
+        expect_eq(&format!("pong {i}"), pong, encode_values(&[Value::I32(v + 1)]))?;
+    }
+    c.finish(A)?;
+    let s = Spread::of(&times).expect("10");
+    eprintln!("message_pingpong: 10 round trips, mean {:.2} ms (max {:.2})", s.mean_us / 1e3, s.max_us / 1e3);
+    c.idle("message_pingpong")?;
+    Ok(())
+}
+
+/// `float_delay`: libm and RTABI imports resolve; the pulses it times with
+/// `delay(t)` come out exactly.
+fn float_delay(c: &mut Ctx) -> Result<(), String> {
+    c.start("float_delay", A)?;
+    c.finish(A)?;
+    c.q.wait_events(20, AWAIT);
+    let ev = c.q.take_events();
+    expect_eq("events", ev.len(), 20)?;
+    if let Some(e) = ev.iter().find(|e| e.source != Source::Kernel || e.target != 0x0100_0F00) {
+        return Err(format!("event {e:?} is not from the kernel CPU on 0x01000f00"));
+    }
+    let mut t = ev[0].timestamp;
+    for i in 1..=10i64 {
+        let (hi, lo) = (&ev[2 * (i as usize - 1)], &ev[2 * (i as usize - 1) + 1]);
+        expect_eq(&format!("pulse {i} rising edge"), (hi.timestamp, hi.data), (t, 1))?;
+        expect_eq(&format!("pulse {i} falling edge"), (lo.timestamp, lo.data), (t + 1500 * i, 0))?;
+        t += 1500 * i + 2500;
+    }
+    let sum = summarize(&ev);
+    expect_eq("widths", sum.width, Some((1500, 15000)))?;
+    c.idle("float_delay")?;
+    Ok(())
+}
+
+/// The `.dynstr` section of an ELF32 file: (offset, size).
+fn dynstr(elf: &[u8]) -> Option<(usize, usize)> {
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (u32_at(0x20), u16_at(0x2E), u16_at(0x30), u16_at(0x32));
+    let sh = |i: usize| shoff + i * shentsize;
+    let names = u32_at(sh(shstrndx) + 16);
+    (0..shnum).find_map(|i| {
+        let name = names + u32_at(sh(i));
+        elf[name..].starts_with(b".dynstr\0").then(|| (u32_at(sh(i) + 16), u32_at(sh(i) + 20)))
+    })
+}
+
+/// Bad images: the preload is refused and the satellite log says why.
+fn bad_images(c: &mut Ctx) -> Result<(), String> {
+    let good = c.image("ttl_pulses");
+    let truncated = good[..good.len() / 2].to_vec();
+    let mut x86 = good.clone();
+    x86[18..20].copy_from_slice(&62u16.to_le_bytes()); // e_machine = EM_X86_64
+    let mut unresolved = good.clone();
+    let (off, size) = dynstr(&good).ok_or("ttl_pulses.elf has no .dynstr")?;
+    let at = good[off..off + size].windows(13).position(|w| w == b"\0rtio_output\0").ok_or("no rtio_output in .dynstr")?;
+    unresolved[off + at + 1] = b'x'; // an import of `xtio_output`
+    let cases: [(&str, Vec<u8>, &[&str]); 3] = [
+        ("a truncated ELF", truncated, &["truncated"]),
+        ("an ELF for EM_X86_64", x86, &["machine 62", "EM_ARM"]),
+        ("an ELF importing an unknown symbol", unresolved, &["unresolved symbol", "xtio_output"]),
+    ];
+    for (what, image, causes) in cases {
+        for run in [false, true] {
+            c.clear_log()?;
+            let failed_before = c.stats()?.kernels_failed;
+            c.q.master.upload_subkernel(DEST, A, &image).map_err(|e| format!("upload {what}: {e}"))?;
+            let now = c.now();
+            match c.q.master.load_run(DEST, A, run, if run { now } else { 0 }) {
+                Err(MasterError::Refused(_)) => {}
+                other => return Err(format!("{} of {what}: {other:?}, expected a refusal", if run { "load + run" } else { "preload" })),
+            }
+            let log = c.log()?;
+            let line = log.lines().find(|l| l.contains("subkernel 1: load failed")).ok_or_else(|| format!("{what}: no `load failed` line in the satellite log:\n{log}"))?;
+            if let Some(missing) = causes.iter().find(|k| !line.contains(*k)) {
+                return Err(format!("{what}: the log line does not name the cause ({missing:?}): {line}"));
+            }
+            if !run {
+                eprintln!("bad image, {what}: {}", line.trim());
+            }
+            let s = c.idle(what)?;
+            expect_eq("kernels_failed", s.kernels_failed, failed_before + 1)?;
+            c.no_events(Duration::ZERO)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn qemu_kernels() {
+    let Some(q) = Qemu::boot_for_test("qemu_kernels") else { return };
+    let dir = satman_systest::qemu::kernels_dir().expect("the build script built the kernels");
+    let kernels = Kernels::load(&dir).expect("kernels");
+    let mut c = Ctx { q, dir, kernels, opts: Options::new(AWAIT), counter: None, baseline: None };
+    let start = Instant::now();
+    c.q.master.init_link(DEST).unwrap_or_else(|e| panic!("init_link: {e}\n{}", c.q.diagnostics()));
+    let first = c.stats().unwrap();
+
+    // 1. The user's experiment, N times.
+    let n = runs();
+    let mut results = Vec::with_capacity(n);
+    for i in 0..n {
+        match c.experiment() {
+            Ok(r) => {
+                if c.baseline.is_none() {
+                    c.baseline = r.after;
+                }
+                results.push(r);
+            }
+            Err(e) => panic!("experiment run {} of {n}: {e}\n{}", i + 1, c.q.diagnostics()),
+        }
+    }
+    let base = c.baseline.expect("baseline");
+    let last = results.last().unwrap().after.unwrap();
+    assert_eq!(leaks(&base, &last), None);
+    assert_eq!(last.kernels_finished - first.kernels_finished, 2 * n as u64, "every run's A and B finished");
+    assert_eq!(last.kernels_failed, first.kernels_failed);
+    assert_eq!(last.rtio_events - first.rtio_events, 400 * n as u64, "the firmware's event counter");
+    assert_eq!(last.decode_errors, 0);
+    let col = |f: fn(&experiment::ExperimentRun) -> Duration| Spread::of(&results.iter().map(f).collect::<Vec<_>>()).unwrap();
+    let (ua, la, fa, lb, fb) = (col(|r| r.a.upload + r.b.upload), col(|r| r.a.load), col(|r| r.a.finish), col(|r| r.b.load), col(|r| r.b.finish));
+    eprintln!(
+        "experiment: {n} runs in {:.1} s; per run: uploads {:.1} ms, A load {:.2} ms finish {:.1} ms, B load {:.2} ms finish {:.1} ms (means); \
+         heap0 {} bytes, heap1 {} bytes after every run",
+        start.elapsed().as_secs_f64(),
+        ua.mean_us / 1e3,
+        la.mean_us / 1e3,
+        fa.mean_us / 1e3,
+        lb.mean_us / 1e3,
+        fb.mean_us / 1e3,
+        base.heap0_used,
+        base.heap1_used
+    );
+
+    // 2. Fault cases, each followed by the normal experiment.
+    type Case = fn(&mut Ctx) -> Result<(), String>;
+    let cases: [(&str, Case); 8] = [
+        ("exception mid-recording (raise_while_recording)", exception_mid_recording),
+        ("upload over a running kernel", upload_over_running_kernel),
+        ("kernel that never finishes", never_finishes),
+        ("raise_exception", raise_exception),
+        ("args_return", args_return),
+        ("message_pingpong", message_pingpong),
+        ("float_delay", float_delay),
+        ("bad images", bad_images),
+    ];
+    let mut failures = Vec::new();
+    for (name, case) in cases {
+        let t = Instant::now();
+        let r = case(&mut c).map_err(|e| format!("{name}: {e}")).and_then(|_| {
+            c.experiment().map(|_| ()).map_err(|e| format!("{name}: the experiment afterwards: {e}"))
+        });
+        match r {
+            Ok(()) => eprintln!("fault case ok ({:.1} s): {name}", t.elapsed().as_secs_f64()),
+            Err(e) => {
+                eprintln!("FAILED: {e}");
+                failures.push(e);
+                // Best effort back to a known state for the next case.
+                c.q.master.clear_async();
+                let _ = c.q.master.reset();
+                let _ = c.q.master.poll_async(Duration::from_millis(200));
+                c.q.master.clear_async();
+                c.q.take_events();
+            }
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{} fault case(s) failed:\n  {}\n{}", failures.len(), failures.join("\n  "), c.q.diagnostics());
+    }
+    let s = c.stats().unwrap();
+    assert_eq!(leaks(&base, &s), None, "after the fault cases");
+    assert_eq!(s.decode_errors, 0);
+    eprintln!("qemu_kernels: {:.1} s in all", start.elapsed().as_secs_f64());
+
+    let r = c.q.exit(0).unwrap();
+    assert_eq!(r.code, Some(0), "QEMU exit code\n{}", c.q.diagnostics());
+    assert!(r.unexpected_log_lines.is_empty(), "unexpected qemu.log lines: {:#?}", r.unexpected_log_lines);
+}
