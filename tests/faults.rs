@@ -300,3 +300,22 @@ fn preload_is_idempotent() {
     }
     recovers(&mut b, base);
 }
+
+#[test]
+fn exception_of_a_replaced_kernel_can_still_be_fetched() {
+    let (mut b, base) = bench(SimOptions::default());
+    {
+        b.master.upload_subkernel(DEST, B, &image("never_finishes", IMAGE_SIZE)).unwrap();
+        b.master.load_run(DEST, B, true, now(&b)).unwrap();
+        b.pump(Duration::from_millis(5));
+        // The next submission runs A to completion before anyone awaits B.
+        b.master.upload_subkernel(DEST, A, &image("standard", IMAGE_SIZE)).unwrap();
+        assert_eq!(preload_run_await(&mut b, A).unwrap(), Outcome::Finished);
+        b.rtio.take_events();
+        // B's end is still explained to the master.
+        let e = exception(b.master.await_finish(B, AWAIT).unwrap());
+        assert!(e.message.unwrap().contains("replaced"));
+        b.master.clear_async();
+    }
+    recovers(&mut b, base);
+}

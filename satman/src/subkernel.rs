@@ -100,23 +100,33 @@ pub enum KernelState {
     Dead,
 }
 
-/// An exception being served to `SubkernelExceptionRequest`.
+/// An exception kept for `SubkernelExceptionRequest`.
 struct Served {
+    /// The subkernel that raised it (or was stopped).
+    id: u32,
     blob: Vec<u8>,
     sent: usize,
 }
 
+/// Unfetched exceptions kept at most; the oldest goes first.
+const MAX_EXCEPTIONS: usize = 8;
+
 pub struct Subkernels {
     images: BTreeMap<u32, Image>,
     cpu: Cpu,
-    exception: Option<Served>,
+    /// Exceptions the master has not fetched yet, oldest first, at most one
+    /// per subkernel id. The request carries no id, so the newest is served
+    /// (the master fetches right after the `SubkernelFinished` it awaited);
+    /// a kernel started later does not make an earlier one's exception
+    /// unreachable, and a normal finish of the same id drops its old one.
+    exceptions: alloc::collections::VecDeque<Served>,
     /// `cache_get`/`cache_put` store, local to this satellite.
     pub(crate) cache: BTreeMap<String, Vec<i32>>,
 }
 
 impl Subkernels {
     pub fn new() -> Subkernels {
-        Subkernels { images: BTreeMap::new(), cpu: Cpu::Idle, exception: None, cache: BTreeMap::new() }
+        Subkernels { images: BTreeMap::new(), cpu: Cpu::Idle, exceptions: alloc::collections::VecDeque::new(), cache: BTreeMap::new() }
     }
 
     pub fn state(&self) -> KernelState {
@@ -141,7 +151,22 @@ impl Subkernels {
     /// uploads them again).
     pub fn forget_images(&mut self) {
         self.images = BTreeMap::new();
-        self.exception = None;
+        self.exceptions = alloc::collections::VecDeque::new();
+    }
+
+    /// Replaces (or, with `None`, drops) the kept exception of kernel `id`.
+    fn keep_exception(&mut self, id: u32, blob: Option<Vec<u8>>) {
+        self.exceptions.retain(|e| e.id != id);
+        if let Some(blob) = blob {
+            if self.exceptions.len() == MAX_EXCEPTIONS {
+                self.exceptions.pop_front();
+            }
+            self.exceptions.push_back(Served { id, blob, sent: 0 });
+        }
+        if self.exceptions.is_empty() {
+            // Give the buffer back: heap use must not depend on history.
+            self.exceptions = alloc::collections::VecDeque::new();
+        }
     }
 
     pub(crate) fn session(&mut self) -> Option<&mut Session> {
@@ -285,7 +310,6 @@ impl<P: Platform> Satellite<P> {
     }
 
     fn start_kernel(&mut self, id: u32, requester: u8, timestamp: u64) {
-        self.kernels.exception = None;
         self.hw.rtio.select(Initiator::Kernel);
         if self.hw.cpu.send(ToKernel::Start { timestamp }).is_err() {
             self.kernels.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
@@ -376,7 +400,7 @@ impl<P: Platform> Satellite<P> {
             End::Finished => {
                 info!("subkernel {}: finished", id);
                 self.stats.kernels_finished += 1;
-                self.kernels.exception = None;
+                self.kernels.keep_exception(id, None);
                 false
             }
             End::Exception(blob) => {
@@ -385,7 +409,7 @@ impl<P: Platform> Satellite<P> {
                     Err(_) => warn!("subkernel {}: exception (unreadable)", id),
                 }
                 self.stats.kernels_failed += 1;
-                self.kernels.exception = Some(Served { blob, sent: 0 });
+                self.kernels.keep_exception(id, Some(blob));
                 true
             }
             ref other => {
@@ -394,7 +418,7 @@ impl<P: Platform> Satellite<P> {
                 self.stats.kernels_failed += 1;
                 let mut blob = Vec::new();
                 exception::serialize_message(exn_id::SUBKERNEL_ERROR, msg, [id as i64, 0, 0], &mut blob);
-                self.kernels.exception = Some(Served { blob, sent: 0 });
+                self.kernels.keep_exception(id, Some(blob));
                 true
             }
         };
@@ -422,7 +446,7 @@ impl<P: Platform> Satellite<P> {
     // ---- exceptions for the master ------------------------------------------
 
     pub(crate) fn handle_exception_request(&mut self, source: u8) {
-        let (data, last) = match &mut self.kernels.exception {
+        let (data, last) = match self.kernels.exceptions.back_mut() {
             Some(served) => {
                 let end = (served.sent + MASTER_PAYLOAD_MAX_SIZE).min(served.blob.len());
                 let chunk = served.blob[served.sent..end].to_vec();
@@ -432,7 +456,10 @@ impl<P: Platform> Satellite<P> {
             None => (Vec::new(), true),
         };
         if last {
-            self.kernels.exception = None;
+            self.kernels.exceptions.pop_back();
+            if self.kernels.exceptions.is_empty() {
+                self.kernels.exceptions = alloc::collections::VecDeque::new();
+            }
         }
         self.late_reply(source, &Packet::SubkernelException { destination: source, last, data: &data });
     }
