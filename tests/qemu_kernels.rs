@@ -271,8 +271,8 @@ fn args_return(c: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
-/// `message_pingpong`: ten round trips of named messages (PING = 200 in;
-/// the replies carry the subkernel's id).
+/// `message_pingpong`: ten round trips of named messages (PING = 200 in,
+/// PONG = 201 out).
 fn message_pingpong(c: &mut Ctx) -> Result<(), String> {
     c.start("message_pingpong", A)?;
     let mut times = Vec::new();
@@ -280,7 +280,7 @@ fn message_pingpong(c: &mut Ctx) -> Result<(), String> {
         let v = 1000 * i - 3;
         let t = Instant::now();
         c.q.master.send_message(DEST, 200, &encode_values(&[Value::I32(v)])).map_err(|e| format!("ping {i}: {e}"))?;
-        let pong = c.q.master.await_message(A, AWAIT).map_err(|e| format!("pong {i}: {e}"))?;
+        let pong = c.q.master.await_message(201, AWAIT).map_err(|e| format!("pong {i}: {e}"))?;
         times.push(t.elapsed());
         expect_eq(&format!("pong {i}"), pong, encode_values(&[Value::I32(v + 1)]))?;
     }

@@ -113,11 +113,13 @@ impl<P: Platform> Satellite<P> {
             }
             FromKernel::DmaPlayback { id, timestamp, uses_ddma: _ } => self.kernel_playback(id, timestamp),
 
-            FromKernel::MessageSend { id: _, destination, is_return, data } => {
+            FromKernel::MessageSend { id, destination, is_return, data } => {
                 let Some(session) = self.kernels.session() else { return };
-                let destination = if is_return { session.requester } else { destination };
+                // A return value goes to whoever started us, under our id;
+                // any other message under the id the kernel gives (the
+                // receiving subkernel's, or a named message's).
+                let (destination, id) = if is_return { (session.requester, session.id) } else { (destination, id) };
                 let data = unsafe { data.as_slice() }.to_vec();
-                let id = session.id;
                 session.outgoing = Some(Outgoing { destination, id, data, sent: 0 });
                 session.wait = Wait::MessageAck { deadline: now + self.config.peer_timeout_us };
                 self.send_message_slice();
