@@ -12,6 +12,9 @@
 //!
 //! Exports to the package's crates (lib, bins, tests):
 //! - `SATMAN_FIRMWARE_ELF`: path of the firmware ELF (empty when skipped);
+//! - `SATMAN_SELFTEST_ELF`: the same firmware built with the platform
+//!   self-test (`--features qemu,selftest`);
+//! - `SATMAN_KASLI_SOC_ELF`: the Kasli-SoC firmware (`--features kasli_soc`);
 //! - `SATMAN_KERNELS_DIR`: directory holding `<kernel>.elf` (empty when skipped);
 //! - `SATMAN_FIRMWARE_SKIPPED`: `1` when `SATMAN_SKIP_FIRMWARE=1` was set.
 //!
@@ -76,6 +79,8 @@ fn main() {
              the QEMU tests will skip and satctl needs --elf"
         );
         println!("cargo:rustc-env=SATMAN_FIRMWARE_ELF=");
+        println!("cargo:rustc-env=SATMAN_SELFTEST_ELF=");
+        println!("cargo:rustc-env=SATMAN_KASLI_SOC_ELF=");
         println!("cargo:rustc-env=SATMAN_KERNELS_DIR=");
         println!("cargo:rustc-env=SATMAN_FIRMWARE_SKIPPED=1");
         return;
@@ -94,16 +99,12 @@ fn main() {
 
     check_toolchain();
 
-    // Firmware.
-    let mut cmd = nested(&root, "rustup");
-    cmd.args(["run", TOOLCHAIN, "cargo", "build", "-Zbuild-std=core,alloc", "--target", TARGET])
-        .args(["-p", "satman", "--features", "qemu", "--release", "--target-dir"])
-        .arg(&target_dir);
-    run(cmd, "firmware build (cargo +nightly build -p satman --features qemu)");
-    let elf = target_dir.join(TARGET).join("release").join("satman");
-    if !elf.is_file() {
-        fail(&format!("the firmware build succeeded but {} does not exist", elf.display()));
-    }
+    // Firmware: the QEMU board, then its platform self-test variant. Both
+    // land on the same cargo output path, so each is copied out in turn.
+    let elf = build_firmware(&root, &target_dir, "qemu", "satman-qemu.elf");
+    let selftest = build_firmware(&root, &target_dir, "qemu,selftest", "satman-selftest.elf");
+    // The Kasli-SoC board: not run here, but it must always build.
+    let kasli = build_firmware(&root, &target_dir, "kasli_soc", "satman-kasli-soc.elf");
 
     // Test kernels.
     let kernels_out = target_dir.join("kernels");
@@ -115,9 +116,25 @@ fn main() {
     run(cmd, "kernels/build.sh");
 
     println!("cargo:rustc-env=SATMAN_FIRMWARE_ELF={}", elf.display());
+    println!("cargo:rustc-env=SATMAN_SELFTEST_ELF={}", selftest.display());
+    println!("cargo:rustc-env=SATMAN_KASLI_SOC_ELF={}", kasli.display());
     println!("cargo:rustc-env=SATMAN_KERNELS_DIR={}", kernels_out.display());
     println!("cargo:rustc-env=SATMAN_FIRMWARE_SKIPPED=");
     drop(lock);
+}
+
+/// Builds the firmware with `features` and copies the ELF to `name` in the
+/// target directory.
+fn build_firmware(root: &Path, target_dir: &Path, features: &str, name: &str) -> PathBuf {
+    let mut cmd = nested(root, "rustup");
+    cmd.args(["run", TOOLCHAIN, "cargo", "build", "-Zbuild-std=core,alloc", "--target", TARGET])
+        .args(["-p", "satman", "--features", features, "--release", "--target-dir"])
+        .arg(target_dir);
+    run(cmd, &format!("firmware build (cargo +nightly build -p satman --features {features})"));
+    let built = target_dir.join(TARGET).join("release").join("satman");
+    let elf = target_dir.join(name);
+    fs::copy(&built, &elf).unwrap_or_else(|e| fail(&format!("cannot copy {} to {}: {e}", built.display(), elf.display())));
+    elf
 }
 
 /// Fails the build with an actionable message.
