@@ -41,6 +41,10 @@ kernels=(
     never_finishes
     float_delay
     raise_while_recording
+    catch_exception
+    catch_mismatch
+    finally_then_catch
+    catch_underflow
 )
 
 # A build script's environment describes the outer build (its compiler, its

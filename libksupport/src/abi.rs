@@ -12,9 +12,14 @@
 //! / `rtio_log`, whose arguments are spilled next to the caller's stack
 //! arguments so a format walker can read them as one array.
 //!
-//! Exceptions: without an EHABI unwinder in the firmware, a raised
-//! exception is never caught inside the kernel; `__artiq_raise` reports it to
-//! CPU0 as uncaught and the kernel CPU waits to be restarted.
+//! Exceptions: on ARM, `__artiq_raise`, `__artiq_resume`, `__artiq_end_catch`
+//! and `_Unwind_Resume` are the unwinder's ([`crate::eh::target`]): a raised
+//! exception goes to the kernel's own `except`/`finally` landing pads, and
+//! only an uncaught one ends the kernel (reported to CPU0 with its
+//! backtrace). The API functions that can raise are entered through
+//! [`crate::eh::target::entry`] trampolines, so that exceptions the firmware
+//! raises inside them can be caught by the kernel too. Host builds keep
+//! plain functions that report every exception as uncaught.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -36,6 +41,8 @@ static mut CURRENT: Option<Runtime<HostRef>> = None;
 /// forgotten, not dropped: its memory went with the kernel heap's reset.
 pub unsafe fn install(rt: Runtime<HostRef>) {
     core::ptr::write(core::ptr::addr_of_mut!(CURRENT), Some(rt));
+    #[cfg(target_arch = "arm")]
+    crate::eh::target::reset();
 }
 
 /// The current kernel's runtime.
@@ -363,29 +370,40 @@ pub unsafe extern "C" fn rpc_recv(slot: *mut u8) -> i32 {
 
 // ---- exceptions -------------------------------------------------------------------
 
+#[cfg(target_arch = "arm")]
+pub use crate::eh::target::{__artiq_end_catch, __artiq_raise, __artiq_resume, _Unwind_Resume};
+
+/// Host builds: every exception is uncaught.
+///
 /// # Safety
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
+#[cfg(not(target_arch = "arm"))]
 pub unsafe extern "C" fn __artiq_raise(exn: *const Exception) -> ! {
     let exn = unsafe { *exn };
     rt().raise(&exn)
 }
 
+#[cfg(not(target_arch = "arm"))]
 pub extern "C" fn __artiq_resume() -> ! {
     let exn = Exception::firmware(id::RUNTIME_ERROR, "__artiq_resume without an exception in flight", [0; 3]);
     rt().raise(&exn)
 }
 
+#[cfg(not(target_arch = "arm"))]
 pub extern "C" fn __artiq_end_catch() {}
 
-/// Never reached without an unwinder; answers "failure" so that a foreign
-/// unwinder would stop.
-pub extern "C" fn __artiq_personality(_state: u32, _ucb: *mut u8, _ctx: *mut u8) -> u32 {
-    9 // _URC_FAILURE
-}
-
+#[cfg(not(target_arch = "arm"))]
 #[allow(non_snake_case)]
 pub extern "C" fn _Unwind_Resume(_ucb: *mut u8) -> ! {
     __artiq_resume()
+}
+
+/// Only referenced from the kernel's `.ARM.extab` (through its PLT stub):
+/// the firmware's unwinder interprets ARTIQ's LSDA itself
+/// ([`crate::eh::lsda`]) and never calls a personality routine. Answers
+/// `_URC_FAILURE` so that any other unwinder would stop.
+pub extern "C" fn __artiq_personality(_state: u32, _ucb: *mut u8, _ctx: *mut u8) -> u32 {
+    9 // _URC_FAILURE
 }
 
 pub extern "C" fn test_exception_id_sync(_id: i32) {}

@@ -218,6 +218,41 @@ pub fn parse(blob: &[u8]) -> Result<ParsedException, IoError> {
     Ok(ParsedException { id, message, param, file, line, column, function })
 }
 
+/// The backtrace of a serialised blob: the `(ip, sp)` pairs after the
+/// exceptions (ip relative to the kernel image's base, innermost first).
+pub fn parse_backtrace(blob: &[u8]) -> Result<Vec<(u32, u32)>, IoError> {
+    let start = blob.windows(5).position(|w| w == [0x5A, 0x5A, 0x5A, 0x5A, 0x09]).ok_or(IoError::UnexpectedEnd)?;
+    let mut r = Cursor::new(&blob[start + 5..]);
+    let count = r.read_u32()?;
+    for _ in 0..count {
+        r.read_u32()?;
+        let len = r.read_u32()?;
+        if len == u32::MAX {
+            r.read_u32()?;
+        } else {
+            r.take(len as usize)?;
+        }
+        for _ in 0..3 {
+            r.read_u64()?;
+        }
+        read_string(&mut r)?;
+        r.read_u32()?;
+        r.read_u32()?;
+        read_string(&mut r)?;
+    }
+    for _ in 0..count {
+        for _ in 0..3 {
+            r.read_u32()?;
+        }
+    }
+    let n = r.read_u32()?;
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        pairs.push((r.read_u32()?, r.read_u32()?));
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +285,7 @@ mod tests {
         assert_eq!(&blob[13..17], &18u32.to_le_bytes());
         assert_eq!(*blob.last().unwrap(), 0);
         let p = parse(&blob).unwrap();
+        assert_eq!(parse_backtrace(&blob).unwrap(), [(0x100, 0x2000)]);
         assert_eq!(p.id, 18);
         assert_eq!(p.message.as_deref(), Some("bad value {0}"));
         assert_eq!(p.param, [42, -1, 7]);
@@ -265,5 +301,7 @@ mod tests {
             assert!(parse(&blob[..n]).is_err(), "{}", n);
         }
         assert_eq!(parse(&blob).unwrap().message.as_deref(), Some("stopped"));
+        assert_eq!(parse_backtrace(&blob).unwrap(), []);
+        assert!(parse_backtrace(&blob[..blob.len() - 2]).is_err());
     }
 }

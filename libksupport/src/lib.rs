@@ -6,6 +6,7 @@ extern crate std;
 
 pub mod abi;
 pub mod api;
+pub mod eh;
 pub mod exception;
 pub mod loader;
 pub mod mailbox;

@@ -60,9 +60,14 @@ pub trait KernelHost {
     /// `i64::MAX` = forever).
     fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput;
 
-    /// Tries to hand `exn` to a handler inside the kernel. Returns only if
-    /// there is none (the default: no in-kernel unwinding).
-    fn unwind(&mut self, _exn: &Exception) {}
+    /// Tries to hand `exn`, raised by the firmware inside an API call, to a
+    /// landing pad inside the kernel. Returns only if there is none (the
+    /// default: no in-kernel unwinding), with the kernel's backtrace, as
+    /// `(ip − image base, sp)` pairs innermost first, in the first entries
+    /// of `backtrace`: their count.
+    fn unwind(&mut self, _exn: &Exception, _backtrace: &mut [(u32, u32)]) -> usize {
+        0
+    }
 }
 
 impl<H: KernelHost + ?Sized> KernelHost for &mut H {
@@ -87,8 +92,8 @@ impl<H: KernelHost + ?Sized> KernelHost for &mut H {
     fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
         (**self).rtio_input(channel, timeout)
     }
-    fn unwind(&mut self, exn: &Exception) {
-        (**self).unwind(exn)
+    fn unwind(&mut self, exn: &Exception, backtrace: &mut [(u32, u32)]) -> usize {
+        (**self).unwind(exn, backtrace)
     }
 }
 
@@ -207,15 +212,22 @@ impl<H: KernelHost> Runtime<H> {
     }
 
     fn raise_exn(&mut self, exn: &Exception) -> ! {
-        self.host.unwind(exn);
-        self.report(exn)
+        let mut backtrace = [(0u32, 0u32); crate::eh::MAX_BACKTRACE];
+        let n = self.host.unwind(exn, &mut backtrace).min(backtrace.len());
+        self.report_with_backtrace(exn, &backtrace[..n])
     }
 
     /// Reports an uncaught exception to CPU0 and halts.
     pub fn report(&mut self, exn: &Exception) -> ! {
+        self.report_with_backtrace(exn, &[])
+    }
+
+    /// Reports an uncaught exception with the kernel's backtrace
+    /// (`(ip − image base, sp)` pairs, innermost first) to CPU0 and halts.
+    pub fn report_with_backtrace(&mut self, exn: &Exception, backtrace: &[(u32, u32)]) -> ! {
         let mut blob = core::mem::take(&mut self.scratch);
         blob.clear();
-        unsafe { exception::serialize(exn, &[], &mut blob) };
+        unsafe { exception::serialize(exn, backtrace, &mut blob) };
         self.host.notify(FromKernel::Exception { blob: Bytes::new(&blob) });
         self.scratch = blob;
         self.host.halt()

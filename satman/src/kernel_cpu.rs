@@ -13,6 +13,7 @@ use core::time::Duration;
 
 use libksupport::abi;
 use libksupport::api;
+use libksupport::eh::target as eh;
 use libksupport::loader::Kernel;
 use libksupport::mailbox::Mailbox;
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
@@ -107,6 +108,11 @@ impl KernelHost for Cpu1Host {
     fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
         board::kernel_input(channel, timeout)
     }
+
+    fn unwind(&mut self, exn: &libksupport::exception::Exception, backtrace: &mut [(u32, u32)]) -> usize {
+        // Raised by the firmware inside an API call: the kernel may catch it.
+        unsafe { libksupport::eh::target::unwind_api_exception(exn, backtrace) }
+    }
 }
 
 /// The host handle (zero-sized: nothing is allocated or aliased).
@@ -117,6 +123,10 @@ fn host() -> &'static mut Cpu1Host {
 /// A kernel loaded on CPU1, ready to start.
 struct Loaded {
     entry: extern "C" fn(),
+    /// The image and its `.ARM.exidx`, for the unwinder.
+    base: u32,
+    size: u32,
+    exidx: core::ops::Range<u32>,
     /// Global timer ticks spent parsing, copying and relocating.
     load_ticks: u64,
 }
@@ -138,7 +148,7 @@ fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     let loaded = kernel.load(dest, base as u32, &api::resolve).map_err(|e| e.to_string())?;
     cache::sync_instructions(base as usize, layout.size());
     let entry = unsafe { core::mem::transmute::<usize, extern "C" fn()>(loaded.entry as usize) };
-    Ok(Loaded { entry, load_ticks: time::ticks() - t0 })
+    Ok(Loaded { entry, base: loaded.load_addr, size: loaded.size, exidx: loaded.exidx, load_ticks: time::ticks() - t0 })
 }
 
 /// CPU1 main: entered from the top after every restart.
@@ -174,6 +184,8 @@ pub fn cpu1_main() -> ! {
                 let mut rt = Runtime::new(host() as &'static mut dyn KernelHost);
                 rt.set_now(timestamp as i64);
                 unsafe { abi::install(rt) };
+                let stack = crate::platform::boot::regions::stack1();
+                unsafe { eh::set_kernel(k.base, k.size, k.exidx.clone(), stack.start as u32..stack.end as u32) };
                 let now = time::ticks();
                 let latency = now.saturating_sub(START_SENT.load(Ordering::Acquire));
                 log::info!(

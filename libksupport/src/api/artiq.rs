@@ -30,32 +30,61 @@ macro_rules! naked {
     };
 }
 
+/// An API function that can raise: on ARM, entered through its trampoline
+/// (which records the kernel's registers so that the unwinder can hand the
+/// exception to the kernel); elsewhere the function itself.
+#[cfg(target_arch = "arm")]
+macro_rules! raising {
+    ($name:ident) => {
+        Symbol::new(stringify!($name), crate::eh::target::entry::$name as *const ())
+    };
+}
+#[cfg(not(target_arch = "arm"))]
+macro_rules! raising {
+    ($name:ident) => {
+        sym!($name)
+    };
+}
+/// As `raising!`, for a naked entry point (a placeholder on the host).
+#[cfg(target_arch = "arm")]
+macro_rules! raising_naked {
+    ($name:ident) => {
+        raising!($name)
+    };
+}
+#[cfg(not(target_arch = "arm"))]
+macro_rules! raising_naked {
+    ($name:ident) => {
+        naked!($name)
+    };
+}
+
 /// Entry points the satellite services, in the order of [`names::ARTIQ`].
 pub const SUPPORTED: &[Symbol] = &[
     sym!(now_mu),
     sym!(at_mu),
     sym!(delay_mu),
-    sym!(rtio_init),
+    raising!(rtio_init),
     sym!(rtio_get_counter),
-    sym!(rtio_get_destination_status),
-    sym!(rtio_output),
-    sym!(rtio_output_wide),
-    sym!(rtio_input_timestamp),
-    sym!(rtio_input_data),
-    naked!(rtio_input_timestamped_data),
+    raising!(rtio_get_destination_status),
+    raising!(rtio_output),
+    raising!(rtio_output_wide),
+    raising!(rtio_input_timestamp),
+    raising!(rtio_input_data),
+    raising_naked!(rtio_input_timestamped_data),
     sym!(rtio_batch_start),
     sym!(rtio_batch_end),
     naked!(rtio_log),
-    sym!(dma_record_start),
-    sym!(dma_record_stop),
-    sym!(dma_erase),
-    sym!(dma_retrieve),
-    sym!(dma_playback),
-    sym!(subkernel_load_run),
-    sym!(subkernel_await_finish),
-    sym!(subkernel_send_message),
-    sym!(subkernel_await_message),
-    sym!(rpc_recv),
+    raising!(dma_record_start),
+    raising!(dma_record_stop),
+    raising!(dma_erase),
+    raising!(dma_retrieve),
+    raising!(dma_playback),
+    raising!(subkernel_load_run),
+    raising!(subkernel_await_finish),
+    raising!(subkernel_send_message),
+    raising!(subkernel_await_message),
+    raising!(rpc_recv),
     sym!(__artiq_raise),
     sym!(__artiq_resume),
     sym!(__artiq_end_catch),
@@ -64,9 +93,16 @@ pub const SUPPORTED: &[Symbol] = &[
     sym!(test_exception_id_sync),
     naked!(core_log),
     sym!(cache_get),
-    sym!(cache_put),
+    raising!(cache_put),
 ];
 
+#[cfg(target_arch = "arm")]
+macro_rules! stub {
+    ($name:literal) => {
+        Symbol::new($name, crate::eh::target::entry::unsupported as *const ())
+    };
+}
+#[cfg(not(target_arch = "arm"))]
 macro_rules! stub {
     ($name:literal) => {
         Symbol::new($name, abi::unsupported as *const ())

@@ -21,6 +21,10 @@ const KERNELS: &[&str] = &[
     "raise_exception",
     "never_finishes",
     "float_delay",
+    "catch_exception",
+    "catch_mismatch",
+    "finally_then_catch",
+    "catch_underflow",
 ];
 
 /// A fake firmware: each API name at its own address.

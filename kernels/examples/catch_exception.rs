@@ -1,0 +1,36 @@
+//! `try: raise ValueError(...) except ValueError: ...` compiled as ARTIQ
+//! does: `eh_catch_value_error` (kernels/src/eh_cases.S) raises a ValueError
+//! (id 18) inside a try region whose landing pad catches ValueError; the
+//! handler checks the exception and the restored registers, calls
+//! `__artiq_end_catch`, outputs 42 on 0x0100_0F00 and returns normally.
+//! A failed check shows as an event with data 1000 + check code instead.
+
+#![no_std]
+
+use satman_test_kernels::*;
+
+core::arch::global_asm!(include_str!("../src/eh_cases.S"), options(raw));
+
+extern "C" {
+    fn eh_catch_value_error(template: *const Exception) -> i32;
+}
+
+const TTL15: i32 = 0x0100_0F00;
+
+#[no_mangle]
+pub extern "C" fn __modinit__() {
+    break_realtime();
+    let template = Exception {
+        id: exception_id::VALUE_ERROR,
+        file: Str::new("catch_exception.py"),
+        line: 7,
+        column: 8,
+        function: Str::new("_Z15catch_exceptionv"),
+        message: Str::new("caught {0}"),
+        param: [1, 2, 3],
+    };
+    let r = unsafe { eh_catch_value_error(&template) };
+    if r != 42 {
+        unsafe { rtio_output(TTL15, r) };
+    }
+}

@@ -1,0 +1,36 @@
+//! `try: raise ValueError(...) except IndexError: ...`: the only handler
+//! does not match, so the ValueError (id 18) stays uncaught and ends the
+//! subkernel. `eh_catch_index_error` (kernels/src/eh_cases.S) raises it;
+//! before that the kernel outputs 1 on 0x0100_0F00, so the test can tell it
+//! ran. Message `"value {0} not handled"`, params 18, 10, −1, file
+//! `catch_mismatch.py`, line 21, column 4, function `_Z14catch_mismatchv`.
+
+#![no_std]
+
+use satman_test_kernels::*;
+
+core::arch::global_asm!(include_str!("../src/eh_cases.S"), options(raw));
+
+extern "C" {
+    fn eh_catch_index_error(template: *const Exception) -> i32;
+}
+
+const TTL15: i32 = 0x0100_0F00;
+
+#[no_mangle]
+pub extern "C" fn __modinit__() {
+    break_realtime();
+    unsafe { rtio_output(TTL15, 1) };
+    let template = Exception {
+        id: exception_id::VALUE_ERROR,
+        file: Str::new("catch_mismatch.py"),
+        line: 21,
+        column: 4,
+        function: Str::new("_Z14catch_mismatchv"),
+        message: Str::new("value {0} not handled"),
+        param: [18, 10, -1],
+    };
+    let r = unsafe { eh_catch_index_error(&template) };
+    // Not reached: the exception is uncaught.
+    unsafe { rtio_output(TTL15, r) };
+}

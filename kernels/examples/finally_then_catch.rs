@@ -1,0 +1,39 @@
+//! `try: (try: raise ValueError finally: ttl.on()) except ValueError:
+//! ttl.off()`, across two frames: `eh_finally_inner` (kernels/src/eh_cases.S)
+//! raises ValueError; its cleanup pad outputs 1 on 0x0100_0F00, delays 1000
+//! mu and calls `__artiq_resume`; the handler of its caller
+//! `eh_finally_outer` catches it, calls `__artiq_end_catch` and outputs 2.
+//! Failed checks show as data 1000 + check code.
+
+#![no_std]
+
+use satman_test_kernels::*;
+
+core::arch::global_asm!(include_str!("../src/eh_cases.S"), options(raw));
+
+extern "C" {
+    fn eh_finally_outer(template: *const Exception) -> i32;
+}
+
+const TTL15: i32 = 0x0100_0F00;
+
+#[no_mangle]
+pub extern "C" fn __modinit__() {
+    break_realtime();
+    let template = Exception {
+        id: exception_id::VALUE_ERROR,
+        file: Str::new("finally_then_catch.py"),
+        line: 3,
+        column: 12,
+        function: Str::new("_Z18finally_then_catchv"),
+        message: Str::new("through a finally"),
+        param: [0; 3],
+    };
+    let r = unsafe { eh_finally_outer(&template) };
+    if r != 2 {
+        unsafe {
+            delay_mu(1000);
+            rtio_output(TTL15, r)
+        };
+    }
+}
