@@ -45,6 +45,7 @@ kernels=(
     catch_mismatch
     finally_then_catch
     catch_underflow
+    finally_uncaught
 )
 
 # A build script's environment describes the outer build (its compiler, its

@@ -16,7 +16,9 @@
 //! 3. `finally_then_catch`: a cleanup pad (event 1) resumes into the
 //!    caller's handler (event 2, 1000 mu later);
 //! 4. `catch_underflow`: an RTIOUnderflow raised by the firmware inside
-//!    `rtio_output` caught by the kernel (event 43).
+//!    `rtio_output` caught by the kernel (event 43);
+//! 5. `finally_uncaught`: no handler, but the cleanup pad still runs
+//!    (event 1) before the ValueError reaches the master.
 //!
 //! A landing pad whose checks of the restored registers, stack and
 //! exception fail outputs 1000 + a check code instead (eh_cases.S).
@@ -185,6 +187,39 @@ fn catch_mismatch(c: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits for A's `SubkernelFinished` with an exception and fetches it:
+/// the exception and its backtrace.
+fn uncaught(c: &mut Ctx) -> Result<(exception::ParsedException, Vec<(u32, u32)>), String> {
+    let f = c.finished()?;
+    if !f.with_exception || f.exception_src != DEST {
+        return Err(format!("SubkernelFinished {f:?}: expected with_exception from destination {DEST}"));
+    }
+    let blob = c.q.master.fetch_exception(DEST).map_err(|e| format!("SubkernelExceptionRequest: {e}"))?;
+    c.q.master.clear_async();
+    let e = exception::parse(&blob).map_err(|e| format!("exception blob: {e:?}"))?;
+    let bt = exception::parse_backtrace(&blob).map_err(|e| format!("backtrace: {e:?}"))?;
+    Ok((e, bt))
+}
+
+fn finally_uncaught(c: &mut Ctx) -> Result<(), String> {
+    let before = c.stats()?;
+    c.start("finally_uncaught")?;
+    let (e, bt) = uncaught(c)?;
+    expect_eq("exception id (ValueError)", e.id, 18)?;
+    expect_eq("message", e.message.as_deref(), Some("uncaught after a finally"))?;
+    expect_eq("params", e.param, [4, 5, 6])?;
+    expect_eq("location", (e.file.as_str(), e.line, e.column, e.function.as_str()), ("finally_uncaught.py", 9, 2, "_Z16finally_uncaughtv"))?;
+    // The raising frame and __modinit__, as phase 1 saw them.
+    if bt.len() != 2 || bt[1].1 <= bt[0].1 {
+        return Err(format!("backtrace {bt:x?}: expected the 2 kernel frames"));
+    }
+    let ev = c.events(1)?;
+    expect_event(&ev[0], 1)?;
+    let s = c.idle("finally_uncaught")?;
+    expect_eq("kernels_failed", s.kernels_failed, before.kernels_failed + 1)?;
+    Ok(())
+}
+
 fn finally_then_catch(c: &mut Ctx) -> Result<(), String> {
     c.start("finally_then_catch")?;
     c.finishes_normally()?;
@@ -218,11 +253,12 @@ fn qemu_exceptions() {
     c.baseline = Some(base);
 
     type Case = fn(&mut Ctx) -> Result<(), String>;
-    let cases: [(&str, Case); 4] = [
+    let cases: [(&str, Case); 5] = [
         ("catch_exception", catch_exception),
         ("catch_mismatch (uncaught)", catch_mismatch),
         ("finally_then_catch", finally_then_catch),
         ("catch_underflow", catch_underflow),
+        ("finally_uncaught", finally_uncaught),
     ];
     let mut failures = Vec::new();
     for (name, case) in cases {

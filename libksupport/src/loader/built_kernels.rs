@@ -25,6 +25,7 @@ const KERNELS: &[&str] = &[
     "catch_mismatch",
     "finally_then_catch",
     "catch_underflow",
+    "finally_uncaught",
 ];
 
 /// A fake firmware: each API name at its own address.

@@ -1,0 +1,36 @@
+//! `try: raise ValueError finally: ttl.on()` with no handler anywhere:
+//! `eh_finally_inner` (kernels/src/eh_cases.S), called straight from
+//! `__modinit__`, raises a ValueError (id 18); its cleanup pad still runs
+//! (outputs 1 on 0x0100_0F00, `delay_mu(1000)`, `__artiq_resume`), then the
+//! exception reaches the master uncaught: message `"uncaught after a
+//! finally"`, params 4, 5, 6, file `finally_uncaught.py`, line 9, column 2,
+//! function `_Z16finally_uncaughtv`.
+
+#![no_std]
+
+use satman_test_kernels::*;
+
+core::arch::global_asm!(include_str!("../src/eh_cases.S"), options(raw));
+
+extern "C" {
+    fn eh_finally_inner(template: *const Exception) -> i32;
+}
+
+const TTL15: i32 = 0x0100_0F00;
+
+#[no_mangle]
+pub extern "C" fn __modinit__() {
+    break_realtime();
+    let template = Exception {
+        id: exception_id::VALUE_ERROR,
+        file: Str::new("finally_uncaught.py"),
+        line: 9,
+        column: 2,
+        function: Str::new("_Z16finally_uncaughtv"),
+        message: Str::new("uncaught after a finally"),
+        param: [4, 5, 6],
+    };
+    let r = unsafe { eh_finally_inner(&template) };
+    // Not reached.
+    unsafe { rtio_output(TTL15, 2000 + r) };
+}
