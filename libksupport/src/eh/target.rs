@@ -11,7 +11,7 @@
 //! (`RTIOUnderflow` from `rtio_output`, ...) start from the state the API
 //! entry recorded: every API function that can raise is entered through a
 //! trampoline ([`entry`]) that stores the same registers in [`BOUNDARY`]
-//! (12 instructions; r12, the intra-procedure scratch register, is free at
+//! (8 instructions; r12, the intra-procedure scratch register, is free at
 //! a call) and branches to the function with every argument untouched.
 //!
 //! # Phases
