@@ -23,137 +23,18 @@
 //! Needs the firmware and kernels the build script builds; with
 //! SATMAN_SKIP_FIRMWARE set it prints a loud skip and passes.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use libksupport::exception::ParsedException;
-use satman_systest::master::{encode_values, Finished, MasterError, Outcome, Value};
-use satman_systest::qemu::bench::{leaks, summarize, CounterEstimate, Spread};
-use satman_systest::qemu::experiment::{self, check_teardown, Kernels, Options, A, B, BREAK_REALTIME_MU, DEST};
-use satman_systest::qemu::{KernelState, Qemu, Source, Stats};
+use satman_systest::master::{encode_values, MasterError, Value};
+use satman_systest::qemu::bench::{leaks, summarize, Spread};
+use satman_systest::qemu::cases::{expect_eq, Case, Ctx};
+use satman_systest::qemu::experiment::{self, A, B, DEST};
+use satman_systest::qemu::{KernelState, Source};
 
 const AWAIT: Duration = Duration::from_secs(5);
 
 fn runs() -> usize {
     std::env::var("SATMAN_QEMU_RUNS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(200)
-}
-
-struct Ctx {
-    q: Qemu,
-    dir: PathBuf,
-    kernels: Kernels,
-    opts: Options,
-    counter: Option<CounterEstimate>,
-    baseline: Option<Stats>,
-}
-
-impl Ctx {
-    fn image(&self, name: &str) -> Vec<u8> {
-        let p = self.dir.join(format!("{name}.elf"));
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    fn stats(&mut self) -> Result<Stats, String> {
-        let s = self.q.stats().map_err(|e| format!("STATS: {e}"))?;
-        self.counter = Some(CounterEstimate::from_stats(&s));
-        Ok(s)
-    }
-
-    /// The master's now after `break_realtime`.
-    fn now(&self) -> u64 {
-        (self.counter.map_or(0, |c| c.now()) + BREAK_REALTIME_MU) as u64
-    }
-
-    fn experiment(&mut self) -> Result<experiment::ExperimentRun, String> {
-        let r = experiment::run(&mut self.q.master, &self.kernels, &self.opts, &mut self.counter, self.baseline.as_ref())?;
-        if r.a.summary.is_none() || r.b.summary.is_none() {
-            return Err("the QEMU link reported no RTIO events".into());
-        }
-        if r.after.is_none() {
-            return Err("no STATS".into());
-        }
-        Ok(r)
-    }
-
-    /// Upload `name` as `id`, reset, preload and run it.
-    fn start(&mut self, name: &str, id: u32) -> Result<(), String> {
-        let image = self.image(name);
-        self.q.master.upload_subkernel(DEST, id, &image).map_err(|e| format!("upload {name}: {e}"))?;
-        self.q.master.reset().map_err(|e| format!("reset: {e}"))?;
-        self.q.master.load_run(DEST, id, false, 0).map_err(|e| format!("preload {name}: {e}"))?;
-        self.stats()?;
-        let now = self.now();
-        self.q.master.load_run(DEST, id, true, now).map_err(|e| format!("run {name}: {e}"))
-    }
-
-    /// Waits for the `SubkernelFinished` of `id` (without taking it).
-    fn finished(&mut self, id: u32, timeout: Duration) -> Result<Finished, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(f) = self.q.master.finished().iter().find(|f| f.id == id) {
-                return Ok(*f);
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("no SubkernelFinished for subkernel {id} within {timeout:?}"));
-            }
-            self.q.master.poll_async(Duration::from_millis(20)).map_err(|e| format!("waiting for SubkernelFinished {id}: {e}"))?;
-        }
-    }
-
-    /// `SubkernelFinished` with an exception, and the exception itself.
-    fn exception(&mut self, id: u32) -> Result<ParsedException, String> {
-        let f = self.finished(id, AWAIT)?;
-        if !f.with_exception || f.exception_src != DEST {
-            return Err(format!("SubkernelFinished {f:?}: expected with_exception from destination {DEST}"));
-        }
-        match self.q.master.await_finish(id, AWAIT).map_err(|e| format!("await {id}: {e}"))? {
-            Outcome::Exception(e) => Ok(e),
-            Outcome::Finished => Err(format!("subkernel {id} finished without an exception")),
-        }
-    }
-
-    fn finish(&mut self, id: u32) -> Result<(), String> {
-        match self.q.master.await_finish(id, AWAIT).map_err(|e| format!("await {id}: {e}"))? {
-            Outcome::Finished => Ok(()),
-            Outcome::Exception(e) => Err(format!("subkernel {id} raised: {e}")),
-        }
-    }
-
-    /// No RTIO event now, nor within `wait`.
-    fn no_events(&mut self, wait: Duration) -> Result<(), String> {
-        self.q.wait_events(1, wait);
-        let ev = self.q.take_events();
-        if ev.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{} RTIO events, first {:?}", ev.len(), ev[0]))
-        }
-    }
-
-    /// Kernel idle, DDMA store empty.
-    fn idle(&mut self, what: &str) -> Result<Stats, String> {
-        let s = self.stats()?;
-        check_teardown(&s).map_err(|e| format!("after {what}: {e}"))?;
-        Ok(s)
-    }
-
-    /// Clears the satellite log.
-    fn clear_log(&mut self) -> Result<(), String> {
-        self.q.master.get_log(DEST, true).map(|_| ()).map_err(|e| format!("log: {e}"))
-    }
-
-    fn log(&mut self) -> Result<String, String> {
-        let l = self.q.master.get_log(DEST, true).map_err(|e| format!("log: {e}"))?;
-        Ok(String::from_utf8_lossy(&l).into_owned())
-    }
-}
-
-fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, expected {want:?}"))
-    }
 }
 
 // ---- fault cases ------------------------------------------------------------------
@@ -184,7 +65,7 @@ fn upload_over_running_kernel(c: &mut Ctx) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(100));
     let s = c.stats()?;
     expect_eq("kernel before the new upload", (s.kernel_state, s.kernel_id), (KernelState::Running, A))?;
-    let image = c.image("ttl_pulses");
+    let image = c.image("ttl_pulses")?;
     c.q.master.upload_subkernel(DEST, A, &image).map_err(|e| format!("upload over the running kernel: {e}"))?;
     let e = c.exception(A)?;
     expect_eq("exception id (SubkernelError)", e.id, 7)?;
@@ -217,7 +98,7 @@ fn never_finishes(c: &mut Ctx) -> Result<(), String> {
     let s = c.stats()?;
     expect_eq("kernel after the await timed out", (s.kernel_state, s.kernel_id), (KernelState::Running, B))?;
     // The next submission: upload A, preload it (no reset first).
-    let image = c.image("ttl_pulses");
+    let image = c.image("ttl_pulses")?;
     c.q.master.upload_subkernel(DEST, A, &image).map_err(|e| format!("upload A: {e}"))?;
     let s = c.stats()?;
     expect_eq("kernel after uploading another id", s.kernel_state, KernelState::Running)?;
@@ -330,7 +211,7 @@ fn dynstr(elf: &[u8]) -> Option<(usize, usize)> {
 
 /// Bad images: the preload is refused and the satellite log says why.
 fn bad_images(c: &mut Ctx) -> Result<(), String> {
-    let good = c.image("ttl_pulses");
+    let good = c.image("ttl_pulses")?;
     let truncated = good[..good.len() / 2].to_vec();
     let mut x86 = good.clone();
     x86[18..20].copy_from_slice(&62u16.to_le_bytes()); // e_machine = EM_X86_64
@@ -371,12 +252,7 @@ fn bad_images(c: &mut Ctx) -> Result<(), String> {
 
 #[test]
 fn qemu_kernels() {
-    let Some(q) = Qemu::boot_for_test("qemu_kernels") else { return };
-    let dir = satman_systest::qemu::kernels_dir().expect("the build script built the kernels");
-    let kernels = Kernels::load(&dir).expect("kernels");
-    let mut c = Ctx { q, dir, kernels, opts: Options::new(AWAIT), counter: None, baseline: None };
-    let start = Instant::now();
-    c.q.master.init_link(DEST).unwrap_or_else(|e| panic!("init_link: {e}\n{}", c.q.diagnostics()));
+    let Some(mut c) = Ctx::boot("qemu_kernels", AWAIT) else { return };
     let first = c.stats().unwrap();
 
     // 1. The user's experiment, N times.
@@ -405,7 +281,7 @@ fn qemu_kernels() {
     eprintln!(
         "experiment: {n} runs in {:.1} s; per run: uploads {:.1} ms, A load {:.2} ms finish {:.1} ms, B load {:.2} ms finish {:.1} ms (means); \
          heap0 {} bytes, heap1 {} bytes after every run",
-        start.elapsed().as_secs_f64(),
+        c.started.elapsed().as_secs_f64(),
         ua.mean_us / 1e3,
         la.mean_us / 1e3,
         fa.mean_us / 1e3,
@@ -416,7 +292,6 @@ fn qemu_kernels() {
     );
 
     // 2. Fault cases, each followed by the normal experiment.
-    type Case = fn(&mut Ctx) -> Result<(), String>;
     let cases: [(&str, Case); 8] = [
         ("exception mid-recording (raise_while_recording)", exception_mid_recording),
         ("upload over a running kernel", upload_over_running_kernel),
@@ -427,35 +302,6 @@ fn qemu_kernels() {
         ("float_delay", float_delay),
         ("bad images", bad_images),
     ];
-    let mut failures = Vec::new();
-    for (name, case) in cases {
-        let t = Instant::now();
-        let r = case(&mut c).map_err(|e| format!("{name}: {e}")).and_then(|_| {
-            c.experiment().map(|_| ()).map_err(|e| format!("{name}: the experiment afterwards: {e}"))
-        });
-        match r {
-            Ok(()) => eprintln!("fault case ok ({:.1} s): {name}", t.elapsed().as_secs_f64()),
-            Err(e) => {
-                eprintln!("FAILED: {e}");
-                failures.push(e);
-                // Best effort back to a known state for the next case.
-                c.q.master.clear_async();
-                let _ = c.q.master.reset();
-                let _ = c.q.master.poll_async(Duration::from_millis(200));
-                c.q.master.clear_async();
-                c.q.take_events();
-            }
-        }
-    }
-    if !failures.is_empty() {
-        panic!("{} fault case(s) failed:\n  {}\n{}", failures.len(), failures.join("\n  "), c.q.diagnostics());
-    }
-    let s = c.stats().unwrap();
-    assert_eq!(leaks(&base, &s), None, "after the fault cases");
-    assert_eq!(s.decode_errors, 0);
-    eprintln!("qemu_kernels: {:.1} s in all", start.elapsed().as_secs_f64());
-
-    let r = c.q.exit(0).unwrap();
-    assert_eq!(r.code, Some(0), "QEMU exit code\n{}", c.q.diagnostics());
-    assert!(r.unexpected_log_lines.is_empty(), "unexpected qemu.log lines: {:#?}", r.unexpected_log_lines);
+    c.run_cases("fault", &cases);
+    c.exit();
 }

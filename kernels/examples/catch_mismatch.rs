@@ -7,15 +7,10 @@
 
 #![no_std]
 
+use satman_test_kernels::eh::{eh_catch_index_error, TTL15};
 use satman_test_kernels::*;
 
-core::arch::global_asm!(include_str!("../src/eh_cases.S"), options(raw));
-
-extern "C" {
-    fn eh_catch_index_error(template: *const Exception) -> i32;
-}
-
-const TTL15: i32 = 0x0100_0F00;
+satman_test_kernels::eh_cases!();
 
 #[no_mangle]
 pub extern "C" fn __modinit__() {

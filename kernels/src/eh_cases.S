@@ -17,7 +17,8 @@
 @ A failed check makes the function return 1000 + a check code, which the
 @ Rust side outputs as an RTIO event so that the test sees it.
 @
-@ Included by the eh_* examples with `global_asm!(include_str!(..), options(raw))`.
+@ Assembled into the catch_* and finally_* examples by `satman_test_kernels::eh_cases!()`
+@ (src/eh.rs, which also declares the functions for Rust).
 
     .syntax unified
     .arm

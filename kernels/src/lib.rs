@@ -237,3 +237,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
         "panic",
     )
 }
+
+// Declared at the end, so that the `raise` calls above keep their lines: the
+// kernels embed them as `#[track_caller]` locations.
+pub mod eh;

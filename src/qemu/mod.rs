@@ -20,6 +20,7 @@
 //! skips ([`skip_reason`]).
 
 pub mod bench;
+pub mod cases;
 pub mod experiment;
 pub mod fake;
 pub mod proto;
