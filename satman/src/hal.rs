@@ -115,25 +115,66 @@ pub trait DmaEngine {
     fn idle(&mut self) -> bool;
 }
 
+/// Why a configuration or boot image operation did not happen. Each is
+/// logged by name; the master only sees `succeeded: false`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The key is not set.
     NotFound,
-    /// The storage failed (SD card error, file system full, ...).
+    /// No SD card, or it did not answer its initialisation.
+    NoCard,
+    /// A block read or write failed.
     Io,
-    Unsupported,
+    /// The card has no FAT file system on MBR partition 1, or it is damaged.
+    Unreadable,
+    /// The file system has no room left.
+    Full,
+    /// The value or image is larger than the store accepts.
+    TooLarge,
+    /// The key is empty, not ASCII, or not usable as a file name.
+    InvalidKey,
+    /// The new boot image failed its checks (CRC, read-back, structure);
+    /// the current one is untouched.
+    BadImage,
+    /// A boot image operation out of order (data without a start, ...).
+    NoTransfer,
 }
 
-/// Persistent configuration (the SD card's CONFIG.TXT and CONFIG/*.BIN on
-/// the Kasli-SoC).
+/// Reads a boot image back from where it was written, for the checks that
+/// run before it replaces the current one.
+pub trait ImageReader {
+    /// Length of the image in bytes.
+    fn len(&self) -> u32;
+    /// Fills `buf` from `offset`; fails past the end.
+    fn read_at(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), ConfigError>;
+}
+
+/// Persistent configuration and the boot image: the SD card's
+/// `/CONFIG.TXT`, `/CONFIG/<KEY>.BIN` and `/BOOT.BIN` on the boards.
+///
+/// Every `Ok` means the change reached the medium: nothing may report
+/// success for something that was not persisted.
 pub trait ConfigStore {
     fn read(&mut self, key: &str, out: &mut Vec<u8>) -> Result<(), ConfigError>;
     fn write(&mut self, key: &str, value: &[u8]) -> Result<(), ConfigError>;
+    /// Removing a key that is not set is not an error.
     fn remove(&mut self, key: &str) -> Result<(), ConfigError>;
-    fn erase(&mut self) -> Result<(), ConfigError> {
-        Err(ConfigError::Unsupported)
-    }
-    /// Replaces the boot image (BOOT.BIN).
-    fn write_boot_image(&mut self, image: &[u8]) -> Result<(), ConfigError>;
+    /// Removes every key (the boot image stays).
+    fn erase(&mut self) -> Result<(), ConfigError>;
+    /// Starts writing a new boot image of at most `capacity` bytes beside
+    /// the current one, abandoning any unfinished one.
+    fn boot_begin(&mut self, capacity: u32) -> Result<(), ConfigError>;
+    /// Appends to the new boot image; data reaches the card as it arrives.
+    fn boot_write(&mut self, data: &[u8]) -> Result<(), ConfigError>;
+    /// Reads the new image back through `check` and, only if it passes,
+    /// makes it the boot image (crash-consistently: a power cut leaves the
+    /// complete old or the complete new image).
+    fn boot_commit(
+        &mut self,
+        check: &mut dyn FnMut(&mut dyn ImageReader) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError>;
+    /// Abandons the new image; the current one is untouched.
+    fn boot_abort(&mut self);
 }
 
 /// Board services used by core management.

@@ -9,13 +9,14 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod chunks;
 mod ddma;
 mod dispatch;
 pub mod gateware;
 pub mod hal;
 mod kernel_requests;
 pub mod logbuf;
-mod mgmt;
+pub mod mgmt;
 mod repeater;
 pub mod outbox;
 pub mod qemu;

@@ -133,7 +133,8 @@ impl<P: Platform> Satellite<P> {
         self.poll_kernel();
         self.poll_master_dma();
         self.poll_deadlines();
-        self.poll_mgmt();
+        let now = self.now();
+        self.mgmt.poll(now, &mut self.hw.system);
         self.flush();
     }
 
@@ -155,7 +156,7 @@ impl<P: Platform> Satellite<P> {
         self.outbox.clear_upstream();
         self.store.clear();
         self.kernels.forget_images();
-        self.mgmt = Mgmt::default();
+        self.mgmt.reset(&mut self.hw.config);
     }
 
     /// Takes one packet from the uplink. Returns whether there was one.
@@ -225,22 +226,48 @@ impl<P: Platform> Satellite<P> {
     /// Sends a reply to the packet being handled: at once if the uplink is
     /// free, else ahead of everything queued.
     pub(crate) fn reply(&mut self, packet: &Packet<'_>) {
-        let frame = match Frame::encode(packet) {
-            Ok(f) => f,
-            Err(e) => {
-                warn!("cannot encode reply {:#04x}: {}", packet.packet_id(), e);
-                return;
-            }
-        };
+        match Frame::encode(packet) {
+            Ok(f) => self.reply_frame(f),
+            Err(e) => warn!("cannot encode reply {:#04x}: {}", packet.packet_id(), e),
+        }
+    }
+
+    /// [`Satellite::reply`] for a reply already encoded.
+    pub(crate) fn reply_frame(&mut self, frame: Frame) {
         match self.hw.uplink.transmit(frame.as_bytes()) {
             Ok(()) => self.stats.packets_out += 1,
             Err(LinkError::Busy) => {
                 if self.outbox.push(Queue::Upstream, frame, true).is_err() {
-                    self.dropped("reply", packet);
+                    self.stats.dropped_packets += 1;
+                    warn!("upstream queue full, reply dropped");
                 }
             }
-            Err(e) => warn!("reply {:#04x} not sent: {:?}", packet.packet_id(), e),
+            Err(e) => warn!("reply not sent: {:?}", e),
         }
+    }
+
+    /// Hands a core management request to its owner and sends the reply.
+    pub(crate) fn handle_mgmt(&mut self, packet: Packet<'_>) {
+        let mut ctx = crate::mgmt::Ctx {
+            config: &mut self.hw.config,
+            system: &mut self.hw.system,
+            arena: self.store.arena_stats(),
+            now_us: self.hw.clock.now_us(),
+        };
+        if let Some(frame) = self.mgmt.handle(packet, &mut ctx) {
+            self.reply_frame(frame);
+        }
+    }
+
+    /// Applies the configuration keys read at boot (`log_level`,
+    /// `uart_log_level`).
+    pub fn apply_log_config(&mut self) {
+        Mgmt::apply_log_config(&mut self.hw.config, &mut self.hw.system);
+    }
+
+    /// Checks flashed images with `check` before they replace the boot image.
+    pub fn set_image_check(&mut self, check: crate::mgmt::ImageCheck) {
+        self.mgmt = Mgmt::new(Some(check));
     }
 
     /// Queues an unsolicited packet for the master.
