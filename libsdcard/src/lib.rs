@@ -8,5 +8,6 @@
 extern crate std;
 
 pub mod block;
+pub mod sdhci;
 
 pub use block::{BlockDevice, BlockError, BLOCK_SIZE};
