@@ -1,0 +1,292 @@
+//! A small FAT16/FAT32 layer of our own, on top of [`BlockDevice`].
+//!
+//! Why not a crate: every crash-consistency argument of `crate::card`
+//! depends on knowing exactly which block each step writes and in which
+//! order (data blocks first, FAT copies, then one directory block).
+//! `embedded-sdmmc` 0.10 (the maintained no_std candidate) decides that
+//! itself (it rewrites the FAT, FSInfo and directory entries as it goes,
+//! through its own block cache) and creates only 8.3 names; `fatfs` needs
+//! `core_io` for no_std. So the card is read and written here, and the
+//! tests check every card we write with `embedded-sdmmc`, `mtools` and
+//! `fsck.fat` as independent readers.
+//!
+//! The layer never caches written data: the only cache is one FAT block
+//! for reads, updated by every FAT write.
+
+pub mod dir;
+pub mod geometry;
+pub mod name;
+
+use alloc::vec::Vec;
+
+use crate::block::{BlockDevice, BLOCK_SIZE};
+use crate::error::CardError;
+pub use geometry::{FatType, Geometry, Root};
+
+/// A mounted FAT volume.
+#[derive(Debug)]
+pub struct Volume<D> {
+    dev: D,
+    geo: Geometry,
+    fat_cache: Option<(u32, [u8; BLOCK_SIZE])>,
+    fsinfo_cleared: bool,
+}
+
+/// What a FAT entry says about the cluster after this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Cluster(u32),
+    End,
+}
+
+impl<D: BlockDevice> Volume<D> {
+    /// Reads the MBR and the boot sector of partition 1.
+    pub fn mount(mut dev: D) -> Result<Self, CardError> {
+        let blocks = dev.block_count()?;
+        let mut b = [0u8; BLOCK_SIZE];
+        dev.read(0, &mut b)?;
+        let (start, len) = geometry::partition1(&b)?;
+        if start as u64 + len as u64 > blocks as u64 {
+            return Err(CardError::Corrupt("partition 1 beyond the end of the card"));
+        }
+        dev.read(start, &mut b)?;
+        let geo = Geometry::parse(&b, start, len)?;
+        Ok(Volume {
+            dev,
+            geo,
+            fat_cache: None,
+            fsinfo_cleared: false,
+        })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn device(&mut self) -> &mut D {
+        self.fat_cache = None;
+        &mut self.dev
+    }
+
+    pub fn into_device(self) -> D {
+        self.dev
+    }
+
+    pub fn read_block(&mut self, lba: u32, buf: &mut [u8; BLOCK_SIZE]) -> Result<(), CardError> {
+        Ok(self.dev.read(lba, buf)?)
+    }
+
+    pub fn write_block(&mut self, lba: u32, buf: &[u8; BLOCK_SIZE]) -> Result<(), CardError> {
+        if let Some((c, cached)) = &mut self.fat_cache {
+            if *c == lba {
+                *cached = *buf;
+            }
+        }
+        Ok(self.dev.write(lba, buf)?)
+    }
+
+    fn fat_block(&mut self, lba: u32) -> Result<&[u8; BLOCK_SIZE], CardError> {
+        if self.fat_cache.map(|(c, _)| c) != Some(lba) {
+            let mut b = [0u8; BLOCK_SIZE];
+            self.dev.read(lba, &mut b)?;
+            self.fat_cache = Some((lba, b));
+        }
+        Ok(&self.fat_cache.as_ref().expect("just filled").1)
+    }
+
+    /// The raw FAT entry of cluster `c` (first FAT).
+    pub fn fat_get(&mut self, c: u32) -> Result<u32, CardError> {
+        let (lba, off) = self.geo.fat_entry_pos(c);
+        let t = self.geo.fat_type;
+        let b = self.fat_block(lba)?;
+        Ok(match t {
+            FatType::Fat32 => u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) & 0x0FFF_FFFF,
+            FatType::Fat16 => u16::from_le_bytes([b[off], b[off + 1]]) as u32,
+        })
+    }
+
+    /// The cluster after `c` in its chain; a free, reserved or out-of-range
+    /// entry is corruption (chains never point there).
+    pub fn next(&mut self, c: u32) -> Result<Next, CardError> {
+        if !self.geo.valid_cluster(c) {
+            return Err(CardError::Corrupt("cluster number out of range"));
+        }
+        let v = self.fat_get(c)?;
+        let end = match self.geo.fat_type {
+            FatType::Fat32 => 0x0FFF_FFF8,
+            FatType::Fat16 => 0xFFF8,
+        };
+        if v >= end {
+            Ok(Next::End)
+        } else if self.geo.valid_cluster(v) {
+            Ok(Next::Cluster(v))
+        } else {
+            Err(CardError::Corrupt("bad link in a cluster chain"))
+        }
+    }
+
+    /// Number of clusters in the chain starting at `start` (0 for no chain).
+    pub fn chain_len(&mut self, start: u32) -> Result<u32, CardError> {
+        if start == 0 {
+            return Ok(0);
+        }
+        let mut n = 1;
+        let mut c = start;
+        while let Next::Cluster(d) = self.next(c)? {
+            c = d;
+            n += 1;
+            if n > self.geo.cluster_count {
+                return Err(CardError::Corrupt("cluster chain loops"));
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sets FAT entries, in every FAT copy: all blocks of the first FAT,
+    /// then the same blocks of each mirror. `entries` is (cluster, value).
+    pub fn fat_set(&mut self, entries: &[(u32, u32)]) -> Result<(), CardError> {
+        self.clear_fsinfo()?;
+        let mut blocks: Vec<u32> = entries.iter().map(|&(c, _)| self.geo.fat_entry_pos(c).0).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        for copy in 0..self.geo.num_fats {
+            for &lba in &blocks {
+                let mut b = *self.fat_block(lba)?;
+                for &(c, v) in entries {
+                    let (l, off) = self.geo.fat_entry_pos(c);
+                    if l != lba {
+                        continue;
+                    }
+                    match self.geo.fat_type {
+                        FatType::Fat32 => {
+                            let old = u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]);
+                            let v = (old & 0xF000_0000) | (v & 0x0FFF_FFFF);
+                            b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+                        }
+                        FatType::Fat16 => b[off..off + 2].copy_from_slice(&(v as u16).to_le_bytes()),
+                    }
+                }
+                let target = lba + copy * self.geo.fat_sectors;
+                if copy == 0 {
+                    self.write_block(target, &b)?;
+                } else {
+                    self.dev.write(target, &b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the FSInfo free-cluster count and hint "unknown" (a value
+    /// fsck accepts) before the first allocation or release, so the FSInfo
+    /// block never disagrees with the FAT.
+    fn clear_fsinfo(&mut self) -> Result<(), CardError> {
+        let Some(lba) = self.geo.fsinfo_lba else { return Ok(()) };
+        if self.fsinfo_cleared {
+            return Ok(());
+        }
+        let mut b = [0u8; BLOCK_SIZE];
+        self.dev.read(lba, &mut b)?;
+        if &b[0..4] == b"RRaA" && &b[484..488] == b"rrAa" && b[488..496] != [0xFF; 8] {
+            b[488..496].fill(0xFF);
+            self.dev.write(lba, &b)?;
+        }
+        self.fsinfo_cleared = true;
+        Ok(())
+    }
+
+    fn end_mark(&self) -> u32 {
+        match self.geo.fat_type {
+            FatType::Fat32 => 0x0FFF_FFFF,
+            FatType::Fat16 => 0xFFFF,
+        }
+    }
+
+    /// Allocates a chain of `n` (> 0) free clusters and writes it into the
+    /// FAT; returns its first cluster. The clusters' data is not touched.
+    ///
+    /// Crash window: between the first FAT write and the directory write
+    /// that references the chain, the chain is "lost clusters" to fsck.
+    pub fn alloc_chain(&mut self, n: u32) -> Result<u32, CardError> {
+        let mut free = Vec::new();
+        let mut c = 2;
+        while (free.len() as u32) < n {
+            if c >= self.geo.cluster_count + 2 {
+                return Err(CardError::Full);
+            }
+            if self.fat_get(c)? == 0 {
+                free.push(c);
+            }
+            c += 1;
+        }
+        let end = self.end_mark();
+        let entries: Vec<(u32, u32)> = free
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, free.get(i + 1).copied().unwrap_or(end)))
+            .collect();
+        self.fat_set(&entries)?;
+        Ok(free[0])
+    }
+
+    /// Appends one cluster to the chain ending at `last`; returns it. The
+    /// caller has already written the new cluster's content.
+    pub fn extend_chain(&mut self, last: u32, new: u32) -> Result<(), CardError> {
+        let end = self.end_mark();
+        // New cluster's end mark first, then the link: a crash between the
+        // two leaves one lost cluster, never a chain into a free cluster.
+        self.fat_set(&[(new, end)])?;
+        self.fat_set(&[(last, new)])
+    }
+
+    /// A free cluster (not yet marked used).
+    pub fn find_free(&mut self) -> Result<u32, CardError> {
+        for c in 2..self.geo.cluster_count + 2 {
+            if self.fat_get(c)? == 0 {
+                return Ok(c);
+            }
+        }
+        Err(CardError::Full)
+    }
+
+    /// Frees the chain starting at `start` (nothing for 0).
+    pub fn free_chain(&mut self, start: u32) -> Result<(), CardError> {
+        if start == 0 {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        let mut c = start;
+        loop {
+            let next = self.next(c)?;
+            entries.push((c, 0));
+            if entries.len() as u32 > self.geo.cluster_count {
+                return Err(CardError::Corrupt("cluster chain loops"));
+            }
+            match next {
+                Next::Cluster(d) => c = d,
+                Next::End => break,
+            }
+        }
+        self.fat_set(&entries)
+    }
+
+    /// Writes `data` into the chain starting at `start` from its beginning,
+    /// zero-filling the last block. The chain must be long enough.
+    pub fn write_chain(&mut self, start: u32, data: &[u8]) -> Result<(), CardError> {
+        let spc = self.geo.sectors_per_cluster as usize;
+        let mut c = start;
+        for (i, chunk) in data.chunks(BLOCK_SIZE).enumerate() {
+            if i > 0 && i % spc == 0 {
+                c = match self.next(c)? {
+                    Next::Cluster(d) => d,
+                    Next::End => return Err(CardError::Corrupt("chain shorter than its file")),
+                };
+            }
+            let mut b = [0u8; BLOCK_SIZE];
+            b[..chunk.len()].copy_from_slice(chunk);
+            let lba = self.geo.cluster_lba(c) + (i % spc) as u32;
+            self.write_block(lba, &b)?;
+        }
+        Ok(())
+    }
+}
