@@ -23,6 +23,7 @@ pub mod fault;
 pub mod file;
 pub mod mem;
 pub mod readat;
+pub mod sdhci;
 
 pub use block::{BlockDevice, BlockError, BLOCK_SIZE};
 pub use card::{Card, FileInfo, VolumeInfo};
