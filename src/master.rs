@@ -555,6 +555,59 @@ impl<T: Transport> Master<T> {
         Ok(())
     }
 
+    pub fn config_remove(&mut self, destination: u8, key: &str) -> Result<(), MasterError> {
+        self.mgmt(&Packet::CoreMgmtConfigRemoveRequest { destination, key: key.as_bytes() }, "config remove")
+    }
+
+    pub fn config_erase(&mut self, destination: u8) -> Result<(), MasterError> {
+        self.mgmt(&Packet::CoreMgmtConfigEraseRequest { destination }, "config erase")
+    }
+
+    pub fn reboot(&mut self, destination: u8) -> Result<(), MasterError> {
+        self.mgmt(&Packet::CoreMgmtRebootRequest { destination }, "reboot")
+    }
+
+    /// `artiq_coremgmt flash`: sends `image` followed by its CRC-32 in
+    /// 1010-byte slices, as the ARTIQ master relays it. The satellite
+    /// answers every slice but the last with `CoreMgmtReply`; the last one
+    /// with `CoreMgmtDropLink` when it took the image (then this sends
+    /// `DropLinkAck` and returns `Ok`: the satellite now writes the image
+    /// and reboots), or `CoreMgmtReply { false }` when it refused it.
+    /// `progress` is called with the bytes sent so far.
+    pub fn flash(&mut self, destination: u8, image: &[u8], mut progress: impl FnMut(usize, usize)) -> Result<(), MasterError> {
+        let mut payload = image.to_vec();
+        payload.extend_from_slice(&libdrtio::checksum(image).to_le_bytes());
+        self.flash_raw(destination, &payload, &mut progress)
+    }
+
+    /// [`Self::flash`] of a payload as given (image + CRC, or anything a
+    /// test wants to send).
+    pub fn flash_raw(&mut self, destination: u8, payload: &[u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), MasterError> {
+        self.mgmt(&Packet::CoreMgmtFlashRequest { destination, payload_length: payload.len() as u32 }, "flash")?;
+        let chunks: Vec<&[u8]> = payload.chunks(MASTER_PAYLOAD_MAX_SIZE).collect();
+        let mut sent = 0;
+        for (i, c) in chunks.iter().enumerate() {
+            let last = i == chunks.len() - 1;
+            let p = Packet::CoreMgmtFlashAddDataRequest { destination, last, data: c };
+            sent += c.len();
+            if !last {
+                self.mgmt(&p, "flash data")?;
+                progress(sent, payload.len());
+                continue;
+            }
+            let reply = self.transact(&p, "flash data")?;
+            progress(sent, payload.len());
+            match reply.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::CoreMgmtDropLink => {
+                    return self.send(&Packet::CoreMgmtDropLinkAck { destination });
+                }
+                Packet::CoreMgmtReply { succeeded: false } => return Err(MasterError::Refused("flash")),
+                other => return Err(MasterError::Unexpected { waiting_for: "flash", got: other.packet_id() }),
+            }
+        }
+        Err(MasterError::Refused("flash of an empty payload"))
+    }
+
     pub fn config_read(&mut self, destination: u8, key: &str) -> Result<Vec<u8>, MasterError> {
         let mut value = Vec::new();
         let mut frame = self.transact(&Packet::CoreMgmtConfigReadRequest { destination, key: key.as_bytes() }, "config read")?;

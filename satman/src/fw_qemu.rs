@@ -99,9 +99,13 @@ impl Service {
         let now = time::now_us();
         let aux = &mut sat.hw.uplink;
         if !aux.heard_host && now >= self.next_ready_us {
-            let mut p = [0u8; 9];
-            p[..8].copy_from_slice(&self.boot_us.to_le_bytes());
-            p[8] = (crate::platform::cpu1::state() == crate::platform::Cpu1State::Running) as u8;
+            // boot_us, cpu1_up, then the build id (length byte + bytes).
+            let id = satman::build_id::get();
+            let mut p = heapless::Vec::<u8, { 10 + satman::build_id::MAX_LEN }>::new();
+            let _ = p.extend_from_slice(&self.boot_us.to_le_bytes());
+            let _ = p.push((crate::platform::cpu1::state() == crate::platform::Cpu1State::Running) as u8);
+            let _ = p.push(id.len() as u8);
+            let _ = p.extend_from_slice(id.as_bytes());
             aux.send_control(op::READY, &p);
             self.next_ready_us = now + 1_000_000;
         }

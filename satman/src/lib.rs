@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod build_id;
 pub mod chunks;
 mod ddma;
 mod dispatch;

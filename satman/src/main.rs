@@ -63,7 +63,7 @@ pub(crate) fn firmware_main() -> ! {
         let mut sat = satman::Satellite::new(hw, board::store(), satman::Config::default());
         sat.apply_log_config();
         let mut service = board::Service::new();
-        log::info!("satman: ready ({})", platform::board::NAME);
+        log::info!("satman: ready ({}, build {})", platform::board::NAME, satman::build_id::get());
         loop {
             sat.poll();
             service.poll(&mut sat);

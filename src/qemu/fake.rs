@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use satman::KernelState as SatKernelState;
 use satman::hal::Initiator;
 
-use super::proto::{Control, Event, KernelState, Ready, Source, Stats, CH_AUX, CH_CONTROL, CH_RTIO, EVENT_LEN};
+use super::proto::{BuildId, Control, Event, KernelState, Ready, Source, Stats, CH_AUX, CH_CONTROL, CH_RTIO, EVENT_LEN};
 use super::slip;
 use crate::heap;
 use crate::sim::{SimBench, SimOptions};
@@ -143,7 +143,7 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
     let mut buf = vec![0u8; 4096];
     let mut heard = false;
     let mut next_ready = Instant::now() + opts.ready_delay;
-    let ready = Ready { boot_us: opts.boot_us, cpu1_up: true }.encode();
+    let ready = Ready { boot_us: opts.boot_us, cpu1_up: true, build_id: BuildId::new("fake") }.encode();
     let (mut packets_in, mut packets_out, mut rtio_events) = (0u64, 0u64, 0u64);
     let mut records = Vec::new();
     loop {

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::master::{Master, MasterError};
 pub use bench::{Bench, Observe};
-pub use proto::{Control, Event, KernelState, Ready, Source, Stats};
+pub use proto::{BuildId, Control, Event, KernelState, Ready, Source, Stats};
 pub use transport::{LinkCounters, QemuTransport};
 
 /// The firmware ELF: `$SATMAN_ELF` if set and non-empty (a run-time
@@ -154,6 +154,11 @@ pub struct QemuOptions {
     /// More qemu.log rules on top of [`default_allow_list`].
     pub allow: Vec<AllowRule>,
     pub extra_args: Vec<String>,
+    /// An SD card image for SD0 (`-drive if=sd,index=0`).
+    pub sd_card: Option<PathBuf>,
+    /// Boot through this loader (`-kernel LOADER`), which loads the
+    /// firmware from the card's BOOT.BIN; `elf` is then not used.
+    pub loader: Option<PathBuf>,
 }
 
 impl QemuOptions {
@@ -167,6 +172,8 @@ impl QemuOptions {
             reply_timeout: Duration::from_millis(200),
             allow: Vec::new(),
             extra_args: Vec::new(),
+            sd_card: None,
+            loader: None,
         }
     }
 
@@ -275,8 +282,11 @@ impl Qemu {
             .arg("-serial")
             .arg(format!("file:{}", dir.join("uart1.log").display()))
             .arg("-kernel")
-            .arg(&opts.elf)
-            .args(["-d", "invalid_mem,guest_errors,unimp", "-D"])
+            .arg(opts.loader.as_ref().unwrap_or(&opts.elf));
+        if let Some(card) = &opts.sd_card {
+            cmd.arg("-drive").arg(format!("if=sd,index=0,format=raw,file={}", card.display()));
+        }
+        cmd.args(["-d", "invalid_mem,guest_errors,unimp", "-D"])
             .arg(dir.join("qemu.log"))
             .args(&opts.extra_args);
         cmd
@@ -284,9 +294,10 @@ impl Qemu {
 
     /// Starts QEMU and waits for the firmware's `READY`.
     pub fn launch(opts: QemuOptions) -> Result<Qemu, QemuError> {
-        if !opts.elf.is_file() {
+        let image = opts.loader.as_ref().unwrap_or(&opts.elf);
+        if !image.is_file() {
             return Err(QemuError::Io(
-                format!("firmware ELF {}", opts.elf.display()),
+                format!("firmware ELF {}", image.display()),
                 io::Error::new(io::ErrorKind::NotFound, "no such file (build it: cargo build -p satman-systest)"),
             ));
         }
@@ -401,6 +412,37 @@ impl Qemu {
     pub fn stats(&mut self) -> Result<Stats, QemuError> {
         let t = self.stats_timeout;
         Ok(self.master.transport.stats(t)?)
+    }
+
+    /// Waits for the firmware to come back after a reboot (a `READY` newer
+    /// than `readies`, the [`QemuTransport::ready_count`] taken before the
+    /// reboot was triggered); the new `READY` becomes [`Qemu::ready`].
+    pub fn wait_reboot(&mut self, readies: u64, timeout: Duration) -> Result<Ready, QemuError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.master.transport.wait_ready_after(readies, (Instant::now() + Duration::from_millis(100)).min(deadline)) {
+                Ok(Some((r, _))) => {
+                    self.ready = r;
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.has_exited() {
+                return Err(QemuError::Exited {
+                    status: self.status.expect("exited"),
+                    stderr: read_lossy(&self.dir.join("qemu.stderr")),
+                    uart1: read_lossy(&self.dir.join("uart1.log")),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(QemuError::NotReady {
+                    what: "no READY after the reboot",
+                    waited: timeout,
+                    uart1: read_lossy(&self.dir.join("uart1.log")),
+                });
+            }
+        }
     }
 
     /// Simulates the DRTIO uplink going down or up.
@@ -604,7 +646,7 @@ mod tests {
 
     fn exercise(mangle: bool) {
         let mut link = FakeLink::start(FakeOptions { mangle, ..Default::default() }).unwrap();
-        assert_eq!(link.ready, Ready { boot_us: 4242, cpu1_up: true });
+        assert_eq!(link.ready, Ready { boot_us: 4242, cpu1_up: true, build_id: BuildId::new("fake") });
         link.master.timeout = Duration::from_secs(2);
         for _ in 0..20 {
             link.master.echo().unwrap();

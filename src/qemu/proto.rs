@@ -119,12 +119,48 @@ pub fn parse_events(payload: &[u8]) -> Option<Vec<Event>> {
     Some(payload.chunks_exact(EVENT_LEN).map(|c| Event::parse(c.try_into().expect("chunk of EVENT_LEN"))).collect())
 }
 
+/// The firmware's build id, as `READY` reports it (at most 32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildId {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl BuildId {
+    /// `s` cut to 32 bytes.
+    pub fn new(s: &str) -> BuildId {
+        let mut b = BuildId::default();
+        let n = s.len().min(32);
+        b.bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+        b.len = n as u8;
+        b
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
+    }
+}
+
+impl fmt::Debug for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The firmware's `READY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ready {
     /// Firmware clock at the start of the main loop, µs.
     pub boot_us: u64,
     pub cpu1_up: bool,
+    /// Empty from firmware that predates build ids.
+    pub build_id: BuildId,
 }
 
 impl Ready {
@@ -132,7 +168,12 @@ impl Ready {
         if payload.len() < READY_LEN {
             return None;
         }
-        Some(Ready { boot_us: u64_at(payload, 0), cpu1_up: payload[8] != 0 })
+        let mut build_id = BuildId::default();
+        if let Some(&n) = payload.get(READY_LEN) {
+            let id = payload.get(READY_LEN + 1..READY_LEN + 1 + n as usize)?;
+            build_id = BuildId::new(std::str::from_utf8(id).ok()?);
+        }
+        Some(Ready { boot_us: u64_at(payload, 0), cpu1_up: payload[8] != 0, build_id })
     }
 
     /// The whole record, channel byte included.
@@ -140,6 +181,8 @@ impl Ready {
         let mut r = vec![CH_CONTROL, OP_READY];
         r.extend_from_slice(&self.boot_us.to_le_bytes());
         r.push(self.cpu1_up as u8);
+        r.push(self.build_id.len);
+        r.extend_from_slice(self.build_id.as_str().as_bytes());
         r
     }
 }
@@ -343,10 +386,13 @@ mod tests {
         assert_eq!(parse_events(&[]), None);
         assert_eq!(e.channel(), 0x01_000F);
 
-        let r = Ready { boot_us: 123_456, cpu1_up: true };
+        let r = Ready { boot_us: 123_456, cpu1_up: true, build_id: BuildId::new("build-A") };
         let rec = r.encode();
-        assert_eq!(rec.len(), 2 + READY_LEN);
+        assert_eq!(rec.len(), 2 + READY_LEN + 1 + 7);
         assert_eq!(Ready::parse(&rec[2..]), Some(r));
+        // Firmware without a build id, and a truncated id.
+        assert_eq!(Ready::parse(&rec[2..2 + READY_LEN]).map(|r| r.build_id), Some(BuildId::default()));
+        assert_eq!(Ready::parse(&rec[2..rec.len() - 1]), None);
     }
 
     #[test]

@@ -43,6 +43,8 @@ struct State {
     events: Vec<Event>,
     /// The first READY and when it arrived.
     ready: Option<(Ready, Instant)>,
+    /// The latest READY (a reboot sends new ones).
+    latest_ready: Option<(Ready, Instant)>,
     stats: VecDeque<(Stats, Instant)>,
     /// Why the firmware's side is gone (EOF, read error).
     closed: Option<String>,
@@ -108,6 +110,7 @@ fn dispatch(st: &mut State, record: &[u8], now: Instant) {
                 Some(r) => {
                     st.counters.ready_in += 1;
                     st.ready.get_or_insert((r, now));
+                    st.latest_ready = Some((r, now));
                     true
                 }
                 None => false,
@@ -229,6 +232,29 @@ impl QemuTransport {
     /// Writes raw bytes, no framing at all (line noise).
     pub fn send_raw_bytes(&mut self, bytes: &[u8]) -> Result<(), MasterError> {
         self.writer.write_all(bytes).and_then(|_| self.writer.flush()).map_err(|e| MasterError::Transport(format!("write: {e}")))
+    }
+
+    /// How many `READY` records have arrived so far.
+    pub fn ready_count(&self) -> u64 {
+        self.shared.lock().counters.ready_in
+    }
+
+    /// The first `READY` after the `count`-th one (see [`Self::ready_count`]),
+    /// waiting for it until `deadline`: how a reboot is seen. The firmware
+    /// repeats `READY` every second until the host speaks.
+    pub fn wait_ready_after(&self, count: u64, deadline: Instant) -> Result<Option<(Ready, Instant)>, MasterError> {
+        let (st, ok) = self.shared.wait_until(deadline, |s| s.counters.ready_in > count || s.closed.is_some());
+        if ok {
+            if let Some(r) = st.latest_ready {
+                if st.counters.ready_in > count {
+                    return Ok(Some(r));
+                }
+            }
+        }
+        match &st.closed {
+            Some(why) => Err(MasterError::Transport(why.clone())),
+            None => Ok(None),
+        }
     }
 
     /// The first `READY`, waiting for it until `deadline`; also returns
