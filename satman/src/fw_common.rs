@@ -1,12 +1,45 @@
 //! What both boards' firmware shares: the clock, the board services core
-//! management uses, and the DDMA store over its linker-script region.
+//! management uses, the SD card store, and the DDMA store over its
+//! linker-script region.
 
 use core::time::Duration;
 
 use libdma::{Arena, Store};
+use libsdcard::sdhci::{self, Mmio, Sdhci};
 use satman::hal::{Clock, HeapSummary, System};
 
 use crate::platform::{self, boot, heap, logger, time};
+
+/// The SD card in SD0 as the configuration and boot image store.
+pub type SdStore = satman::mgmt::CardStore<Sdhci<Mmio>>;
+
+fn delay_us(us: u32) {
+    let end = platform::Instant::after(Duration::from_micros(us as u64));
+    while !end.has_passed() {
+        core::hint::spin_loop();
+    }
+}
+
+/// Identifies the card in SD0 and mounts its FAT partition 1. Never fails:
+/// without a usable card the store refuses writes (see `CardStore`).
+pub fn sd_card(config: sdhci::Config) -> SdStore {
+    // SAFETY: SD0's register window lies in the PS I/O range the MMU maps
+    // as device memory, and nothing else in the firmware drives SD0.
+    let regs = unsafe { Mmio::new(sdhci::SD0_BASE, delay_us) };
+    let mut sd = Sdhci::new(regs, config);
+    let t = platform::Instant::now();
+    let dev = match sd.init() {
+        Ok(info) => {
+            log::info!("SD card: {:?}, identified in {} ms", info, t.elapsed().as_millis());
+            Ok(sd)
+        }
+        Err(e) => {
+            log::warn!("SD card: identification failed at {:?}: {:?}", e.step, e.cause);
+            Err(libsdcard::CardError::from(e.cause))
+        }
+    };
+    satman::mgmt::CardStore::mount(dev)
+}
 
 pub struct FwClock;
 

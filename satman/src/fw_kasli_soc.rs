@@ -14,10 +14,10 @@ use satman::gateware::bus::Mmio;
 use satman::gateware::csr::{gt_drtio, sys_crg};
 use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareRtio};
 use satman::hal::{Hardware, Platform};
-use satman::{RamConfig, Satellite};
+use satman::Satellite;
 
 pub use crate::fw_common::store;
-use crate::fw_common::{FwClock, FwSystem};
+use crate::fw_common::{sd_card, FwClock, FwSystem, SdStore};
 use crate::kernel_cpu::Cpu1Link;
 use crate::platform::{self, cache, time};
 
@@ -33,7 +33,7 @@ impl Platform for Board {
     type Rtio = GatewareRtio<Mmio>;
     type Dma = GatewareDma<Mmio>;
     type Clock = FwClock;
-    type Config = RamConfig;
+    type Config = SdStore;
     type System = FwSystem;
 }
 
@@ -61,7 +61,6 @@ pub fn hardware() -> Hardware<Board> {
     let mmio = unsafe { Mmio::new() };
     let uplink = GatewareAux::new(mmio, 0).expect("the CSR map has drtioaux0");
     let repeaters = (1..GatewareAux::<Mmio>::LINKS).filter_map(|n| GatewareAux::new(mmio, n)).collect();
-    log::warn!("kasli_soc: configuration is kept in RAM (no SD card driver yet)");
     Hardware {
         uplink,
         repeaters,
@@ -69,7 +68,7 @@ pub fn hardware() -> Hardware<Board> {
         rtio: GatewareRtio::new(mmio, now_us as fn() -> u64),
         dma: GatewareDma::new(mmio, clean as fn(usize, usize)),
         clock: FwClock,
-        config: RamConfig::default(),
+        config: sd_card(libsdcard::sdhci::Config::KASLI_SOC),
         system: FwSystem,
     }
 }

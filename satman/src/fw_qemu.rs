@@ -5,10 +5,10 @@
 use libksupport::runtime::{RtioInput, RtioStatus};
 use satman::hal::{Hardware, Platform};
 use satman::qemu::{op, ByteStream, Control, QemuAux, QemuDma, QemuRtio, RtioEvent, RtioModel};
-use satman::{KernelState, RamConfig, Satellite};
+use satman::{KernelState, Satellite};
 
 pub use crate::fw_common::store;
-use crate::fw_common::{FwClock, FwSystem};
+use crate::fw_common::{sd_card, FwClock, FwSystem, SdStore};
 use crate::kernel_cpu::Cpu1Link;
 use crate::platform::{self, heap, logger, semihosting, time, uart};
 
@@ -40,7 +40,7 @@ impl Platform for Board {
     type Rtio = QemuRtio;
     type Dma = QemuDma;
     type Clock = FwClock;
-    type Config = RamConfig;
+    type Config = SdStore;
     type System = FwSystem;
 }
 
@@ -75,7 +75,7 @@ pub fn hardware() -> Hardware<Board> {
         rtio: QemuRtio { model: &MODEL },
         dma: QemuDma::new(&MODEL, rtio_counter),
         clock: FwClock,
-        config: RamConfig::default(),
+        config: sd_card(libsdcard::sdhci::Config::QEMU),
         system: FwSystem,
     }
 }

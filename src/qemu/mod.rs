@@ -74,6 +74,11 @@ pub fn skip_reason() -> Option<String> {
 /// then. For the top of each QEMU test.
 pub fn skip_test(test: &str) -> bool {
     match skip_reason() {
+        // In CI a missing firmware or QEMU is a broken set-up, not a reason
+        // to pass: fail loudly.
+        Some(why) if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0") => {
+            panic!("{test}: cannot run in CI: {why}")
+        }
         Some(why) => {
             // Straight to the process's stderr: the test harness captures
             // `eprintln!` of passing tests, and a skip must be seen.

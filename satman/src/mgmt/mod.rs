@@ -19,6 +19,7 @@
 //!   the satellite reboots only after that succeeded. Every failure is
 //!   logged with its cause and the current firmware keeps running.
 
+mod card;
 mod config;
 pub mod flash;
 mod ram;
@@ -31,6 +32,7 @@ use log::{error, info, warn};
 
 pub use config::{parse_level, parse_write, valid_key};
 pub use flash::{FlashError, FlashStream};
+pub use card::CardStore;
 pub use ram::RamConfig;
 
 use crate::chunks::Chunks;
