@@ -65,7 +65,11 @@ use std::time::{Duration, Instant};
 use libdma::record::encode as encode_record;
 use libdma::{Arena, Key, Recorder, Store};
 use libdrtio::{Frame, Packet, PayloadStatus, MASTER_PAYLOAD_MAX_SIZE, MAX_PACKET};
-use libksupport::msg::{FromKernel, PlaybackStatus, ToKernel};
+use libksupport::abi;
+use libksupport::exception::CSlice;
+use libksupport::loader::Kernel;
+use libksupport::msg::{FromKernel, KernelError, PlaybackStatus, ToKernel};
+use libksupport::runtime::{KernelHost, Runtime, RtioInput, RtioStatus};
 use satman::hal::{
     AuxLink, Clock, CpuError, DmaEngine, Hardware, HeapSummary, Initiator, KernelCpu, LinkError, Platform, Rtio,
     RtioError, System,
@@ -420,6 +424,158 @@ fn bench_echo_sim(b: &mut SimBench, frame: &[u8], n: usize) {
         b.sat().poll();
         black_box(b.link.master_recv().expect("echo reply"));
     }
+}
+
+// ---- the kernel's ABI entry points ----------------------------------------------
+
+/// CPU1's runtime as the firmware installs it, answering the recording's
+/// requests from a DDMA store the way CPU0 does (`DmaRecordStart` lends the
+/// first buffer, `DmaRecordGrow` a bigger one, `DmaRecordStop` stores the
+/// trace). Only the recording requests are served.
+struct AbiHost {
+    store: Store,
+    stored: Option<libdma::Recorded>,
+}
+
+impl KernelHost for AbiHost {
+    fn request(&mut self, msg: FromKernel) -> ToKernel {
+        let refused = ToKernel::Error(KernelError::DmaOverBudget);
+        match msg {
+            FromKernel::DmaRecordStart { name } => {
+                let name = std::str::from_utf8(unsafe { name.as_slice() }).unwrap_or("?");
+                self.store.begin_recording(1, name).map_or(refused, ToKernel::Lease)
+            }
+            FromKernel::DmaRecordGrow { used, needed } => {
+                self.store.grow_recording(used, needed).map_or(refused, ToKernel::Lease)
+            }
+            FromKernel::DmaRecordStop { used, duration, .. } => match self.store.finish_recording(used, duration, OWN) {
+                Ok(r) => {
+                    self.stored = Some(r);
+                    ToKernel::Ack
+                }
+                Err(_) => refused,
+            },
+            _ => ToKernel::Error(KernelError::Other(0)),
+        }
+    }
+    fn notify(&mut self, msg: FromKernel) {
+        panic!("kernel notification in the bench: {:?}", msg)
+    }
+    fn halt(&mut self) -> ! {
+        panic!("kernel halted in the bench")
+    }
+    fn rtio_init(&mut self) {}
+    fn rtio_counter(&mut self) -> i64 {
+        0
+    }
+    fn rtio_output(&mut self, _: i64, _: u32, _: &[u32]) -> RtioStatus {
+        RtioStatus::Ok
+    }
+    fn rtio_input(&mut self, _: u32, _: i64) -> RtioInput {
+        RtioInput::Timeout
+    }
+}
+
+/// The ABI entry points the workload imports, as addresses: a compiled
+/// kernel reaches them through its PLT, an indirect branch through the GOT
+/// the loader filled in. `black_box` keeps the compiler from seeing which
+/// function they are, so the calls stay indirect and nothing is inlined
+/// into the loop.
+#[derive(Clone, Copy)]
+struct AbiEntries {
+    rtio_output: extern "C" fn(i32, i32),
+    delay_mu: extern "C" fn(i64),
+}
+
+fn abi_entries() -> AbiEntries {
+    black_box(AbiEntries { rtio_output: abi::rtio_output, delay_mu: abi::delay_mu })
+}
+
+/// Installs a fresh runtime on a fresh store, starts a recording through
+/// `dma_record_start` and sets the timeline to 0.
+fn abi_setup() -> &'static mut AbiHost {
+    let host: &'static mut AbiHost = Box::leak(Box::new(AbiHost { store: new_store(), stored: None }));
+    let host_ptr: *mut AbiHost = host;
+    // SAFETY: one thread, no entry point running; the host is leaked, so it
+    // outlives the runtime that borrows it.
+    unsafe { abi::install(Runtime::new(&mut *host_ptr)) };
+    abi::dma_record_start(CSlice::new("bench"));
+    abi::at_mu(0);
+    // SAFETY: the runtime holds the only other reference; it is used again
+    // only through the ABI calls, never while this one is.
+    unsafe { &mut *host_ptr }
+}
+
+/// Stops the recording through `dma_record_stop` and checks the stored trace.
+fn abi_finish(host: &mut AbiHost, pulses: usize) {
+    abi::dma_record_stop(1234, 1);
+    let key = host.stored.take().expect("recording stored").key;
+    let trace = host.store.trace_bytes(key).expect("trace");
+    assert_eq!(trace.len(), expected_trace_len(pulses));
+    assert_eq!(libdma::record::validate(trace), Ok(pulses * 2));
+    if pulses > 0 {
+        let r = libdma::record::Records::new(trace).nth(2 * pulses - 1).unwrap().unwrap();
+        assert_eq!((r.target, r.timestamp, r.word(0)), (TARGET, (pulses as i64 - 1) * PERIOD + PULSE_WIDTH, 0));
+    }
+}
+
+/// The workload as a compiled kernel runs it while recording: per pulse
+/// `rtio_output(on)`, `delay_mu(width)`, `rtio_output(off)`,
+/// `delay_mu(period - width)`, every call through its function pointer.
+#[inline(never)]
+fn bench_abi_record(f: AbiEntries, pulses: usize) {
+    let target = black_box(TARGET as i32);
+    for _ in 0..pulses {
+        (f.rtio_output)(target, 1);
+        (f.delay_mu)(PULSE_WIDTH);
+        (f.rtio_output)(target, 0);
+        (f.delay_mu)(PERIOD - PULSE_WIDTH);
+    }
+}
+
+/// The same loop without the `rtio_output` calls: what the timeline and the
+/// loop cost, subtracted to give `rtio_output`'s own figure.
+#[inline(never)]
+fn bench_abi_timeline(f: AbiEntries, pulses: usize) {
+    black_box("abi_timeline");
+    for _ in 0..pulses {
+        (f.delay_mu)(PULSE_WIDTH);
+        (f.delay_mu)(PERIOD - PULSE_WIDTH);
+    }
+}
+
+// ---- the kernel loader ----------------------------------------------------------
+
+/// Where the bench pretends to load kernels (CPU1's heap on the target).
+const LOAD_ADDR: u32 = 0x1000_0000;
+/// The default kernel: `dma_record_playback.elf` as `kernels/build.sh`
+/// builds it, the copy kept with the fuzz seeds (`--kernel FILE` for another).
+const DEFAULT_KERNEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/kernel_load/dma_record_playback.elf");
+
+/// The firmware's resolver, with a made-up address per name (the host has
+/// no ARM entry points): the same name lookup as CPU1's.
+fn bench_resolve(name: &[u8]) -> Option<u32> {
+    libksupport::api::position(name).map(|i| 0x0010_0000 + 0x10 * i as u32)
+}
+
+/// Parses (validating everything) and loads (copy, zero, relocate) the
+/// kernel `n` times, as CPU1 does for every `Load`.
+#[inline(never)]
+fn bench_load(elf: &[u8], dest: &mut [u8], n: usize) -> u32 {
+    let mut sum = 0u32;
+    for _ in 0..n {
+        let kernel = Kernel::parse(black_box(elf)).expect("parse");
+        let loaded = kernel.load(dest, LOAD_ADDR, &bench_resolve).expect("load");
+        sum = sum.wrapping_add(black_box(loaded.entry));
+    }
+    sum
+}
+
+fn read_kernel(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("cannot read the kernel {}: {}", path, e);
+        std::process::exit(2)
+    })
 }
 
 // ---- phase drivers ------------------------------------------------------------
@@ -904,7 +1060,7 @@ fn run_all(quick: bool) -> (Vec<Row>, Memory) {
 // ---- single phases (callgrind) ---------------------------------------------------
 
 /// Runs `phase` once with its setup and prints `units <n> <unit>`.
-fn run_phase(phase: &str, pulses: usize, count: usize) -> Result<(), String> {
+fn run_phase(phase: &str, pulses: usize, count: usize, kernel: &str) -> Result<(), String> {
     let (units, unit) = match phase {
         "record" => {
             let mut store = new_store();
@@ -922,6 +1078,26 @@ fn run_phase(phase: &str, pulses: usize, count: usize) -> Result<(), String> {
             let r = bench_store(&mut store, &mut rec, 1234);
             assert_eq!(store.info(r.key).unwrap().len, expected_trace_len(pulses));
             (pulses * 2, "event")
+        }
+        "abi_record" => {
+            let host = abi_setup();
+            bench_abi_record(abi_entries(), pulses);
+            abi_finish(host, pulses);
+            (pulses * 2, "event")
+        }
+        "abi_timeline" => {
+            let host = abi_setup();
+            bench_abi_timeline(abi_entries(), pulses);
+            host.store.abort_recording();
+            (pulses * 2, "event")
+        }
+        "load" => {
+            let elf = read_kernel(kernel);
+            let size = Kernel::parse(&elf).expect("parse").size() as usize;
+            let mut dest = vec![0u8; size];
+            let entry = bench_load(&elf, &mut dest, count);
+            assert!(count == 0 || entry != 0);
+            (count, "kernel")
         }
         "chunk_dma" | "chunk_kernel" => {
             let kernel = phase == "chunk_kernel";
@@ -983,7 +1159,7 @@ fn run_phase(phase: &str, pulses: usize, count: usize) -> Result<(), String> {
     Ok(())
 }
 
-const USAGE: &str = "usage: perf [--json] [--quick] [--strict] | perf --phase <record|store|chunk_dma|chunk_kernel|echo|decode|encode|chunk_dma_sim|echo_sim|memory> [--pulses N] [--count N]";
+const USAGE: &str = "usage: perf [--json] [--quick] [--strict] | perf --phase <record|store|abi_record|abi_timeline|load|chunk_dma|chunk_kernel|echo|decode|encode|chunk_dma_sim|echo_sim|memory> [--pulses N] [--count N] [--kernel FILE]";
 
 fn main() {
     let mut phase = None;
@@ -992,6 +1168,7 @@ fn main() {
     let mut strict = false;
     let mut pulses = PULSES;
     let mut count = 100_000;
+    let mut kernel = None;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |i: usize, name: &str| -> String {
         args.get(i + 1).cloned().unwrap_or_else(|| {
@@ -1020,6 +1197,10 @@ fn main() {
                 count = number(i, "--count");
                 i += 1;
             }
+            "--kernel" => {
+                kernel = Some(value(i, "--kernel"));
+                i += 1;
+            }
             "--json" => json = true,
             "--quick" => quick = true,
             "--strict" => strict = true,
@@ -1038,7 +1219,7 @@ fn main() {
         i += 1;
     }
     if let Some(p) = phase {
-        if let Err(e) = run_phase(&p, pulses, count) {
+        if let Err(e) = run_phase(&p, pulses, count, kernel.as_deref().unwrap_or(DEFAULT_KERNEL)) {
             eprintln!("{}\n{}", e, USAGE);
             std::process::exit(2);
         }

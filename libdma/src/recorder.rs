@@ -15,19 +15,26 @@ pub struct RecorderFull {
     pub needed: usize,
 }
 
+/// Writes records into a lease: `room` bytes are free at `pos`, and the
+/// recording so far is `base .. pos`.
+///
+/// Keeping the free room itself (rather than a capacity and a length) makes
+/// the hot path one compare against a field, one load of `pos`, the stores
+/// and two updates; an inactive recorder is all zero, so it has no room.
 #[derive(Debug)]
 pub struct Recorder {
-    ptr: *mut u8,
-    cap: usize,
-    len: usize,
+    pos: *mut u8,
+    room: usize,
+    base: *mut u8,
 }
 
-// Safety: the recorder is the only writer of its lease until it stops.
+// SAFETY: the recorder is the only writer of its lease until it stops; it
+// holds no reference to anything else.
 unsafe impl Send for Recorder {}
 
 impl Recorder {
     pub const fn new() -> Self {
-        Recorder { ptr: core::ptr::null_mut(), cap: 0, len: 0 }
+        Recorder { pos: core::ptr::null_mut(), room: 0, base: core::ptr::null_mut() }
     }
 
     /// Starts recording into `cap` bytes at `ptr`.
@@ -36,9 +43,9 @@ impl Recorder {
     /// The memory is valid, writable and used by nobody else until
     /// [`Recorder::stop`] or the next `start`/`rebase`.
     pub unsafe fn start(&mut self, ptr: *mut u8, cap: usize) {
-        self.ptr = ptr;
-        self.cap = cap;
-        self.len = 0;
+        self.base = ptr;
+        self.pos = ptr;
+        self.room = cap;
     }
 
     /// Continues in a bigger lease that already holds the bytes recorded so far.
@@ -46,50 +53,54 @@ impl Recorder {
     /// # Safety
     /// As for [`Recorder::start`]; `cap >= len()`.
     pub unsafe fn rebase(&mut self, ptr: *mut u8, cap: usize) {
-        debug_assert!(cap >= self.len);
-        self.ptr = ptr;
-        self.cap = cap;
+        let len = self.len();
+        debug_assert!(cap >= len);
+        self.base = ptr;
+        // SAFETY: `len <= cap`, so `ptr + len` is inside (or one past) the lease.
+        self.pos = unsafe { ptr.add(len) };
+        self.room = cap.saturating_sub(len);
     }
 
     pub fn is_active(&self) -> bool {
-        !self.ptr.is_null()
+        !self.base.is_null()
     }
 
     /// Bytes recorded so far.
     pub fn len(&self) -> usize {
-        self.len
+        self.pos as usize - self.base as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Ends the recording and returns the recorded length; the lease goes
     /// back to its owner.
     pub fn stop(&mut self) -> usize {
-        let len = self.len;
+        let len = self.len();
         *self = Recorder::new();
         len
     }
 
     /// Records a one-word output event (the common `rtio_output` case).
-    #[inline]
+    ///
+    /// An inactive recorder has no room, so this fails with
+    /// [`RecorderFull`] when nothing is being recorded: the kernel's
+    /// `rtio_output` relies on that to test "recording, and room for the
+    /// event" with this one bounds check, and asks
+    /// [`is_active`](Self::is_active) only on failure.
+    #[inline(always)]
     pub fn output(&mut self, target: u32, timestamp: i64, data: u32) -> Result<(), RecorderFull> {
         const LEN: usize = HEADER_LEN + 4;
-        if self.cap - self.len < LEN {
+        if self.room < LEN {
             return Err(RecorderFull { needed: LEN });
         }
-        // Length byte and the three channel bytes form one LE word because
-        // the channel is the target's upper 24 bits.
-        let head = (target & !0xFF) | LEN as u32;
-        unsafe {
-            let p = self.ptr.add(self.len);
-            p.cast::<[u8; 4]>().write_unaligned(head.to_le_bytes());
-            p.add(4).cast::<[u8; 8]>().write_unaligned(timestamp.to_le_bytes());
-            p.add(12).write(target as u8);
-            p.add(13).cast::<[u8; 4]>().write_unaligned(data.to_le_bytes());
-        }
-        self.len += LEN;
+        // SAFETY: `room >= LEN` bytes at `pos` belong to the lease, which
+        // only this recorder writes (see `start`).
+        unsafe { write_one(self.pos, target, timestamp, data) };
+        // SAFETY: as above; `pos + LEN` stays inside (or one past) the lease.
+        self.pos = unsafe { self.pos.add(LEN) };
+        self.room -= LEN;
         Ok(())
     }
 
@@ -98,13 +109,36 @@ impl Recorder {
     pub fn output_wide(&mut self, target: u32, timestamp: i64, words: &[u32]) -> Result<(), RecorderFull> {
         let words = &words[..words.len().min(MAX_WORDS)];
         let len = HEADER_LEN + 4 * words.len();
-        if self.cap - self.len < len {
+        if self.room < len {
             return Err(RecorderFull { needed: len });
         }
-        let rec = unsafe { core::slice::from_raw_parts_mut(self.ptr.add(self.len), len) };
+        // SAFETY: `room >= len` bytes at `pos` belong to the lease.
+        let rec = unsafe { core::slice::from_raw_parts_mut(self.pos, len) };
         crate::record::encode(rec, target, timestamp, words);
-        self.len += len;
+        // SAFETY: as above.
+        self.pos = unsafe { self.pos.add(len) };
+        self.room -= len;
         Ok(())
+    }
+}
+
+/// Writes one 17-byte record (one data word) at `p`, in the layout of
+/// [`crate::record`].
+///
+/// # Safety
+/// `p .. p + 17` is writable.
+#[inline(always)]
+unsafe fn write_one(p: *mut u8, target: u32, timestamp: i64, data: u32) {
+    const LEN: u8 = (HEADER_LEN + 4) as u8;
+    // SAFETY: the caller's; every write is within `p .. p + 17`.
+    unsafe {
+        // The three channel bytes are the target's upper 24 bits: the
+        // target as one LE word, then the length over its low byte.
+        p.cast::<[u8; 4]>().write_unaligned(target.to_le_bytes());
+        p.write(LEN);
+        p.add(4).cast::<[u8; 8]>().write_unaligned(timestamp.to_le_bytes());
+        p.add(12).write(target as u8);
+        p.add(13).cast::<[u8; 4]>().write_unaligned(data.to_le_bytes());
     }
 }
 
@@ -134,6 +168,19 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!((recs[0].target, recs[0].timestamp, recs[0].word(0)), (0x0100_0F00, 5, 1));
         assert_eq!(recs[1].words().collect::<std::vec::Vec<_>>(), [2, 3]);
+    }
+
+    #[test]
+    fn inactive_recorder_has_no_room() {
+        let mut r = Recorder::new();
+        assert_eq!(r.output(0x0100_0F00, 1, 1), Err(RecorderFull { needed: 17 }));
+        assert_eq!(r.output_wide(0x0100_0F00, 1, &[]), Err(RecorderFull { needed: 13 }));
+        let mut buf = [0u8; 17];
+        unsafe { r.start(buf.as_mut_ptr(), buf.len()) };
+        r.output(0x0100_0F00, 1, 1).unwrap();
+        r.stop();
+        assert_eq!(r.output(0x0100_0F00, 2, 2), Err(RecorderFull { needed: 17 }));
+        assert_eq!(r.len(), 0);
     }
 
     #[test]

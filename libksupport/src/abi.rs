@@ -50,13 +50,21 @@ pub unsafe fn install(rt: Runtime<HostRef>) {
 /// # Safety
 /// Kernel CPU only, after [`install`]; entry points never nest.
 #[allow(clippy::mut_from_ref)]
+#[inline(always)]
 pub unsafe fn current() -> &'static mut Runtime<HostRef> {
-    match &mut *core::ptr::addr_of_mut!(CURRENT) {
+    match unsafe { &mut *core::ptr::addr_of_mut!(CURRENT) } {
         Some(rt) => rt,
-        None => panic!("kernel API called with no kernel runtime installed"),
+        None => no_runtime(),
     }
 }
 
+#[cold]
+#[inline(never)]
+fn no_runtime() -> ! {
+    panic!("kernel API called with no kernel runtime installed")
+}
+
+#[inline(always)]
 fn rt() -> &'static mut Runtime<HostRef> {
     unsafe { current() }
 }
@@ -100,7 +108,24 @@ pub extern "C" fn rtio_get_destination_status(destination: i32) -> bool {
     rt().rtio_get_destination_status(destination & 0xff)
 }
 
+/// The hot path of `core_dma.record`. While a recording has room: one
+/// bounds check and the record's stores, inline
+/// ([`Runtime::try_record_output`]); everything else (a live output, a full
+/// lease, no recording, their errors) is [`rtio_output_slow`], a tail call
+/// with the arguments still in place.
 pub extern "C" fn rtio_output(target: i32, data: i32) {
+    // SAFETY: kernel CPU only, entry points never nest (see `current`). No
+    // runtime installed goes the slow way, which panics as every entry does.
+    if let Some(rt) = unsafe { (*core::ptr::addr_of_mut!(CURRENT)).as_mut() } {
+        if rt.try_record_output(target, data) {
+            return;
+        }
+    }
+    rtio_output_slow(target, data)
+}
+
+#[inline(never)]
+extern "C" fn rtio_output_slow(target: i32, data: i32) {
     rt().rtio_output(target, data)
 }
 

@@ -305,6 +305,17 @@ impl<H: KernelHost> Runtime<H> {
         }
     }
 
+    /// `rtio_output`'s fast path: records one event if a recording is
+    /// active and its lease has room, inline; returns `false` (having done
+    /// nothing) otherwise, and the caller then goes through
+    /// [`KernelApi::rtio_output`], which decides the rest out of line
+    /// (growing the lease, a live output, their errors). The recorder's one
+    /// bounds check covers both conditions: an inactive recorder has no room.
+    #[inline(always)]
+    pub fn try_record_output(&mut self, target: i32, data: i32) -> bool {
+        self.recorder.output(target as u32, self.now, data as u32).is_ok()
+    }
+
     fn output(&mut self, target: u32, data: &[u32]) {
         if self.recorder.is_active() {
             self.record(target, data);
@@ -406,9 +417,10 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
         }
     }
 
-    #[inline]
     fn rtio_output(&mut self, target: i32, data: i32) {
-        self.output(target as u32, &[data as u32]);
+        if !self.try_record_output(target, data) {
+            self.output(target as u32, &[data as u32]);
+        }
     }
 
     fn rtio_output_wide(&mut self, target: i32, data: &[i32]) {

@@ -37,6 +37,8 @@ pub enum CardError {
     StaleWriter,
     /// Empty key, or a character not allowed in a key or file name.
     BadKey,
+    /// The card is too small to format (FAT32 needs 65525 clusters).
+    TooSmall,
 }
 
 impl From<BlockError> for CardError {
@@ -65,6 +67,7 @@ impl fmt::Display for CardError {
             CardError::ImageIncomplete => write!(f, "image incomplete"),
             CardError::StaleWriter => write!(f, "stale boot image writer"),
             CardError::BadKey => write!(f, "invalid key"),
+            CardError::TooSmall => write!(f, "card too small for FAT32"),
         }
     }
 }

@@ -15,17 +15,23 @@ extern crate alloc;
 extern crate std;
 
 pub mod block;
+pub mod boot;
 pub mod card;
+pub mod config;
 pub mod error;
 pub mod fat;
 pub mod fault;
 #[cfg(feature = "std")]
 pub mod file;
+pub mod format;
 pub mod mem;
 pub mod readat;
 pub mod sdhci;
+mod spare;
+pub mod store;
 
 pub use block::{BlockDevice, BlockError, BLOCK_SIZE};
+pub use boot::{BootWriter, CommitError};
 pub use card::{Card, FileInfo, VolumeInfo};
 pub use error::CardError;
 pub use fault::PowerCut;

@@ -56,6 +56,11 @@ pub fn lookup(tables: &[&[Symbol]], name: &[u8]) -> Option<u32> {
         .map(|sym| sym.addr as usize as u32)
 }
 
+/// The index of `name` in [`NAMES`], by exact match.
+pub fn position(name: &[u8]) -> Option<usize> {
+    NAMES.iter().position(|n| n.as_bytes() == name)
+}
+
 /// Every address table the firmware offers, in lookup order.
 #[cfg(target_arch = "arm")]
 pub static TABLES: &[&[Symbol]] = &[

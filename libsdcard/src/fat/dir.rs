@@ -305,9 +305,14 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// `n` consecutive free slots of `dir` (deleted entries or the free tail),
-    /// all in block `within` if given. Only runs a reader can reach (starting
-    /// at or before the end marker) count.
-    pub fn free_run(&mut self, dir: Dir, n: usize, within: Option<u32>) -> Result<Option<Vec<Slot>>, CardError> {
+    /// all in block `within` if given, all in one block if `one_block`.
+    pub fn free_run(
+        &mut self,
+        dir: Dir,
+        n: usize,
+        within: Option<u32>,
+        one_block: bool,
+    ) -> Result<Option<Vec<Slot>>, CardError> {
         let mut run: Vec<Slot> = Vec::new();
         let mut found = None;
         let mut b = [0u8; BLOCK_SIZE];
@@ -317,6 +322,9 @@ impl<D: BlockDevice> Volume<D> {
                 return Ok(ControlFlow::Continue(()));
             }
             v.read_block(lba, &mut b)?;
+            if one_block {
+                run.clear();
+            }
             for i in 0..SLOTS {
                 let free = b[i * 32] == 0x00 || b[i * 32] == 0xE5;
                 if free {
