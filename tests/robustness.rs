@@ -121,7 +121,9 @@ fn random_packets_never_break_the_satellite() {
         if round % 50 == 0 {
             b.master.poll_async(std::time::Duration::from_millis(2)).ok();
             b.master.clear_async();
-            // Still answering.
+            // Still answering, once it has worked through the noise (some
+            // of it reaches the SD card, which takes its time).
+            b.pump_until(std::time::Duration::from_secs(5), |b| b.link.pending_for_satellite() == 0);
             b.pump(std::time::Duration::from_millis(1));
             while b.link.master_recv().is_some() {}
             b.master.echo().unwrap_or_else(|e| panic!("round {round}: {e}"));

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use libdma::{Arena, Store};
 use libdrtio::Frame;
 use satman::hal::{Hardware, Platform};
-use satman::{Config, RamConfig, Satellite};
+use libsdcard::{CardError, MemDevice};
+use satman::mgmt::CardStore;
+use satman::{Config, Satellite};
 
 use crate::heap::Tracker;
 use crate::master::{Master, MasterError, Transport};
@@ -35,7 +37,7 @@ impl Platform for Sim {
     type Rtio = SimRtio;
     type Dma = SimDma;
     type Clock = SimClock;
-    type Config = RamConfig;
+    type Config = CardStore<MemDevice>;
     type System = SimSystem;
 }
 
@@ -78,17 +80,34 @@ impl Transport for SimTransport {
     }
 }
 
+/// Blocks of a simulated SD card: 40 MiB, the smallest size comfortably
+/// above FAT32's minimum cluster count (the memory is only touched where
+/// written).
+pub const CARD_BLOCKS: u32 = 40 << 11;
+
+/// A blank card of `blocks` blocks as `satctl sdcard make` would format it
+/// (MBR + FAT32).
+pub fn blank_card(blocks: u32) -> MemDevice {
+    let mut dev = MemDevice::new(blocks);
+    libsdcard::format::format_fat32(&mut dev, 0x5A7_0001).expect("format a simulated card");
+    dev
+}
+
 /// Options for [`SimBench::new`].
 #[derive(Debug, Clone, Copy)]
 pub struct SimOptions {
     /// DDMA store budget in bytes.
     pub ddma_budget: usize,
     pub config: Config,
+    /// Boot without an SD card (config writes and flashes must fail).
+    pub no_card: bool,
+    /// Size of the blank card each satellite gets, in blocks.
+    pub card_blocks: u32,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { ddma_budget: 4 << 20, config: Config::default() }
+        SimOptions { ddma_budget: 4 << 20, config: Config::default(), no_card: false, card_blocks: CARD_BLOCKS }
     }
 }
 
@@ -118,6 +137,21 @@ impl SimBench {
     /// A master, the satellite on its link and `below` more satellites, each
     /// on the single repeater link of the one above (destinations 1, 2, ...).
     pub fn chain(options: SimOptions, below: usize) -> SimBench {
+        Self::chain_with_card(options, below, None)
+    }
+
+    /// A master and one satellite booting from `card` (e.g. the card of an
+    /// earlier bench: a reboot).
+    pub fn with_card(options: SimOptions, card: MemDevice) -> SimBench {
+        Self::chain_with_card(options, 0, Some(card))
+    }
+
+    /// The first satellite's card as it is now (a copy).
+    pub fn card(&mut self) -> Option<MemDevice> {
+        self.sat().hw.config.card().map(|c| c.device().clone())
+    }
+
+    fn chain_with_card(options: SimOptions, below: usize, mut card: Option<MemDevice>) -> SimBench {
         system::init_logger();
         let heap = Tracker::new();
         let link = LinkShared::new();
@@ -137,7 +171,11 @@ impl SimBench {
                 rtio: SimRtio(rtio.clone()),
                 dma: SimDma::new(rtio),
                 clock: SimClock::new(),
-                config: RamConfig::default(),
+                config: CardStore::mount(match (options.no_card, card.take()) {
+                    (true, _) => Err(CardError::NoCard),
+                    (false, Some(c)) => Ok(c),
+                    (false, None) => Ok(blank_card(options.card_blocks)),
+                }),
                 system: SimSystem::default(),
             };
             let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");

@@ -65,6 +65,8 @@ impl Clock for SimClock {
 #[derive(Default)]
 pub struct SimSystem {
     pub reboots: u32,
+    /// The UART log level last applied (`uart_log_level`).
+    pub uart_level: Option<log::LevelFilter>,
 }
 
 impl System for SimSystem {
@@ -78,7 +80,9 @@ impl System for SimSystem {
         }
     }
 
-    fn set_uart_log_level(&mut self, _level: log::LevelFilter) {}
+    fn set_uart_log_level(&mut self, level: log::LevelFilter) {
+        self.uart_level = Some(level);
+    }
 
     fn reboot(&mut self) {
         self.reboots += 1;

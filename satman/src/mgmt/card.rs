@@ -32,7 +32,7 @@ fn config_error(e: CardError) -> ConfigError {
         | CardError::NotAFile => ConfigError::Unreadable,
         CardError::NotFound => ConfigError::NotFound,
         CardError::Full | CardError::DirFull => ConfigError::Full,
-        CardError::ImageTooLarge => ConfigError::TooLarge,
+        CardError::ImageTooLarge | CardError::TooSmall => ConfigError::TooLarge,
         CardError::ImageIncomplete => ConfigError::BadImage,
         CardError::StaleWriter => ConfigError::NoTransfer,
         CardError::BadKey => ConfigError::InvalidKey,

@@ -21,6 +21,7 @@
 
 mod card;
 mod config;
+mod image;
 pub mod flash;
 mod ram;
 
@@ -33,6 +34,7 @@ use log::{error, info, warn};
 pub use config::{parse_level, parse_write, valid_key};
 pub use flash::{FlashError, FlashStream};
 pub use card::CardStore;
+pub use image::check_boot_image;
 pub use ram::RamConfig;
 
 use crate::chunks::Chunks;
@@ -78,8 +80,9 @@ pub struct Mgmt {
 }
 
 impl Default for Mgmt {
+    /// With the boot image structure check.
     fn default() -> Self {
-        Mgmt::new(None)
+        Mgmt::new(Some(check_boot_image))
     }
 }
 
