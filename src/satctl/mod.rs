@@ -18,6 +18,7 @@
 //! but the target ended badly (firmware exit code, qemu.log lines).
 
 mod commands;
+mod image;
 mod json;
 mod kernel;
 mod measure;
@@ -80,6 +81,11 @@ pub enum Link {
         #[command(subcommand)]
         command: Command,
     },
+    /// Boot images (BOOT.BIN): build, inspect, dummy bitstream (files only, no target).
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
 }
 
 impl Link {
@@ -87,12 +93,14 @@ impl Link {
         match self {
             Link::Qemu { .. } => "qemu",
             Link::Sim { .. } => "sim",
+            Link::Image { .. } => "image",
         }
     }
 
     fn command(&self) -> &Command {
         match self {
             Link::Qemu { command } | Link::Sim { command } => command,
+            Link::Image { .. } => unreachable!("image commands run without a target (see run)"),
         }
     }
 
@@ -100,6 +108,7 @@ impl Link {
         Ok(match self {
             Link::Qemu { .. } => Box::new(QemuTarget::start(c)?),
             Link::Sim { .. } => Box::new(SimTarget::start(c)?),
+            Link::Image { .. } => return Err("image commands need no target".into()),
         })
     }
 }
@@ -287,6 +296,9 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> i32 {
+    if let Link::Image { command } = &cli.link {
+        return image::run(command, cli.global.json);
+    }
     let g = &cli.global;
     let command = cli.link.command().clone();
     let mut summary = Json::obj().with("ok", false).with("link", cli.link.name()).with("command", command.name());
