@@ -193,12 +193,12 @@ impl IoExpander {
     pub fn init<I: I2c>(&mut self, bus: &mut I, switch: &Pca954x) -> Result<(), ExpanderError<I::Error>> {
         switch.select_clock_and_sfp(bus)?;
         let (dir, out) = self.kind.registers();
-        for port in 0..2 {
-            self.write(bus, out[port], self.target[port])?;
+        for (port, &reg) in out.iter().enumerate() {
+            self.write(bus, reg, self.target[port])?;
             self.current[port] = self.target[port];
         }
-        for port in 0..2 {
-            self.write(bus, dir[port], self.iodir[port])?;
+        for (port, &reg) in dir.iter().enumerate() {
+            self.write(bus, reg, self.iodir[port])?;
         }
         Ok(())
     }
@@ -226,9 +226,9 @@ impl IoExpander {
         }
         switch.select_clock_and_sfp(bus)?;
         let (_, out) = self.kind.registers();
-        for port in 0..2 {
+        for (port, &reg) in out.iter().enumerate() {
             if self.target[port] != self.current[port] {
-                self.write(bus, out[port], self.target[port])?;
+                self.write(bus, reg, self.target[port])?;
                 self.current[port] = self.target[port];
             }
         }

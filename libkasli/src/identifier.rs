@@ -27,8 +27,9 @@ pub enum IdentifierError {
     Empty,
     /// A byte that is not printable ASCII, at this index.
     NotText { index: usize, byte: u8 },
-    /// Readable, but not the gateware this firmware drives.
-    Mismatch { found: Identifier, expected: &'static str },
+    /// Readable, but not the gateware this firmware drives (the start-up
+    /// has logged what it read just before).
+    Mismatch { expected: &'static str },
 }
 
 impl fmt::Display for IdentifierError {
@@ -38,8 +39,8 @@ impl fmt::Display for IdentifierError {
             IdentifierError::NotText { index, byte } => {
                 write!(f, "gateware identifier byte {index} is {byte:#04x}, not text (CSR map or bitstream wrong)")
             }
-            IdentifierError::Mismatch { found, expected } => {
-                write!(f, "gateware identifier \"{}\" does not contain \"{expected}\"", found.as_str())
+            IdentifierError::Mismatch { expected } => {
+                write!(f, "gateware identifier does not contain \"{expected}\"")
             }
         }
     }
@@ -93,7 +94,7 @@ impl Identifier {
         match check {
             IdentifierCheck::Text => Ok(()),
             IdentifierCheck::Contains(expected) if self.as_str().contains(expected) => Ok(()),
-            IdentifierCheck::Contains(expected) => Err(IdentifierError::Mismatch { found: self.clone(), expected }),
+            IdentifierCheck::Contains(expected) => Err(IdentifierError::Mismatch { expected }),
         }
     }
 }

@@ -248,7 +248,7 @@ impl Board {
         timer: &mut T,
     ) -> Result<Calibration, UplinkError<I::Error>> {
         log::info!(target: LOG_TARGET, "uplink up: Si5324 to the recovered clock");
-        let result = self.to_recovered(bus, siphaser, timer);
+        let result = self.switch_to_recovered(bus, siphaser, timer);
         match &result {
             Ok(c) => log::info!(
                 target: LOG_TARGET,
@@ -262,7 +262,7 @@ impl Board {
         result
     }
 
-    fn to_recovered<I: I2c, S: SiphaserCsr, T: Timer>(
+    fn switch_to_recovered<I: I2c, S: SiphaserCsr, T: Timer>(
         &mut self,
         bus: &mut I,
         siphaser: &mut S,

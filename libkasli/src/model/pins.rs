@@ -178,3 +178,75 @@ fn send(p: &mut PinState, byte: u8) {
     p.device_sda = byte & 0x80 != 0;
     p.phase = Phase::Send { byte, bit: 7 };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// Records the calls; acknowledges address 0x42 only; reads 0xa5.
+    #[derive(Default)]
+    struct Log(Vec<(char, u8)>);
+    impl Transactions for Log {
+        fn start(&mut self, address: u8, read: bool) -> bool {
+            self.0.push((if read { 'R' } else { 'W' }, address));
+            address == 0x42
+        }
+        fn write(&mut self, byte: u8) -> bool {
+            self.0.push(('w', byte));
+            true
+        }
+        fn read(&mut self) -> u8 {
+            self.0.push(('r', 0xa5));
+            0xa5
+        }
+        fn stop(&mut self) {
+            self.0.push(('P', 0));
+        }
+    }
+
+    fn clock_out(p: &mut PinState, bus: &mut Log, byte: u8) -> bool {
+        for i in (0..8).rev() {
+            set_sda(p, bus, 0, byte >> i & 1 != 0);
+            set_scl(p, bus, 0, true);
+            set_scl(p, bus, 0, false);
+        }
+        set_sda(p, bus, 0, true);
+        set_scl(p, bus, 0, true);
+        let ack = !p.sda();
+        set_scl(p, bus, 0, false);
+        ack
+    }
+
+    #[test]
+    fn decodes_start_address_data_read_and_stop() {
+        let (mut p, mut bus) = (PinState::default(), Log::default());
+        set_sda(&mut p, &mut bus, 0, false); // START
+        set_scl(&mut p, &mut bus, 0, false);
+        assert!(clock_out(&mut p, &mut bus, 0x42 << 1));
+        assert!(clock_out(&mut p, &mut bus, 0x17));
+        // Repeated START, read one byte, NACK, STOP.
+        set_scl(&mut p, &mut bus, 0, true);
+        set_sda(&mut p, &mut bus, 0, false);
+        set_scl(&mut p, &mut bus, 0, false);
+        assert!(clock_out(&mut p, &mut bus, 0x42 << 1 | 1));
+        let mut byte = 0u8;
+        for _ in 0..8 {
+            set_scl(&mut p, &mut bus, 0, true);
+            byte = byte << 1 | u8::from(p.sda());
+            set_scl(&mut p, &mut bus, 0, false);
+        }
+        assert_eq!(byte, 0xa5);
+        set_scl(&mut p, &mut bus, 0, true); // NACK (SDA released)
+        set_scl(&mut p, &mut bus, 0, false);
+        set_sda(&mut p, &mut bus, 0, false);
+        set_scl(&mut p, &mut bus, 0, true);
+        set_sda(&mut p, &mut bus, 0, true); // STOP
+        assert_eq!(bus.0, [('W', 0x42), ('w', 0x17), ('R', 0x42), ('r', 0xa5), ('P', 0)]);
+        assert_eq!(p.phase, Phase::Idle);
+        // Another address is not acknowledged.
+        set_sda(&mut p, &mut bus, 0, false);
+        set_scl(&mut p, &mut bus, 0, false);
+        assert!(!clock_out(&mut p, &mut bus, 0x43 << 1));
+    }
+}
