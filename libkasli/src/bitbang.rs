@@ -14,7 +14,9 @@
 use core::fmt;
 
 use embedded_hal::delay::DelayNs;
-use embedded_hal::i2c::{self, ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress};
+use embedded_hal::i2c::{
+    self, ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress,
+};
 
 /// Two open-drain lines: "high" releases a line (the pull-up takes it
 /// high unless a device holds it low), "low" drives it low.
@@ -97,7 +99,11 @@ impl Timing {
     /// About 50 kHz: half the standard-mode rate, which every device on
     /// the Kasli-SoC bus supports (Si5324, PCA954x, MCP23017, PCA9539 are all
     /// 400 kHz parts), with margin for slow edges behind two switches.
-    pub const KASLI: Timing = Timing { half_period_ns: 10_000, stretch_limit_us: 10_000, stretch_poll_ns: 1_000 };
+    pub const KASLI: Timing = Timing {
+        half_period_ns: 10_000,
+        stretch_limit_us: 10_000,
+        stretch_poll_ns: 1_000,
+    };
 }
 
 impl Default for Timing {
@@ -123,7 +129,11 @@ impl<P: OpenDrain, D: DelayNs> BitBang<P, D> {
     pub fn new(mut pins: P, delay: D, timing: Timing) -> Self {
         pins.set_sda(true);
         pins.set_scl(true);
-        BitBang { pins, delay, timing }
+        BitBang {
+            pins,
+            delay,
+            timing,
+        }
     }
 
     pub fn timing(&self) -> Timing {
@@ -277,7 +287,11 @@ impl<P: OpenDrain, D: DelayNs> BitBang<P, D> {
         Ok(byte)
     }
 
-    fn run(&mut self, address: SevenBitAddress, operations: &mut [Operation<'_>]) -> Result<(), Error> {
+    fn run(
+        &mut self,
+        address: SevenBitAddress,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), Error> {
         let mut previous_read: Option<bool> = None;
         for i in 0..operations.len() {
             let read = matches!(operations[i], Operation::Read(_));
@@ -322,7 +336,11 @@ impl<P: OpenDrain, D: DelayNs> ErrorType for BitBang<P, D> {
 }
 
 impl<P: OpenDrain, D: DelayNs> I2c<SevenBitAddress> for BitBang<P, D> {
-    fn transaction(&mut self, address: SevenBitAddress, operations: &mut [Operation<'_>]) -> Result<(), Error> {
+    fn transaction(
+        &mut self,
+        address: SevenBitAddress,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), Error> {
         let result = self.run(address, operations);
         if result.is_err() {
             // Leave the bus idle for the next transfer: a STOP if the lines

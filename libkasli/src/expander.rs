@@ -93,7 +93,11 @@ impl<E: fmt::Debug> fmt::Display for ExpanderError<E> {
                 ExpanderKind::Mcp23017.address(*index),
                 ExpanderKind::Pca9539.address(*index)
             ),
-            ExpanderError::I2c { index, address, error } => {
+            ExpanderError::I2c {
+                index,
+                address,
+                error,
+            } => {
                 write!(f, "I/O expander {index} at {address:#04x}: {error:?}")
             }
         }
@@ -144,7 +148,13 @@ impl IoExpander {
                     break;
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::NoAcknowledge(_)) => {}
-                Err(error) => return Err(ExpanderError::I2c { index, address, error }),
+                Err(error) => {
+                    return Err(ExpanderError::I2c {
+                        index,
+                        address,
+                        error,
+                    })
+                }
             }
         }
         let kind = found.ok_or(ExpanderError::NotFound { index })?;
@@ -154,16 +164,34 @@ impl IoExpander {
     /// The expander's pin plan for board revision `rev` (no bus traffic).
     pub fn new(index: u8, kind: ExpanderKind, rev: HwRev) -> IoExpander {
         let index = index & 1;
-        let sfp0_led = if rev == HwRev::V1_0 { LED_PIN } else { SFP0_LED_PIN_V1_1 };
-        let led_pin = if index == 0 { [sfp0_led, LED_PIN] } else { [LED_PIN, LED_PIN] };
-        let mut outputs = [1 << TX_DISABLE_PIN | 1 << led_pin[0], 1 << TX_DISABLE_PIN | 1 << led_pin[1]];
+        let sfp0_led = if rev == HwRev::V1_0 {
+            LED_PIN
+        } else {
+            SFP0_LED_PIN_V1_1
+        };
+        let led_pin = if index == 0 {
+            [sfp0_led, LED_PIN]
+        } else {
+            [LED_PIN, LED_PIN]
+        };
+        let mut outputs = [
+            1 << TX_DISABLE_PIN | 1 << led_pin[0],
+            1 << TX_DISABLE_PIN | 1 << led_pin[1],
+        ];
         // TX_DISABLE low (lasers on), LEDs off.
         let mut target = [0u8; 2];
         if index == 1 && rev == HwRev::V1_2 {
             outputs[0] |= 1 << EEM_POWER_PIN;
             target[0] |= 1 << EEM_POWER_PIN;
         }
-        IoExpander { index, kind, iodir: [!outputs[0], !outputs[1]], current: [0; 2], target, led_pin }
+        IoExpander {
+            index,
+            kind,
+            iodir: [!outputs[0], !outputs[1]],
+            current: [0; 2],
+            target,
+            led_pin,
+        }
     }
 
     pub fn index(&self) -> u8 {
@@ -190,7 +218,11 @@ impl IoExpander {
 
     /// Writes the outputs (TX_DISABLE low, LEDs off, EEM power per the
     /// revision), then the directions.
-    pub fn init<I: I2c>(&mut self, bus: &mut I, switch: &Pca954x) -> Result<(), ExpanderError<I::Error>> {
+    pub fn init<I: I2c>(
+        &mut self,
+        bus: &mut I,
+        switch: &Pca954x,
+    ) -> Result<(), ExpanderError<I::Error>> {
         switch.select_clock_and_sfp(bus)?;
         let (dir, out) = self.kind.registers();
         for (port, &reg) in out.iter().enumerate() {
@@ -217,7 +249,12 @@ impl IoExpander {
     /// Drives the SFP LEDs from `leds` (bit n = SFPn, as the gateware's
     /// `virtual_leds.status` holds them) and writes any port whose outputs
     /// changed. No bus traffic when nothing changed.
-    pub fn service<I: I2c>(&mut self, bus: &mut I, switch: &Pca954x, leds: u8) -> Result<(), ExpanderError<I::Error>> {
+    pub fn service<I: I2c>(
+        &mut self,
+        bus: &mut I,
+        switch: &Pca954x,
+        leds: u8,
+    ) -> Result<(), ExpanderError<I::Error>> {
         for (port, sfp) in self.sfps().into_iter().enumerate() {
             self.set(port as u8, self.led_pin[port], leds >> sfp & 1 != 0);
         }
@@ -235,9 +272,19 @@ impl IoExpander {
         Ok(())
     }
 
-    fn write<I: I2c>(&self, bus: &mut I, reg: u8, value: u8) -> Result<(), ExpanderError<I::Error>> {
+    fn write<I: I2c>(
+        &self,
+        bus: &mut I,
+        reg: u8,
+        value: u8,
+    ) -> Result<(), ExpanderError<I::Error>> {
         let address = self.address();
-        bus.write(address, &[reg, value]).map_err(|error| ExpanderError::I2c { index: self.index, address, error })
+        bus.write(address, &[reg, value])
+            .map_err(|error| ExpanderError::I2c {
+                index: self.index,
+                address,
+                error,
+            })
     }
 }
 

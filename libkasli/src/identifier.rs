@@ -35,7 +35,9 @@ pub enum IdentifierError {
 impl fmt::Display for IdentifierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IdentifierError::Empty => f.write_str("gateware identifier is empty (CSR map or bitstream wrong)"),
+            IdentifierError::Empty => {
+                f.write_str("gateware identifier is empty (CSR map or bitstream wrong)")
+            }
             IdentifierError::NotText { index, byte } => {
                 write!(f, "gateware identifier byte {index} is {byte:#04x}, not text (CSR map or bitstream wrong)")
             }
@@ -72,7 +74,11 @@ impl Identifier {
             csr.write_identifier_address(1 + i as u8);
             *b = csr.read_identifier_data();
         }
-        Identifier { bytes, len, truncated_from: (usize::from(full) > MAX_LEN).then_some(full) }
+        Identifier {
+            bytes,
+            len,
+            truncated_from: (usize::from(full) > MAX_LEN).then_some(full),
+        }
     }
 
     /// The text (empty if it is not ASCII: [`Identifier::check`] refuses it).
@@ -88,7 +94,11 @@ impl Identifier {
         if self.len == 0 {
             return Err(IdentifierError::Empty);
         }
-        if let Some((index, &byte)) = self.bytes[..self.len].iter().enumerate().find(|(_, b)| !(0x20..0x7f).contains(*b)) {
+        if let Some((index, &byte)) = self.bytes[..self.len]
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(0x20..0x7f).contains(*b))
+        {
             return Err(IdentifierError::NotText { index, byte });
         }
         match check {
@@ -123,14 +133,26 @@ mod tests {
         let id = Identifier::read(&mut Rom(b"\x0b9.0;satellite", 0));
         assert_eq!(id.as_str(), "9.0;satelli");
         assert_eq!(id.check(IdentifierCheck::Contains("satelli")), Ok(()));
-        assert!(matches!(id.check(IdentifierCheck::Contains("master")), Err(IdentifierError::Mismatch { .. })));
+        assert!(matches!(
+            id.check(IdentifierCheck::Contains("master")),
+            Err(IdentifierError::Mismatch { .. })
+        ));
         let id = Identifier::read(&mut Rom(b"", 0));
         assert_eq!(id.check(IdentifierCheck::Text), Err(IdentifierError::Empty));
         let id = Identifier::read(&mut Rom(b"\x03ab\xff", 0));
-        assert_eq!(id.check(IdentifierCheck::Text), Err(IdentifierError::NotText { index: 2, byte: 0xff }));
+        assert_eq!(
+            id.check(IdentifierCheck::Text),
+            Err(IdentifierError::NotText {
+                index: 2,
+                byte: 0xff
+            })
+        );
         let mut long = [b'x'; 256];
         long[0] = 200;
         let id = Identifier::read(&mut Rom(&long, 0));
-        assert_eq!((id.as_str().len(), id.truncated_from()), (MAX_LEN, Some(200)));
+        assert_eq!(
+            (id.as_str().len(), id.truncated_from()),
+            (MAX_LEN, Some(200))
+        );
     }
 }

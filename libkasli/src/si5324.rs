@@ -209,11 +209,16 @@ impl<E: fmt::Debug> fmt::Display for Si5324Error<E> {
         match self {
             Si5324Error::Switch(e) => write!(f, "Si5324 path: {e}"),
             Si5324Error::I2c { reg, error } => write!(f, "Si5324 register {reg}: {error:?}"),
-            Si5324Error::WrongPart(id) => write!(f, "Si5324 part number {id:#06x}, expected {PART_NUMBER:#06x}"),
+            Si5324Error::WrongPart(id) => write!(
+                f,
+                "Si5324 part number {id:#06x}, expected {PART_NUMBER:#06x}"
+            ),
             Si5324Error::Settings(why) => write!(f, "Si5324 frequency plan: {why}"),
             Si5324Error::NoCrystal => f.write_str("Si5324 has no crystal signal (LOSX_INT set)"),
             Si5324Error::NoInput(i) => write!(f, "Si5324 sees no clock on {i:?} (LOS_INT set)"),
-            Si5324Error::LockTimeout { waited_ms } => write!(f, "Si5324 not locked after {waited_ms} ms (LOL_INT set)"),
+            Si5324Error::LockTimeout { waited_ms } => {
+                write!(f, "Si5324 not locked after {waited_ms} ms (LOL_INT set)")
+            }
         }
     }
 }
@@ -244,22 +249,33 @@ impl Si5324 {
 
     fn read<I: I2c>(&self, bus: &mut I, reg: u8) -> Result<u8, Si5324Error<I::Error>> {
         let mut v = [0u8];
-        bus.write_read(ADDRESS, &[reg], &mut v).map_err(|error| Si5324Error::I2c { reg, error })?;
+        bus.write_read(ADDRESS, &[reg], &mut v)
+            .map_err(|error| Si5324Error::I2c { reg, error })?;
         Ok(v[0])
     }
 
     fn write<I: I2c>(&self, bus: &mut I, reg: u8, value: u8) -> Result<(), Si5324Error<I::Error>> {
-        bus.write(ADDRESS, &[reg, value]).map_err(|error| Si5324Error::I2c { reg, error })
+        bus.write(ADDRESS, &[reg, value])
+            .map_err(|error| Si5324Error::I2c { reg, error })
     }
 
-    fn rmw<I: I2c>(&self, bus: &mut I, reg: u8, f: impl FnOnce(u8) -> u8) -> Result<(), Si5324Error<I::Error>> {
+    fn rmw<I: I2c>(
+        &self,
+        bus: &mut I,
+        reg: u8,
+        f: impl FnOnce(u8) -> u8,
+    ) -> Result<(), Si5324Error<I::Error>> {
         let v = self.read(bus, reg)?;
         self.write(bus, reg, f(v))
     }
 
     /// RST_REG: the part resets while the value byte is being received, so
     /// a NACK of that byte is expected.
-    pub fn soft_reset<I: I2c, T: Timer>(&self, bus: &mut I, timer: &mut T) -> Result<(), Si5324Error<I::Error>> {
+    pub fn soft_reset<I: I2c, T: Timer>(
+        &self,
+        bus: &mut I,
+        timer: &mut T,
+    ) -> Result<(), Si5324Error<I::Error>> {
         let v = self.read(bus, 136)?;
         match bus.write(ADDRESS, &[136, v | 0x80]) {
             Ok(()) => {}
@@ -320,10 +336,14 @@ impl Si5324 {
         timer: &mut T,
         timeout_ms: u32,
     ) -> Result<u32, Si5324Error<I::Error>> {
-        let waited = poll_until(timer, u64::from(timeout_ms) * 1000, LOCK_POLL_US, |_| self.locked(bus))?;
+        let waited = poll_until(timer, u64::from(timeout_ms) * 1000, LOCK_POLL_US, |_| {
+            self.locked(bus)
+        })?;
         match waited {
             Some(us) => Ok((us / 1000) as u32),
-            None => Err(Si5324Error::LockTimeout { waited_ms: timeout_ms }),
+            None => Err(Si5324Error::LockTimeout {
+                waited_ms: timeout_ms,
+            }),
         }
     }
 
@@ -353,7 +373,17 @@ mod tests {
     #[test]
     fn plans_map_to_registers() {
         let m = map_settings(&RtioClock::Mhz125.settings()).unwrap();
-        assert_eq!(m, Mapped { n1_hs: 1, nc1_ls: 7, n2_hs: 3, n2_ls: 359, n31: 62, n32: 62 });
+        assert_eq!(
+            m,
+            Mapped {
+                n1_hs: 1,
+                nc1_ls: 7,
+                n2_hs: 3,
+                n2_ls: 359,
+                n31: 62,
+                n32: 62
+            }
+        );
         let w = divider_writes(&m);
         assert_eq!(w[0], (25, 0x20));
         assert_eq!(&w[1..4], &[(31, 0), (32, 0), (33, 7)]);

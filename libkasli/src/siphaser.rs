@@ -78,13 +78,26 @@ impl fmt::Display for SiphaserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SiphaserError::PhaseShiftTimeout => {
-                write!(f, "siphaser phase shift not done within {PHASE_SHIFT_LIMIT_US} us")
+                write!(
+                    f,
+                    "siphaser phase shift not done within {PHASE_SHIFT_LIMIT_US} us"
+                )
             }
-            SiphaserError::NoEdge { looking_for_errors: false } => {
-                write!(f, "siphaser: no error-free phase within {MAX_SHIFTS} shifts")
+            SiphaserError::NoEdge {
+                looking_for_errors: false,
+            } => {
+                write!(
+                    f,
+                    "siphaser: no error-free phase within {MAX_SHIFTS} shifts"
+                )
             }
-            SiphaserError::NoEdge { looking_for_errors: true } => {
-                write!(f, "siphaser: errors never return within {MAX_SHIFTS} shifts")
+            SiphaserError::NoEdge {
+                looking_for_errors: true,
+            } => {
+                write!(
+                    f,
+                    "siphaser: errors never return within {MAX_SHIFTS} shifts"
+                )
             }
         }
     }
@@ -105,9 +118,15 @@ impl Calibration {
     }
 }
 
-fn phase_shift<S: SiphaserCsr, T: Timer>(s: &mut S, timer: &mut T, later: bool) -> Result<(), SiphaserError> {
+fn phase_shift<S: SiphaserCsr, T: Timer>(
+    s: &mut S,
+    timer: &mut T,
+    later: bool,
+) -> Result<(), SiphaserError> {
     s.write_phase_shift(u32::from(later));
-    let done = poll_until(timer, PHASE_SHIFT_LIMIT_US, 1, |_| Ok::<_, ()>(s.read_phase_shift_done() != 0));
+    let done = poll_until(timer, PHASE_SHIFT_LIMIT_US, 1, |_| {
+        Ok::<_, ()>(s.read_phase_shift_done() != 0)
+    });
     if !matches!(done, Ok(Some(_))) {
         return Err(SiphaserError::PhaseShiftTimeout);
     }
@@ -122,7 +141,11 @@ fn has_error<S: SiphaserCsr, T: Timer>(s: &mut S, timer: &mut T) -> bool {
 }
 
 /// Shifts later until `has_error` turns to `errors`; returns the shifts.
-fn find_edge<S: SiphaserCsr, T: Timer>(s: &mut S, timer: &mut T, errors: bool) -> Result<u32, SiphaserError> {
+fn find_edge<S: SiphaserCsr, T: Timer>(
+    s: &mut S,
+    timer: &mut T,
+    errors: bool,
+) -> Result<u32, SiphaserError> {
     let mut previous = has_error(s, timer);
     for shifts in 1..=MAX_SHIFTS {
         phase_shift(s, timer, true)?;
@@ -132,11 +155,16 @@ fn find_edge<S: SiphaserCsr, T: Timer>(s: &mut S, timer: &mut T, errors: bool) -
         }
         previous = current;
     }
-    Err(SiphaserError::NoEdge { looking_for_errors: errors })
+    Err(SiphaserError::NoEdge {
+        looking_for_errors: errors,
+    })
 }
 
 /// Centres the sampling phase in the error-free window.
-pub fn calibrate_skew<S: SiphaserCsr, T: Timer>(s: &mut S, timer: &mut T) -> Result<Calibration, SiphaserError> {
+pub fn calibrate_skew<S: SiphaserCsr, T: Timer>(
+    s: &mut S,
+    timer: &mut T,
+) -> Result<Calibration, SiphaserError> {
     let lead = find_edge(s, timer, false)?;
     for _ in 0..JITTER_MARGIN {
         phase_shift(s, timer, true)?;

@@ -79,7 +79,9 @@ pub enum StartError<E> {
     Expander(ExpanderError<E>),
     Si5324(Si5324Error<E>),
     /// `sys_crg.current_clock` did not read 1 after the switch window.
-    ClockSwitch { current_clock: u32 },
+    ClockSwitch {
+        current_clock: u32,
+    },
 }
 
 impl<E: fmt::Debug> fmt::Display for StartError<E> {
@@ -132,7 +134,12 @@ fn fail<E: fmt::Debug>(e: StartError<E>) -> StartError<E> {
 
 /// Runs the start-up (see the module docs). On success the sys clock runs
 /// on the transceiver clock and the transmitters are on.
-pub fn start<I, C, T>(bus: &mut I, csr: &mut C, timer: &mut T, config: &BoardConfig) -> Result<Board, StartError<I::Error>>
+pub fn start<I, C, T>(
+    bus: &mut I,
+    csr: &mut C,
+    timer: &mut T,
+    config: &BoardConfig,
+) -> Result<Board, StartError<I::Error>>
 where
     I: BoardI2c,
     C: BoardCsr + ?Sized,
@@ -143,7 +150,9 @@ where
     if let Some(len) = identifier.truncated_from() {
         log::warn!(target: LOG_TARGET, "gateware identifier is {len} bytes, shown truncated");
     }
-    identifier.check(config.identifier).map_err(|e| fail(StartError::Identifier(e)))?;
+    identifier
+        .check(config.identifier)
+        .map_err(|e| fail(StartError::Identifier(e)))?;
 
     let board = bring_up_i2c(bus, timer, config, identifier).map_err(fail)?;
 
@@ -174,17 +183,22 @@ fn bring_up_i2c<I: BoardI2c, T: Timer>(
     bus.recover().map_err(StartError::Bus)?;
     log::info!(target: LOG_TARGET, "I2C bus idle (SCL MIO 50, SDA MIO 51)");
 
-    let (switch, probed) = Pca954x::reset_and_probe(bus, config.switch).map_err(StartError::Switch)?;
+    let (switch, probed) =
+        Pca954x::reset_and_probe(bus, config.switch).map_err(StartError::Switch)?;
     match probed {
         Some(byte) => {
             log::info!(target: LOG_TARGET, "I2C switches: {} (probed: 0x71 control {byte:#04x} after reset)", switch.kind().name())
         }
-        None => log::info!(target: LOG_TARGET, "I2C switches: {} (board setting)", switch.kind().name()),
+        None => {
+            log::info!(target: LOG_TARGET, "I2C switches: {} (board setting)", switch.kind().name())
+        }
     }
 
-    let mut expanders = [0u8, 1].map(|i| IoExpander::new(i, crate::expander::ExpanderKind::Mcp23017, config.hw_rev));
+    let mut expanders = [0u8, 1]
+        .map(|i| IoExpander::new(i, crate::expander::ExpanderKind::Mcp23017, config.hw_rev));
     for (index, slot) in expanders.iter_mut().enumerate() {
-        let mut e = IoExpander::probe(bus, &switch, index as u8, config.hw_rev).map_err(StartError::Expander)?;
+        let mut e = IoExpander::probe(bus, &switch, index as u8, config.hw_rev)
+            .map_err(StartError::Expander)?;
         e.init(bus, &switch).map_err(StartError::Expander)?;
         let [a, b] = e.sfps();
         log::info!(
@@ -213,7 +227,14 @@ fn bring_up_i2c<I: BoardI2c, T: Timer>(
         .map_err(StartError::Si5324)?;
     log::info!(target: LOG_TARGET, "Si5324 locked after {ms} ms");
 
-    Ok(Board { identifier, switch, expanders, si5324, lock_timeout_ms: config.lock_timeout_ms, recovered: false })
+    Ok(Board {
+        identifier,
+        switch,
+        expanders,
+        si5324,
+        lock_timeout_ms: config.lock_timeout_ms,
+        recovered: false,
+    })
 }
 
 impl Board {
@@ -286,7 +307,10 @@ impl Board {
     ) -> Result<(), UplinkError<I::Error>> {
         log::info!(target: LOG_TARGET, "uplink down: Si5324 back to the local clock");
         self.recovered = false;
-        match self.si5324.select_recovered_clock(bus, siphaser, timer, false, self.lock_timeout_ms) {
+        match self
+            .si5324
+            .select_recovered_clock(bus, siphaser, timer, false, self.lock_timeout_ms)
+        {
             Ok(ms) => {
                 log::info!(target: LOG_TARGET, "Si5324 locked to the local clock after {ms} ms");
                 Ok(())
@@ -300,7 +324,11 @@ impl Board {
 
     /// Main-loop service: the SFP LEDs from `leds` (bit n = SFPn, e.g.
     /// `virtual_leds.status`). Bus traffic only when an LED changes.
-    pub fn service<I: I2c>(&mut self, bus: &mut I, leds: u8) -> Result<(), ExpanderError<I::Error>> {
+    pub fn service<I: I2c>(
+        &mut self,
+        bus: &mut I,
+        leds: u8,
+    ) -> Result<(), ExpanderError<I::Error>> {
         let switch = self.switch;
         for e in self.expanders.iter_mut() {
             e.service(bus, &switch, leds)?;

@@ -105,9 +105,14 @@ pub enum SwitchError<E> {
 impl<E: fmt::Debug> fmt::Display for SwitchError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SwitchError::I2c { address, error } => write!(f, "I2C switch {address:#04x}: {error:?}"),
+            SwitchError::I2c { address, error } => {
+                write!(f, "I2C switch {address:#04x}: {error:?}")
+            }
             SwitchError::UnknownProbe(v) => {
-                write!(f, "I2C switch 0x71 read {v:#04x} after reset (PCA9548 reads 0x00, PCA9547 0x08)")
+                write!(
+                    f,
+                    "I2C switch 0x71 read {v:#04x} after reset (PCA9548 reads 0x00, PCA9547 0x08)"
+                )
             }
         }
     }
@@ -149,7 +154,11 @@ impl Pca954x {
             SwitchSelect::Fixed(kind) => Ok((Pca954x { kind }, None)),
             SwitchSelect::Probe => {
                 let mut control = [0u8];
-                bus.read(SWITCH1, &mut control).map_err(|error| SwitchError::I2c { address: SWITCH1, error })?;
+                bus.read(SWITCH1, &mut control)
+                    .map_err(|error| SwitchError::I2c {
+                        address: SWITCH1,
+                        error,
+                    })?;
                 let kind = match control[0] {
                     0x00 => SwitchKind::Pca9548,
                     0x08 => SwitchKind::Pca9547,
@@ -161,8 +170,14 @@ impl Pca954x {
     }
 
     /// Enables `channel` (0..=7) alone on switch `address`, or none.
-    pub fn select<I: I2c>(&self, bus: &mut I, address: u8, channel: Option<u8>) -> Result<(), SwitchError<I::Error>> {
-        bus.write(address, &[self.kind.control(channel)]).map_err(|error| SwitchError::I2c { address, error })
+    pub fn select<I: I2c>(
+        &self,
+        bus: &mut I,
+        address: u8,
+        channel: Option<u8>,
+    ) -> Result<(), SwitchError<I::Error>> {
+        bus.write(address, &[self.kind.control(channel)])
+            .map_err(|error| SwitchError::I2c { address, error })
     }
 
     /// The path to the Si5324 and the SFP I/O expanders: switch 0x70 off

@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn poll_ends_on_success_deadline_or_poll_cap() {
-        let mut t = Fake { now: 0, frozen: false };
+        let mut t = Fake {
+            now: 0,
+            frozen: false,
+        };
         let mut n = 0;
         let r: Result<_, ()> = poll_until(&mut t, 1000, 10, |_| {
             n += 1;
@@ -76,7 +79,10 @@ mod tests {
         let r: Result<_, ()> = poll_until(&mut t, 1000, 10, |_| Ok(false));
         assert_eq!(r, Ok(None));
 
-        let mut t = Fake { now: 0, frozen: true };
+        let mut t = Fake {
+            now: 0,
+            frozen: true,
+        };
         let mut n = 0u64;
         let r: Result<_, ()> = poll_until(&mut t, 1000, 10, |_| {
             n += 1;

@@ -91,17 +91,21 @@ impl MioI2cPins {
         let lsw_mask = !(bits & 0xffff) & 0xffff;
         if lsw_mask != 0xffff {
             let raw = lsw_mask << 16 | (value & 0xffff);
-            self.gpio.write_masked_out_1_lsw(MaskedOutput::new_with_raw_value(raw));
+            self.gpio
+                .write_masked_out_1_lsw(MaskedOutput::new_with_raw_value(raw));
         }
         let msw_mask = !(bits >> 16) & 0xffff;
         if msw_mask != 0xffff {
             let raw = msw_mask << 16 | (value >> 16 & 0xffff);
-            self.gpio.write_masked_out_1_msw(MaskedOutput::new_with_raw_value(raw));
+            self.gpio
+                .write_masked_out_1_msw(MaskedOutput::new_with_raw_value(raw));
         }
     }
 
     fn drive_low(&mut self, bit: u32, low: bool) {
-        self.gpio.bank_1().modify_out_en(|v| if low { v | bit } else { v & !bit });
+        self.gpio
+            .bank_1()
+            .modify_out_en(|v| if low { v | bit } else { v & !bit });
     }
 
     fn level(&mut self, bit: u32) -> bool {

@@ -28,8 +28,20 @@ fn writes_reads_and_repeated_start_through_the_pins() {
 
     // Several operations of one transaction: two writes merge, then a read.
     let (mut a, mut b) = ([0u8; 1], [0u8; 2]);
-    i2c.transaction(0x20, &mut [Operation::Write(&[0x12]), Operation::Write(&[0xa5, 0x5a])]).unwrap();
-    i2c.transaction(0x20, &mut [Operation::Write(&[0x12]), Operation::Read(&mut a), Operation::Read(&mut b)]).unwrap();
+    i2c.transaction(
+        0x20,
+        &mut [Operation::Write(&[0x12]), Operation::Write(&[0xa5, 0x5a])],
+    )
+    .unwrap();
+    i2c.transaction(
+        0x20,
+        &mut [
+            Operation::Write(&[0x12]),
+            Operation::Read(&mut a),
+            Operation::Read(&mut b),
+        ],
+    )
+    .unwrap();
     assert_eq!((a, b[0]), ([0xa5], 0x5a));
     assert!(idle(&sim));
     let w = sim.world.borrow();
@@ -53,7 +65,10 @@ fn a_missing_device_is_an_address_nack_and_the_bus_is_left_idle() {
 
 #[test]
 fn clock_stretching_is_waited_for() {
-    let sim = Sim::new(&BoardSpec { stretch_us: 300, ..BoardSpec::default() });
+    let sim = Sim::new(&BoardSpec {
+        stretch_us: 300,
+        ..BoardSpec::default()
+    });
     let mut i2c = sim.bitbang();
     i2c.init().unwrap();
     i2c.write(SWITCH1, &[0x08]).unwrap();
@@ -64,7 +79,10 @@ fn clock_stretching_is_waited_for() {
 
 #[test]
 fn scl_stuck_low_fails_within_the_stretch_limit() {
-    let sim = Sim::new(&BoardSpec { scl_stuck_low: true, ..BoardSpec::default() });
+    let sim = Sim::new(&BoardSpec {
+        scl_stuck_low: true,
+        ..BoardSpec::default()
+    });
     let mut i2c = sim.bitbang();
     assert_eq!(i2c.init(), Err(Error::SclStuckLow));
     assert!(sim.now_ms() < 12.0, "{} ms", sim.now_ms());
@@ -75,7 +93,10 @@ fn scl_stuck_low_fails_within_the_stretch_limit() {
 
 #[test]
 fn sda_stuck_low_fails_after_nine_clocks() {
-    let sim = Sim::new(&BoardSpec { sda_stuck_low: true, ..BoardSpec::default() });
+    let sim = Sim::new(&BoardSpec {
+        sda_stuck_low: true,
+        ..BoardSpec::default()
+    });
     let mut i2c = sim.bitbang();
     assert_eq!(i2c.init(), Err(Error::SdaStuckLow));
     assert!(sim.now_ms() < 2.0, "{} ms", sim.now_ms());
@@ -107,11 +128,15 @@ fn a_refused_data_byte_is_a_data_nack() {
 
 #[test]
 fn pca9547_switch_selects_one_channel_by_number() {
-    let sim = Sim::new(&BoardSpec { switch: SwitchKind::Pca9547, ..BoardSpec::default() });
+    let sim = Sim::new(&BoardSpec {
+        switch: SwitchKind::Pca9547,
+        ..BoardSpec::default()
+    });
     let mut i2c = sim.bitbang();
     i2c.init().unwrap();
     i2c.write(SWITCH0, &[0]).unwrap();
-    i2c.write(SWITCH1, &[SwitchKind::Pca9547.control(Some(3))]).unwrap();
+    i2c.write(SWITCH1, &[SwitchKind::Pca9547.control(Some(3))])
+        .unwrap();
     let mut v = [0];
     i2c.write_read(0x68, &[134], &mut v).unwrap();
     assert_eq!(v, [0x01]);

@@ -28,7 +28,13 @@ impl SwitchModel {
             SwitchKind::Pca9548 => 0x00,
             SwitchKind::Pca9547 => 0x08,
         };
-        SwitchModel { address, kind, control: reset_control, reset_control, writes: Vec::new() }
+        SwitchModel {
+            address,
+            kind,
+            control: reset_control,
+            reset_control,
+            writes: Vec::new(),
+        }
     }
 
     pub fn reset(&mut self) {
@@ -69,7 +75,11 @@ pub struct RegFile {
 
 impl Default for RegFile {
     fn default() -> Self {
-        RegFile { regs: [0; 256], pointer: 0, expect_pointer: true }
+        RegFile {
+            regs: [0; 256],
+            pointer: 0,
+            expect_pointer: true,
+        }
     }
 }
 
@@ -120,7 +130,11 @@ impl ExpanderModel {
             file.regs[2] = 0xff;
             file.regs[3] = 0xff;
         }
-        ExpanderModel { kind, address: kind.address(index), file }
+        ExpanderModel {
+            kind,
+            address: kind.address(index),
+            file,
+        }
     }
 
     fn regs(kind: ExpanderKind) -> ([u8; 2], [u8; 2]) {
@@ -164,7 +178,13 @@ pub struct Si5324Config {
 
 impl Default for Si5324Config {
     fn default() -> Self {
-        Si5324Config { lock_ms: 300, never_locks: false, crystal: true, ckin1_hz: 125_000_000, expected_out_hz: 125_000_000 }
+        Si5324Config {
+            lock_ms: 300,
+            never_locks: false,
+            crystal: true,
+            ckin1_hz: 125_000_000,
+            expected_out_hz: 125_000_000,
+        }
     }
 }
 
@@ -230,7 +250,9 @@ impl Si5324Model {
         let n2_ls = ((r(40) & 0x0f) << 16 | r(41) << 8 | r(42)) + 1;
         let n31 = ((r(43) & 0x07) << 16 | r(44) << 8 | r(45)) + 1;
         if n1_hs > 11 || n2_hs > 11 {
-            return Err(format!("HS divider out of range (N1_HS {n1_hs}, N2_HS {n2_hs})"));
+            return Err(format!(
+                "HS divider out of range (N1_HS {n1_hs}, N2_HS {n2_hs})"
+            ));
         }
         let f_osc = self.config.ckin1_hz * n2_hs * n2_ls / n31;
         if !(4_850_000_000..=5_670_000_000).contains(&f_osc) {
@@ -248,7 +270,9 @@ impl Si5324Model {
             return false;
         }
         let before3 = self.reg(3);
-        let Some(reg) = self.file.write(byte) else { return true };
+        let Some(reg) = self.file.write(byte) else {
+            return true;
+        };
         match reg {
             136 if byte & 0x80 != 0 => {
                 // RST_REG: the part resets under the byte; no acknowledge.
@@ -260,9 +284,10 @@ impl Si5324Model {
                 self.ical_at = Some(now);
                 self.relock_from = now;
                 self.plan_error = match self.plan_output_hz() {
-                    Ok(hz) if hz.abs_diff(self.config.expected_out_hz) > 1000 => {
-                        Some(format!("output {hz} Hz, transceivers need {} Hz", self.config.expected_out_hz))
-                    }
+                    Ok(hz) if hz.abs_diff(self.config.expected_out_hz) > 1000 => Some(format!(
+                        "output {hz} Hz, transceivers need {} Hz",
+                        self.config.expected_out_hz
+                    )),
                     Ok(_) => None,
                     Err(e) => Some(e),
                 };

@@ -20,7 +20,12 @@ impl Log for Capture {
         true
     }
     fn log(&self, record: &Record) {
-        let line = format!("{:<5} {}: {}", record.level(), record.target(), record.args());
+        let line = format!(
+            "{:<5} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
         LINES.with(|l| l.borrow_mut().push(line));
     }
     fn flush(&self) {}
@@ -49,7 +54,11 @@ pub fn at_least(level: Level) -> Vec<String> {
     LINES.with(|l| {
         l.borrow()
             .iter()
-            .filter(|s| Level::iter().take_while(|x| *x <= level).any(|x| s.starts_with(x.as_str())))
+            .filter(|s| {
+                Level::iter()
+                    .take_while(|x| *x <= level)
+                    .any(|x| s.starts_with(x.as_str()))
+            })
             .cloned()
             .collect()
     })

@@ -107,18 +107,32 @@ pub struct World {
 
 impl World {
     pub fn new(spec: &BoardSpec) -> World {
-        let expanders =
-            spec.expanders.iter().enumerate().filter_map(|(i, k)| k.map(|k| ExpanderModel::new(k, i as u8))).collect();
+        let expanders = spec
+            .expanders
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| ExpanderModel::new(k, i as u8)))
+            .collect();
         let decoys = [(0x20, 0), (0x21, 1), (0x68, 2), (0x74, 4)]
             .into_iter()
-            .map(|(address, channel)| Decoy { address, channel, file: RegFile::default() })
+            .map(|(address, channel)| Decoy {
+                address,
+                channel,
+                file: RegFile::default(),
+            })
             .collect();
-        let mut pins = PinState { stretch_ns: spec.stretch_us * 1000, ..PinState::default() };
+        let mut pins = PinState {
+            stretch_ns: spec.stretch_us * 1000,
+            ..PinState::default()
+        };
         pins.sda_stuck_low = spec.sda_stuck_low;
         pins.scl_stuck_low = spec.scl_stuck_low;
         World {
             now_ns: 0,
-            switches: [SwitchModel::new(SWITCH0, spec.switch), SwitchModel::new(SWITCH1, spec.switch)],
+            switches: [
+                SwitchModel::new(SWITCH0, spec.switch),
+                SwitchModel::new(SWITCH1, spec.switch),
+            ],
             switch_reset: false,
             expanders,
             si5324: spec.si5324.clone().map(Si5324Model::new),
@@ -133,7 +147,8 @@ impl World {
     }
 
     pub fn violate(&mut self, what: String) {
-        self.violations.push(format!("[{:.3} ms] {what}", self.now_ns as f64 / 1e6));
+        self.violations
+            .push(format!("[{:.3} ms] {what}", self.now_ns as f64 / 1e6));
     }
 
     /// CKIN1 carries a clock: the local clock, or the recovered one while
@@ -143,7 +158,9 @@ impl World {
     }
 
     pub fn si5324_locked(&self) -> bool {
-        self.si5324.as_ref().is_some_and(|s| s.locked(self.now_ns, self.ckin1()))
+        self.si5324
+            .as_ref()
+            .is_some_and(|s| s.locked(self.now_ns, self.ckin1()))
     }
 
     /// The uplink's receiver gains or loses the master's signal.
@@ -192,7 +209,9 @@ impl World {
         self.bytes += 1;
         let who = self.reachable(address);
         if who.len() > 1 {
-            self.violate(format!("I2C address {address:#04x} answered by {who:?} at once"));
+            self.violate(format!(
+                "I2C address {address:#04x} answered by {who:?} at once"
+            ));
         }
         for &w in &who {
             match w {
@@ -215,7 +234,10 @@ impl World {
                 Who::Switch(i) => {
                     let ok = self.switches[i].write(byte);
                     if self.switches[i].channels_on() > 1 {
-                        self.violate(format!("switch {:#04x} has several channels on ({byte:#04x})", self.switches[i].address));
+                        self.violate(format!(
+                            "switch {:#04x} has several channels on ({byte:#04x})",
+                            self.switches[i].address
+                        ));
                     }
                     ok
                 }
@@ -307,7 +329,9 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(spec: &BoardSpec) -> Sim {
-        Sim { world: Rc::new(RefCell::new(World::new(spec))) }
+        Sim {
+            world: Rc::new(RefCell::new(World::new(spec))),
+        }
     }
 
     pub fn pins(&self) -> ModelPins {
@@ -397,7 +421,11 @@ impl ErrorType for ModelI2c {
 }
 
 impl I2c<SevenBitAddress> for ModelI2c {
-    fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), bitbang::Error> {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), bitbang::Error> {
         let w = &mut *self.0.borrow_mut();
         if w.pins.sda_stuck_low {
             return Err(bitbang::Error::ArbitrationLost);
@@ -480,10 +508,15 @@ impl BoardCsr for ModelCsr {
     }
     fn write_stable_clkin(&mut self, value: u32) {
         let w = &mut *self.0.borrow_mut();
-        if w.pl_access("gt_drtio.stable_clkin", value) && value & 1 != 0 && w.pl.stable_clkin_at.is_none() {
+        if w.pl_access("gt_drtio.stable_clkin", value)
+            && value & 1 != 0
+            && w.pl.stable_clkin_at.is_none()
+        {
             let now = w.now_ns;
             w.pl.stable_clkin_at = Some(now);
-            w.pl.switch_done_at = w.si5324_locked().then_some(now + w.pl.config.switch_ms * 1_000_000);
+            w.pl.switch_done_at = w
+                .si5324_locked()
+                .then_some(now + w.pl.config.switch_ms * 1_000_000);
         }
     }
     fn read_current_clock(&mut self) -> u32 {
@@ -499,7 +532,9 @@ impl BoardCsr for ModelCsr {
         let w = &mut *self.0.borrow_mut();
         if w.pl_access("gt_drtio.txenable", mask) {
             if !w.pl.current_clock_seen {
-                w.violate(String::from("gt_drtio.txenable written before current_clock read 1"));
+                w.violate(String::from(
+                    "gt_drtio.txenable written before current_clock read 1",
+                ));
             }
             w.pl.txenable = mask & 0b111;
         }
@@ -524,7 +559,11 @@ impl SiphaserCsr for ModelCsr {
     fn write_phase_shift(&mut self, direction: u32) {
         let w = &mut *self.0.borrow_mut();
         if w.pl_access("siphaser.phase_shift", direction) {
-            w.pl.phase = if direction != 0 { (w.pl.phase + 1) % STEPS_PER_TURN } else { (w.pl.phase + STEPS_PER_TURN - 1) % STEPS_PER_TURN };
+            w.pl.phase = if direction != 0 {
+                (w.pl.phase + 1) % STEPS_PER_TURN
+            } else {
+                (w.pl.phase + STEPS_PER_TURN - 1) % STEPS_PER_TURN
+            };
             w.pl.shift_done_at = w.now_ns + 2_000;
         }
     }

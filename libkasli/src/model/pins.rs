@@ -108,7 +108,11 @@ pub fn set_sda<T: Transactions>(p: &mut PinState, bus: &mut T, now: u64, high: b
         // START (or repeated START).
         p.starts += 1;
         p.device_sda = true;
-        p.phase = Phase::Recv { byte: 0, bits: 0, address: true };
+        p.phase = Phase::Recv {
+            byte: 0,
+            bits: 0,
+            address: true,
+        };
     } else {
         p.stops += 1;
         p.device_sda = true;
@@ -122,8 +126,16 @@ pub fn set_sda<T: Transactions>(p: &mut PinState, bus: &mut T, now: u64, high: b
 fn rising(p: &mut PinState) {
     let sda = p.sda();
     match p.phase {
-        Phase::Recv { byte, bits, address } if bits < 8 => {
-            p.phase = Phase::Recv { byte: byte << 1 | u8::from(sda), bits: bits + 1, address };
+        Phase::Recv {
+            byte,
+            bits,
+            address,
+        } if bits < 8 => {
+            p.phase = Phase::Recv {
+                byte: byte << 1 | u8::from(sda),
+                bits: bits + 1,
+                address,
+            };
         }
         Phase::MasterAck { .. } => p.phase = Phase::MasterAck { acked: !sda },
         _ => {}
@@ -132,7 +144,11 @@ fn rising(p: &mut PinState) {
 
 fn falling<T: Transactions>(p: &mut PinState, bus: &mut T, now: u64) {
     match p.phase {
-        Phase::Recv { byte, bits: 8, address } => {
+        Phase::Recv {
+            byte,
+            bits: 8,
+            address,
+        } => {
             let (ack, read) = if address {
                 let read = byte & 1 != 0;
                 (bus.start(byte >> 1, read), read)
@@ -153,7 +169,11 @@ fn falling<T: Transactions>(p: &mut PinState, bus: &mut T, now: u64) {
                 send(p, bus.read());
             } else {
                 p.device_sda = true;
-                p.phase = Phase::Recv { byte: 0, bits: 0, address: false };
+                p.phase = Phase::Recv {
+                    byte: 0,
+                    bits: 0,
+                    address: false,
+                };
             }
         }
         Phase::Send { byte, bit: 0 } => {
@@ -242,7 +262,10 @@ mod tests {
         set_sda(&mut p, &mut bus, 0, false);
         set_scl(&mut p, &mut bus, 0, true);
         set_sda(&mut p, &mut bus, 0, true); // STOP
-        assert_eq!(bus.0, [('W', 0x42), ('w', 0x17), ('R', 0x42), ('r', 0xa5), ('P', 0)]);
+        assert_eq!(
+            bus.0,
+            [('W', 0x42), ('w', 0x17), ('R', 0x42), ('r', 0xa5), ('P', 0)]
+        );
         assert_eq!(p.phase, Phase::Idle);
         // Another address is not acknowledged.
         set_sda(&mut p, &mut bus, 0, false);

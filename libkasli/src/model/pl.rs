@@ -31,7 +31,13 @@ pub struct PlConfig {
 
 impl Default for PlConfig {
     fn default() -> Self {
-        PlConfig { identifier: b"9.0+model;satellite".to_vec(), switch_ms: 20, bad_start: 100, bad_len: 60, phase: 40 }
+        PlConfig {
+            identifier: b"9.0+model;satellite".to_vec(),
+            switch_ms: 20,
+            bad_start: 100,
+            bad_len: 60,
+            phase: 40,
+        }
     }
 }
 
@@ -86,10 +92,16 @@ impl PlModel {
 
     /// Records an access; returns a violation if it falls in the window.
     pub fn access(&mut self, now: u64, what: &'static str, value: u32) -> Option<String> {
-        self.accesses.push(Access { at_ns: now, what, value });
+        self.accesses.push(Access {
+            at_ns: now,
+            what,
+            value,
+        });
         if self.dead(now) {
             let since = (now - self.stable_clkin_at.unwrap_or(now)) as f64 / 1e6;
-            Some(format!("PL access {what} {since:.3} ms after stable_clkin, with the sys domain in reset"))
+            Some(format!(
+                "PL access {what} {since:.3} ms after stable_clkin, with the sys domain in reset"
+            ))
         } else {
             None
         }
@@ -105,7 +117,8 @@ impl PlModel {
 
     /// Whether sampling at the current phase sees timing errors.
     pub fn phase_bad(&self) -> bool {
-        let rel = (self.phase + STEPS_PER_TURN - self.config.bad_start % STEPS_PER_TURN) % STEPS_PER_TURN;
+        let rel =
+            (self.phase + STEPS_PER_TURN - self.config.bad_start % STEPS_PER_TURN) % STEPS_PER_TURN;
         rel < self.config.bad_len
     }
 
@@ -117,7 +130,8 @@ impl PlModel {
         }
         let end = (self.config.bad_start + self.config.bad_len) % STEPS_PER_TURN;
         let after = (self.phase + STEPS_PER_TURN - end) % STEPS_PER_TURN;
-        let before = (self.config.bad_start % STEPS_PER_TURN + STEPS_PER_TURN - self.phase) % STEPS_PER_TURN;
+        let before =
+            (self.config.bad_start % STEPS_PER_TURN + STEPS_PER_TURN - self.phase) % STEPS_PER_TURN;
         after.min(before)
     }
 }
