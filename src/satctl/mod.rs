@@ -8,6 +8,7 @@
 //!            | scenario [--runs R] [--a ELF] [--b ELF]
 //!            | kernel ELF [--preload] [--run] [--arg T:V]... [--message T:V]... [--await MS]
 //!            | measure [--uploads N] [--repeat R]
+//! satctl [--json] sdcard make -o IMG [--boot BOOT.BIN] [--size 64M] [--config K=V]... | ls IMG
 //! ```
 //!
 //! Human output goes to stdout, progress and diagnostics to stderr; with
@@ -23,6 +24,7 @@ mod json;
 mod kernel;
 mod measure;
 mod progress;
+mod sdcard;
 mod target;
 
 use std::path::PathBuf;
@@ -86,6 +88,11 @@ pub enum Link {
         #[command(subcommand)]
         command: image::ImageCommand,
     },
+    /// SD card images: make one (MBR, FAT32, BOOT.BIN, config), list one.
+    Sdcard {
+        #[command(subcommand)]
+        command: sdcard::SdcardCommand,
+    },
 }
 
 impl Link {
@@ -94,6 +101,7 @@ impl Link {
             Link::Qemu { .. } => "qemu",
             Link::Sim { .. } => "sim",
             Link::Image { .. } => "image",
+            Link::Sdcard { .. } => "sdcard",
         }
     }
 
@@ -101,6 +109,7 @@ impl Link {
         match self {
             Link::Qemu { command } | Link::Sim { command } => command,
             Link::Image { .. } => unreachable!("image commands run without a target (see run)"),
+            Link::Sdcard { .. } => unreachable!("sdcard commands run without a target (see run)"),
         }
     }
 
@@ -109,6 +118,7 @@ impl Link {
             Link::Qemu { .. } => Box::new(QemuTarget::start(c)?),
             Link::Sim { .. } => Box::new(SimTarget::start(c)?),
             Link::Image { .. } => return Err("image commands need no target".into()),
+            Link::Sdcard { .. } => return Err("sdcard commands need no target".into()),
         })
     }
 }
@@ -298,6 +308,9 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> i32 {
     if let Link::Image { command } = &cli.link {
         return image::run(command, cli.global.json);
+    }
+    if let Link::Sdcard { command } = &cli.link {
+        return sdcard::main(command, cli.global.json);
     }
     let g = &cli.global;
     let command = cli.link.command().clone();
