@@ -63,7 +63,8 @@ pub enum Error<E> {
     PhtMismatch { boot_header: u32, image_header_table: u32 },
     /// Image header `index` is at an unaligned or out-of-image offset (bytes).
     ImageHeaderPointer { index: u8, offset: u32 },
-    /// The chain of image headers goes on past [`MAX_IMAGES`](crate::MAX_IMAGES).
+    /// The chain of image headers links backwards or goes on past
+    /// [`MAX_IMAGES`](crate::MAX_IMAGES).
     ImageChain { index: u8 },
     /// Image header `index`'s name has no NUL within its bound.
     ImageName { index: u8 },
@@ -167,7 +168,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 "partition header table at {boot_header:#x} in the boot header, word {image_header_table:#x} in the image header table"
             ),
             ImageHeaderPointer { index, offset } => write!(f, "image header {index} at {offset:#x}: unaligned or out of the image"),
-            ImageChain { index } => write!(f, "the chain of image headers goes on past image {index}"),
+            ImageChain { index } => write!(f, "the chain of image headers links backwards or goes on at image {index}"),
             ImageName { index } => write!(f, "image header {index}: unterminated name"),
             ImagePartitionCount { index, count } => write!(f, "image {index} counts {count} partitions"),
             PartitionCount(n) => write!(f, "{n} partitions: more than this parser takes"),

@@ -299,6 +299,10 @@ impl<R: ReadAt + ?Sized> Parser<'_, R> {
                 start: at,
                 end: at + layout::IMAGE_HEADER_FIXED_LEN + name_bytes,
             });
+            // Links only go forward: no loops.
+            if next_ih != 0 && next_ih <= next {
+                return Err(Error::ImageChain { index });
+            }
             next = next_ih;
             i += 1;
         }
@@ -497,4 +501,242 @@ fn check_overlaps<E>(spans: &[Span]) -> Result<(), Error<E>> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testgen::{dummy_bitstream, firmware_elf, loader_elf};
+    use crate::writer::{build, Input};
+    use alloc::vec::Vec;
+
+    fn image() -> Vec<u8> {
+        let (l, b, f) = (loader_elf(), dummy_bitstream(32), firmware_elf(9));
+        build(Input::new("loader.elf", &l), Some(Input::new("top.bit", &b)), Input::new("fw.elf", &f)).unwrap()
+    }
+
+    fn get(img: &[u8], at: u32) -> u32 {
+        u32::from_le_bytes(img[at as usize..at as usize + 4].try_into().unwrap())
+    }
+
+    fn set(img: &mut [u8], at: u32, v: u32) {
+        img[at as usize..at as usize + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// Recomputes the boot header checksum.
+    fn fix_header(img: &mut [u8]) {
+        let sum = layout::checksum((0..10).map(|k| get(img, 0x20 + 4 * k)));
+        set(img, off::HEADER_CHECKSUM, sum);
+    }
+
+    /// Sets word `k` of partition header `i` and recomputes its checksum.
+    fn set_ph(img: &mut [u8], i: u32, k: u32, v: u32) {
+        let at = get(img, off::PHT_POINTER) + 64 * i;
+        set(img, at + 4 * k, v);
+        let sum = layout::checksum((0..15).map(|j| get(img, at + 4 * j)));
+        set(img, at + 60, sum);
+    }
+
+    fn err(img: &[u8]) -> Error<crate::reader::OutOfRange> {
+        BootImage::parse_slice(img).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_and_describes_a_good_image() {
+        let img = image();
+        let p = BootImage::parse_slice(&img).unwrap();
+        assert_eq!(p.partitions().len(), 3);
+        assert_eq!(p.images().len(), 3);
+        assert_eq!(p.bitstreams().count(), 1);
+        assert_eq!(p.image_partitions(2), &p.partitions()[2..3]);
+        assert!(p.image_partitions(3).is_empty());
+        assert_eq!(p.len as usize, img.len());
+        let mut r = &img[..];
+        assert_eq!(p.register_init(&mut r, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn boot_header_errors() {
+        let good = image();
+        let mut img = good.clone();
+        img[0x20] = 0;
+        assert_eq!(err(&img), Error::WidthDetection(0xAA99_5500));
+        let mut img = good.clone();
+        img[0x24] = b'Y';
+        assert!(matches!(err(&img), Error::ImageId(_)));
+        let mut img = good.clone();
+        img[0x30] ^= 4;
+        assert!(matches!(err(&img), Error::HeaderChecksum { .. }));
+        let mut img = good.clone();
+        set(&mut img, off::ENCRYPTION, 0xA5C3_C5A3);
+        fix_header(&mut img);
+        assert_eq!(err(&img), Error::Encrypted(0xA5C3_C5A3));
+        let mut img = good.clone();
+        set(&mut img, off::LOADER_LENGTH, 0);
+        fix_header(&mut img);
+        assert_eq!(err(&img), Error::LoaderLength(0));
+        let mut img = good.clone();
+        set(&mut img, off::LOADER_TOTAL_LENGTH, 4);
+        fix_header(&mut img);
+        assert!(matches!(err(&img), Error::LoaderTotalLength { total: 4, .. }));
+        let mut img = good.clone();
+        set(&mut img, off::SOURCE_OFFSET, 0x100);
+        fix_header(&mut img);
+        assert_eq!(err(&img), Error::LoaderOffset(0x100));
+        assert_eq!(err(&good[..0x800]), Error::TooShort { len: 0x800 });
+        assert!(matches!(err(&[0u8; 0x1000]), Error::WidthDetection(0)));
+    }
+
+    #[test]
+    fn table_errors() {
+        let good = image();
+        let mut img = good.clone();
+        set(&mut img, off::IHT_POINTER, 0x7FFF_FFF0);
+        assert_eq!(err(&img), Error::IhtPointer(0x7FFF_FFF0));
+        let mut img = good.clone();
+        set(&mut img, off::PHT_POINTER, 0xCC0);
+        assert!(matches!(err(&img), Error::PhtMismatch { boot_header: 0xCC0, .. }));
+        let mut img = good.clone();
+        set(&mut img, 0x8C0, 0x0300_0000);
+        assert_eq!(err(&img), Error::IhtVersion(0x0300_0000));
+        let mut img = good.clone();
+        set(&mut img, 0x8C4, 7);
+        assert_eq!(err(&img), Error::ImageCount(7));
+        // The last image header links back to the first: a loop.
+        let mut img = good.clone();
+        set(&mut img, 0x980, 0x900 / 4);
+        assert!(matches!(err(&img), Error::ImageChain { .. }));
+        let mut img = good.clone();
+        set(&mut img, 0x980, 0x7FFF_FFFF);
+        assert!(matches!(err(&img), Error::ImageHeaderPointer { index: 3, .. }));
+        // The last name without a NUL, followed by 0xFF padding.
+        let mut img = good.clone();
+        img[0x990..0x99C].fill(b'x');
+        assert_eq!(err(&img), Error::ImageName { index: 2 });
+        let mut img = good.clone();
+        set(&mut img, 0x94C, 0);
+        assert_eq!(err(&img), Error::ImagePartitionCount { index: 1, count: 0 });
+        let mut img = good.clone();
+        set(&mut img, 0x94C, 200);
+        assert_eq!(err(&img), Error::PartitionCount(201));
+        let mut img = good.clone();
+        set(&mut img, 0x944, 0xC80 / 4);
+        assert!(matches!(err(&img), Error::ImagePartitions { index: 1, .. }));
+    }
+
+    #[test]
+    fn partition_errors() {
+        let good = image();
+        let mut img = good.clone();
+        img[0xCC0] ^= 1;
+        assert!(matches!(err(&img), Error::PartitionChecksum { index: 1, .. }));
+        let mut img = good.clone();
+        set_ph(&mut img, 1, 0, 5);
+        assert!(matches!(err(&img), Error::PartitionLengths { index: 1, encrypted: 5, .. }));
+        let mut img = good.clone();
+        set_ph(&mut img, 2, 0, 0);
+        set_ph(&mut img, 2, 1, 0);
+        set_ph(&mut img, 2, 2, 0);
+        assert_eq!(err(&img), Error::PartitionEmpty { index: 2 });
+        let mut img = good.clone();
+        set_ph(&mut img, 1, 6, 0x50);
+        assert_eq!(err(&img), Error::PartitionAttributes { index: 1, attributes: 0x50 });
+        let mut img = good.clone();
+        set_ph(&mut img, 1, 6, 0x8020);
+        assert!(matches!(err(&img), Error::PartitionAttributes { .. }));
+        let mut img = good.clone();
+        set_ph(&mut img, 2, 9, 0x900 / 4);
+        assert!(matches!(err(&img), Error::PartitionImageHeader { index: 2, .. }));
+        let mut img = good.clone();
+        set_ph(&mut img, 2, 5, 0x3FFF_FFFF);
+        assert!(matches!(err(&img), Error::PartitionOutOfImage { index: 2, .. }));
+        assert!(matches!(err(&good[..good.len() - 4]), Error::PartitionOutOfImage { index: 2, .. }));
+        // Partition 2's data moved onto partition 1's.
+        let mut img = good.clone();
+        let p1 = get(&img, 0xCC0 + 20);
+        set_ph(&mut img, 2, 5, p1);
+        assert_eq!(err(&img), Error::Overlap { a: Region::Partition(1), b: Region::Partition(2) });
+        // ... onto the partition header table.
+        let mut img = good.clone();
+        set_ph(&mut img, 2, 5, 0xC80 / 4);
+        assert_eq!(err(&img), Error::Overlap { a: Region::PartitionHeaderTable, b: Region::Partition(2) });
+        // The boot header points at the firmware, not the first partition.
+        let mut img = good.clone();
+        let fw = get(&img, 0xD00 + 20) * 4;
+        set(&mut img, off::SOURCE_OFFSET, fw);
+        fix_header(&mut img);
+        assert!(matches!(err(&img), Error::BootloaderMismatch { .. }));
+        let mut img = good.clone();
+        set(&mut img, off::LOADER_LENGTH, 0x1000);
+        set(&mut img, off::LOADER_TOTAL_LENGTH, 0x1000);
+        fix_header(&mut img);
+        assert!(matches!(err(&img), Error::BootloaderLength { length: 0x1000, .. }));
+        let mut img = good.clone();
+        set_ph(&mut img, 0, 6, 0x20);
+        assert_eq!(err(&img), Error::BootloaderDestination);
+    }
+
+    #[test]
+    fn mkbootimage_style_tables_parse() {
+        // mkbootimage: no null partition header, the image count (not the
+        // partition count) in the image header table, no tail-pad bits.
+        let mut img = image();
+        img[0xD40..0xD80].fill(0xFF);
+        set(&mut img, 0x8C4, 3);
+        let p = BootImage::parse_slice(&img).unwrap();
+        assert_eq!(p.partitions().len(), 3);
+    }
+
+    #[test]
+    fn truncations_and_byte_flips_never_panic() {
+        let good = image();
+        for n in (0..good.len()).step_by(7) {
+            assert!(BootImage::parse_slice(&good[..n]).is_err(), "accepted {n} bytes");
+        }
+        // Every byte of the headers and tables, flipped.
+        let mut img = good.clone();
+        for i in 0..0x1700 {
+            img[i] ^= 0xFF;
+            let _ = BootImage::parse_slice(&img);
+            img[i] ^= 0xFF;
+        }
+    }
+
+    /// A reader that records what it was asked.
+    struct Spy<'a> {
+        data: &'a [u8],
+        reads: usize,
+        max_buf: usize,
+        max_end: u32,
+        fail_at: Option<u32>,
+    }
+
+    impl ReadAt for Spy<'_> {
+        type Error = &'static str;
+        fn len(&self) -> u32 {
+            self.data.len() as u32
+        }
+        fn read_at(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), &'static str> {
+            if self.fail_at.is_some_and(|f| offset <= f && f < offset + buf.len() as u32) {
+                return Err("card error");
+            }
+            self.reads += 1;
+            self.max_buf = self.max_buf.max(buf.len());
+            self.max_end = self.max_end.max(offset + buf.len() as u32);
+            let mut s = self.data;
+            s.read_at(offset, buf).map_err(|_| "past the end")
+        }
+    }
+
+    #[test]
+    fn reads_are_few_small_and_skip_the_data() {
+        let img = image();
+        let mut spy = Spy { data: &img, reads: 0, max_buf: 0, max_end: 0, fail_at: None };
+        let p = BootImage::parse(&mut spy).unwrap();
+        assert!(spy.max_buf <= 64, "buffer of {}", spy.max_buf);
+        assert!(spy.reads < 64, "{} reads", spy.reads);
+        assert!(spy.max_end <= p.bootloader().offset, "read data up to {:#x}", spy.max_end);
+        let mut spy = Spy { data: &img, reads: 0, max_buf: 0, max_end: 0, fail_at: Some(0xCC4) };
+        assert_eq!(BootImage::parse(&mut spy), Err(Error::Read { offset: 0xCC0, len: 64, error: "card error" }));
+    }
 }

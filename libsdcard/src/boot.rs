@@ -166,6 +166,15 @@ impl<D: BlockDevice> Card<D> {
         let mut r = ChainReader::new(&mut self.vol, w.spare.start, w.len);
         validate(&mut r).map_err(CommitError::Invalid)?;
         self.swap(w.target, w.spare, new_size)?;
+        if w.target.start == 0 {
+            // First image on this card: the spare got the empty old entry.
+            // Give it a chain now so the next flash needs no allocation; the
+            // flash itself has succeeded, so a full card is not an error.
+            match self.reserve_boot_spare(new_size) {
+                Ok(()) | Err(CardError::Full) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 

@@ -253,15 +253,7 @@ impl<D: BlockDevice> Card<D> {
 
     /// A chain of `n` clusters with undefined content.
     fn write_new_chain_len(&mut self, n: u32) -> Result<u32, CardError> {
-        let cs = self.pick_free(n)?;
-        let end = if self.info().fat32 { 0x0FFF_FFFF } else { 0xFFFF };
-        let links: Vec<(u32, u32)> = cs
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (c, cs.get(i + 1).copied().unwrap_or(end)))
-            .collect();
-        self.vol.fat_set(&links)?;
-        Ok(cs[0])
+        self.vol.alloc_chain(n)
     }
 
     /// The commit: `target` takes the spare's chain with `new_size`, the

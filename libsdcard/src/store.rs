@@ -71,7 +71,14 @@ impl<D: BlockDevice> Card<D> {
         if k > 0 {
             self.vol.write_chain(spare.start, content)?;
         }
-        self.swap(Pinned::from(&target), Pinned::from(&spare), content.len() as u32)
+        self.swap(Pinned::from(&target), Pinned::from(&spare), content.len() as u32)?;
+        if target.start == 0 && k > 0 {
+            // The first write left the spare without a chain: give it one
+            // now (outside any commit), so later writes need no allocation.
+            let target = self.ensure_file(Dir::Root, CONFIG_TXT)?;
+            self.ensure_spare(Dir::Root, &target, CONFIG_SPARE, k, false)?;
+        }
+        Ok(())
     }
 
     /// Appends the value of `key` to `out`: `/CONFIG/<key>.BIN` if present,

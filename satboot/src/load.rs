@@ -69,7 +69,10 @@ impl<E: fmt::Debug> fmt::Display for LoadError<E> {
                 write!(f, "PS partition {load:#010x}+{len:#x} is outside the loadable RAM")
             }
             LoadError::ExecOutsidePartition { exec, load, len } => {
-                write!(f, "PS entry {exec:#010x} is outside its partition {load:#010x}+{len:#x}")
+                write!(
+                    f,
+                    "PS entry {exec:#010x} is outside its partition {load:#010x}+{len:#x}"
+                )
             }
             LoadError::BitstreamLength(n) => write!(f, "PL partition length {n} is not a whole number of words"),
             LoadError::ChunkBuffer(n) => write!(f, "chunk buffer of {n} bytes"),
@@ -85,14 +88,29 @@ pub struct Ram {
     pub end: u32,
 }
 
-/// Checks that `ps` fits `ram` and that its entry is inside it.
-pub fn check_ps<E>(ps: &Partition, ram: Ram) -> Result<(), LoadError<E>> {
+/// Checks that the PS partition `ps` fits `ram`.
+pub fn check_placement<E>(ps: &Partition, ram: Ram) -> Result<(), LoadError<E>> {
     let end = ps.load.checked_add(ps.len);
     if ps.len == 0 || ps.load < ram.start || end.is_none_or(|e| e > ram.end) {
-        return Err(LoadError::PsOutsideRam { load: ps.load, len: ps.len });
+        return Err(LoadError::PsOutsideRam {
+            load: ps.load,
+            len: ps.len,
+        });
     }
+    Ok(())
+}
+
+/// Checks that `ps` fits `ram` and that its entry is inside it: the
+/// application's first partition (bootgen writes one partition per ELF
+/// segment; the entry is in the first, the code).
+pub fn check_ps<E>(ps: &Partition, ram: Ram) -> Result<(), LoadError<E>> {
+    check_placement(ps, ram)?;
     if ps.exec < ps.load || ps.exec - ps.load >= ps.len {
-        return Err(LoadError::ExecOutsidePartition { exec: ps.exec, load: ps.load, len: ps.len });
+        return Err(LoadError::ExecOutsidePartition {
+            exec: ps.exec,
+            load: ps.load,
+            len: ps.len,
+        });
     }
     Ok(())
 }
@@ -117,7 +135,8 @@ pub fn program_pl<R: ReadAt + ?Sized, P: Pcap>(
         let n = (pl.len - done).min(buf.len() as u32);
         let offset = pl.offset + done;
         let chunk = &mut buf[..n as usize];
-        r.read_at(offset, chunk).map_err(|error| LoadError::Read { offset, error })?;
+        r.read_at(offset, chunk)
+            .map_err(|error| LoadError::Read { offset, error })?;
         done += n;
         pcap.write(chunk, done == pl.len).map_err(LoadError::Pcap)?;
     }
@@ -133,11 +152,15 @@ pub fn copy_ps<R: ReadAt + ?Sized>(
     step: usize,
 ) -> Result<(), LoadError<R::Error>> {
     if dest.len() != ps.len as usize || step == 0 {
-        return Err(LoadError::PsOutsideRam { load: ps.load, len: ps.len });
+        return Err(LoadError::PsOutsideRam {
+            load: ps.load,
+            len: ps.len,
+        });
     }
     for (i, part) in dest.chunks_mut(step).enumerate() {
         let offset = ps.offset + (i * step) as u32;
-        r.read_at(offset, part).map_err(|error| LoadError::Read { offset, error })?;
+        r.read_at(offset, part)
+            .map_err(|error| LoadError::Read { offset, error })?;
     }
     Ok(())
 }
@@ -225,12 +248,21 @@ mod tests {
     fn pcap_and_read_failures_stop_the_load() {
         let mut r = image();
         let pl = part(Destination::Pl, 0, 10_000, 0, 0);
-        let mut pcap = FakePcap { fail_at_chunk: Some(1), ..Default::default() };
+        let mut pcap = FakePcap {
+            fail_at_chunk: Some(1),
+            ..Default::default()
+        };
         let e = program_pl(&mut r, &pl, &mut pcap, &mut [0u8; 4096]).unwrap_err();
         assert_eq!(e, LoadError::Pcap(PcapError::DmaError { int_sts: 1 << 15 }));
         let pl = part(Destination::Pl, 39_000, 4000, 0, 0);
         let e = program_pl(&mut r, &pl, &mut FakePcap::default(), &mut [0u8; 4096]).unwrap_err();
-        assert_eq!(e, LoadError::Read { offset: 39_000, error: "past the end" });
+        assert_eq!(
+            e,
+            LoadError::Read {
+                offset: 39_000,
+                error: "past the end"
+            }
+        );
         let pl = part(Destination::Pl, 0, 10, 0, 0);
         let e = program_pl(&mut r, &pl, &mut FakePcap::default(), &mut [0u8; 4096]).unwrap_err();
         assert_eq!(e, LoadError::BitstreamLength(10));
@@ -251,16 +283,34 @@ mod tests {
 
     #[test]
     fn ps_placement_is_checked() {
-        let ram = Ram { start: 0x10_0000, end: 0x800_0000 };
+        let ram = Ram {
+            start: 0x10_0000,
+            end: 0x800_0000,
+        };
         let ok = part(Destination::Ps, 0, 0x1000, 0x10_0000, 0x10_0000);
         assert_eq!(check_ps::<()>(&ok, ram), Ok(()));
         let low = part(Destination::Ps, 0, 0x1000, 0, 0);
-        assert_eq!(check_ps::<()>(&low, ram), Err(LoadError::PsOutsideRam { load: 0, len: 0x1000 }));
+        assert_eq!(
+            check_ps::<()>(&low, ram),
+            Err(LoadError::PsOutsideRam { load: 0, len: 0x1000 })
+        );
         let big = part(Destination::Ps, 0, 0x800_0000, 0x10_0000, 0x10_0000);
         assert!(matches!(check_ps::<()>(&big, ram), Err(LoadError::PsOutsideRam { .. })));
         let wrap = part(Destination::Ps, 0, 0x1000, u32::MAX - 10, u32::MAX - 10);
-        assert!(matches!(check_ps::<()>(&wrap, Ram { start: 0, end: u32::MAX }), Err(LoadError::PsOutsideRam { .. })));
+        assert!(matches!(
+            check_ps::<()>(
+                &wrap,
+                Ram {
+                    start: 0,
+                    end: u32::MAX
+                }
+            ),
+            Err(LoadError::PsOutsideRam { .. })
+        ));
         let exec = part(Destination::Ps, 0, 0x1000, 0x10_0000, 0x10_1000);
-        assert!(matches!(check_ps::<()>(&exec, ram), Err(LoadError::ExecOutsidePartition { .. })));
+        assert!(matches!(
+            check_ps::<()>(&exec, ram),
+            Err(LoadError::ExecOutsidePartition { .. })
+        ));
     }
 }

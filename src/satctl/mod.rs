@@ -8,6 +8,7 @@
 //!            | scenario [--runs R] [--a ELF] [--b ELF]
 //!            | kernel ELF [--preload] [--run] [--arg T:V]... [--message T:V]... [--await MS]
 //!            | measure [--uploads N] [--repeat R]
+//! satctl [--json] sdcard make -o IMG [--boot BOOT.BIN] [--size 64M] [--config K=V]... | ls IMG
 //! ```
 //!
 //! Human output goes to stdout, progress and diagnostics to stderr; with
@@ -18,10 +19,12 @@
 //! but the target ended badly (firmware exit code, qemu.log lines).
 
 mod commands;
+mod image;
 mod json;
 mod kernel;
 mod measure;
 mod progress;
+mod sdcard;
 mod target;
 
 use std::path::PathBuf;
@@ -80,6 +83,16 @@ pub enum Link {
         #[command(subcommand)]
         command: Command,
     },
+    /// Boot images (BOOT.BIN): build, inspect, dummy bitstream (files only, no target).
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
+    /// SD card images: make one (MBR, FAT32, BOOT.BIN, config), list one.
+    Sdcard {
+        #[command(subcommand)]
+        command: sdcard::SdcardCommand,
+    },
 }
 
 impl Link {
@@ -87,12 +100,16 @@ impl Link {
         match self {
             Link::Qemu { .. } => "qemu",
             Link::Sim { .. } => "sim",
+            Link::Image { .. } => "image",
+            Link::Sdcard { .. } => "sdcard",
         }
     }
 
     fn command(&self) -> &Command {
         match self {
             Link::Qemu { command } | Link::Sim { command } => command,
+            Link::Image { .. } => unreachable!("image commands run without a target (see run)"),
+            Link::Sdcard { .. } => unreachable!("sdcard commands run without a target (see run)"),
         }
     }
 
@@ -100,6 +117,8 @@ impl Link {
         Ok(match self {
             Link::Qemu { .. } => Box::new(QemuTarget::start(c)?),
             Link::Sim { .. } => Box::new(SimTarget::start(c)?),
+            Link::Image { .. } => return Err("image commands need no target".into()),
+            Link::Sdcard { .. } => return Err("sdcard commands need no target".into()),
         })
     }
 }
@@ -287,6 +306,12 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> i32 {
+    if let Link::Image { command } = &cli.link {
+        return image::run(command, cli.global.json);
+    }
+    if let Link::Sdcard { command } = &cli.link {
+        return sdcard::main(command, cli.global.json);
+    }
     let g = &cli.global;
     let command = cli.link.command().clone();
     let mut summary = Json::obj().with("ok", false).with("link", cli.link.name()).with("command", command.name());

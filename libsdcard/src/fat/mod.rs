@@ -204,29 +204,44 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Allocates a chain of `n` (> 0) free clusters and writes it into the
     /// FAT; returns its first cluster. The clusters' data is not touched.
+    /// Memory stays bounded (one FAT block of pending entries), whatever `n`.
     ///
     /// Crash window: between the first FAT write and the directory write
     /// that references the chain, the chain is "lost clusters" to fsck.
     pub fn alloc_chain(&mut self, n: u32) -> Result<u32, CardError> {
-        let mut free = Vec::new();
-        let mut c = 2;
-        while (free.len() as u32) < n {
-            if c >= self.geo.cluster_count + 2 {
-                return Err(CardError::Full);
+        let top = self.geo.cluster_count + 2;
+        // Count first, so a full card fails before anything is written.
+        let mut free = 0;
+        for c in 2..top {
+            if free >= n {
+                break;
             }
             if self.fat_get(c)? == 0 {
-                free.push(c);
+                free += 1;
+            }
+        }
+        if free < n || n == 0 {
+            return Err(CardError::Full);
+        }
+        let mut batch = Batch::default();
+        let (mut first, mut prev, mut got) = (0, 0, 0);
+        let mut c = 2;
+        while got < n {
+            if self.fat_get(c)? == 0 {
+                if prev == 0 {
+                    first = c;
+                } else {
+                    batch.push(self, prev, c)?;
+                }
+                prev = c;
+                got += 1;
             }
             c += 1;
         }
         let end = self.end_mark();
-        let entries: Vec<(u32, u32)> = free
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (c, free.get(i + 1).copied().unwrap_or(end)))
-            .collect();
-        self.fat_set(&entries)?;
-        Ok(free[0])
+        batch.push(self, prev, end)?;
+        batch.flush(self)?;
+        Ok(first)
     }
 
     /// Appends one cluster to the chain ending at `last`; returns it. The
@@ -249,25 +264,23 @@ impl<D: BlockDevice> Volume<D> {
         Err(CardError::Full)
     }
 
-    /// Frees the chain starting at `start` (nothing for 0).
+    /// Frees the chain starting at `start` (nothing for 0), one FAT block
+    /// of entries at a time.
     pub fn free_chain(&mut self, start: u32) -> Result<(), CardError> {
         if start == 0 {
             return Ok(());
         }
-        let mut entries = Vec::new();
+        let mut batch = Batch::default();
         let mut c = start;
-        loop {
+        for _ in 0..self.geo.cluster_count {
             let next = self.next(c)?;
-            entries.push((c, 0));
-            if entries.len() as u32 > self.geo.cluster_count {
-                return Err(CardError::Corrupt("cluster chain loops"));
-            }
+            batch.push(self, c, 0)?;
             match next {
                 Next::Cluster(d) => c = d,
-                Next::End => break,
+                Next::End => return batch.flush(self),
             }
         }
-        self.fat_set(&entries)
+        Err(CardError::Corrupt("cluster chain loops"))
     }
 
     /// Writes `data` into the chain starting at `start` from its beginning,
@@ -286,6 +299,33 @@ impl<D: BlockDevice> Volume<D> {
             b[..chunk.len()].copy_from_slice(chunk);
             let lba = self.geo.cluster_lba(c) + (i % spc) as u32;
             self.write_block(lba, &b)?;
+        }
+        Ok(())
+    }
+}
+
+/// FAT entries waiting to be written, all in one FAT block.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<(u32, u32)>,
+    block: u32,
+}
+
+impl Batch {
+    fn push<D: BlockDevice>(&mut self, vol: &mut Volume<D>, c: u32, v: u32) -> Result<(), CardError> {
+        let block = vol.geo.fat_entry_pos(c).0;
+        if !self.entries.is_empty() && block != self.block {
+            self.flush(vol)?;
+        }
+        self.block = block;
+        self.entries.push((c, v));
+        Ok(())
+    }
+
+    fn flush<D: BlockDevice>(&mut self, vol: &mut Volume<D>) -> Result<(), CardError> {
+        if !self.entries.is_empty() {
+            vol.fat_set(&self.entries)?;
+            self.entries.clear();
         }
         Ok(())
     }
