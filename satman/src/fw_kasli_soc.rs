@@ -1,17 +1,26 @@
 //! The Kasli-SoC board (`--features kasli_soc`): the satellite core's
 //! hardware traits over the satellite gateware's CSRs (addresses from the
-//! CSR map `satman/build.rs` consumes; see gateware/README.md).
+//! CSR map `satman/build.rs` consumes; see gateware/README.md), and the
+//! board start-up in the reference order (docs/bringup.md): gateware
+//! identifier, I2C (bit-banged on MIO 50/51), the I2C switches, the I/O
+//! expanders (SFP transmitters on), the Si5324, the clock switch with no PL
+//! access for 50 ms, `txenable`. At every uplink `rx_up` the Si5324 follows
+//! the recovered clock and the siphaser is calibrated before the core sees
+//! the link up ([`ClockedUplink`]).
 //!
-//! Assumes the FSBL has loaded the bitstream and enabled the PS-PL level
-//! shifters, as BOOT.BIN does on the Kasli-SoC. Clock set-up beyond switching
-//! the system clock to the transceiver (Si5324 programming over I2C, the
-//! siphaser) is not done by this firmware yet: see the README's status.
+//! Assumes the loader has programmed the bitstream and enabled the PS-PL
+//! level shifters, as BOOT.BIN does on the Kasli-SoC. Nothing here has run
+//! on silicon yet.
 
 use core::time::Duration;
 
+use embedded_hal::delay::DelayNs;
+use libkasli::zynq_pins::MioI2cPins;
+use libkasli::{BitBang, BoardConfig, BoardCsr, SiphaserCsr, Timing};
 use libksupport::runtime::{RtioInput, RtioStatus};
 use satman::gateware::bus::Mmio;
-use satman::gateware::csr::{gt_drtio, sys_crg};
+use satman::gateware::csr::{gt_drtio, identifier, siphaser, sys_crg, virtual_leds};
+use satman::gateware::uplink::{ClockedUplink, LinkClocking};
 use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareRtio};
 use satman::hal::{Hardware, Platform};
 use satman::Satellite;
@@ -25,10 +34,87 @@ fn now_us() -> u64 {
     time::now_us()
 }
 
+/// The global timer as libkasli's clock and delay.
+#[derive(Clone, Copy)]
+pub struct FwTimer;
+
+impl DelayNs for FwTimer {
+    fn delay_ns(&mut self, ns: u32) {
+        let end = platform::Instant::after(Duration::from_nanos(ns as u64));
+        while !end.has_passed() {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+impl libkasli::Timer for FwTimer {
+    fn now_us(&self) -> u64 {
+        time::now_us()
+    }
+}
+
+/// The CSRs the board start-up and the siphaser use.
+pub struct Csr(Mmio);
+
+impl BoardCsr for Csr {
+    fn write_identifier_address(&mut self, address: u8) {
+        identifier::ADDRESS.write(&self.0, address as u32)
+    }
+    fn read_identifier_data(&mut self) -> u8 {
+        identifier::DATA.read(&self.0) as u8
+    }
+    fn write_stable_clkin(&mut self, value: u32) {
+        gt_drtio::STABLE_CLKIN.write(&self.0, value)
+    }
+    fn read_current_clock(&mut self) -> u32 {
+        sys_crg::CURRENT_CLOCK.read(&self.0)
+    }
+    fn write_txenable(&mut self, mask: u32) {
+        gt_drtio::TXENABLE.write(&self.0, mask)
+    }
+}
+
+impl SiphaserCsr for Csr {
+    fn write_switch_clocks(&mut self, value: u32) {
+        siphaser::SWITCH_CLOCKS.write(&self.0, value)
+    }
+    fn write_phase_shift(&mut self, direction: u32) {
+        siphaser::PHASE_SHIFT.write(&self.0, direction)
+    }
+    fn read_phase_shift_done(&mut self) -> u32 {
+        siphaser::PHASE_SHIFT_DONE.read(&self.0)
+    }
+    fn write_error(&mut self, value: u32) {
+        siphaser::ERROR.write(&self.0, value)
+    }
+    fn read_error(&mut self) -> u32 {
+        siphaser::ERROR.read(&self.0)
+    }
+}
+
+type I2cBus = BitBang<MioI2cPins, FwTimer>;
+
+/// The board's clocking at uplink edges, and the I2C bus it needs.
+pub struct KasliClocking {
+    pub board: libkasli::Board,
+    pub i2c: I2cBus,
+    csr: Csr,
+}
+
+impl LinkClocking for KasliClocking {
+    fn link_up(&mut self) -> bool {
+        // libkasli logs the cause of a failure.
+        self.board.uplink_up(&mut self.i2c, &mut self.csr, &mut FwTimer).is_ok()
+    }
+    fn link_down(&mut self) {
+        let _ = self.board.uplink_down(&mut self.i2c, &mut self.csr, &mut FwTimer);
+    }
+}
+
 pub struct Board;
 
 impl Platform for Board {
-    type Link = GatewareAux<Mmio>;
+    type Link = ClockedUplink<GatewareAux<Mmio>, KasliClocking>;
     type Cpu = Cpu1Link;
     type Rtio = GatewareRtio<Mmio>;
     type Dma = GatewareDma<Mmio>;
@@ -41,26 +127,44 @@ fn clean(addr: usize, len: usize) {
     cache::clean_range(addr, len)
 }
 
-/// Switches the system clock to the first transceiver's TX clock and
-/// enables the transceivers' transmitters (bounded wait).
-fn clocks() {
-    let bus = unsafe { Mmio::new() };
-    gt_drtio::STABLE_CLKIN.write(&bus, 1);
-    let deadline = platform::Instant::after(Duration::from_millis(100));
-    while sys_crg::CURRENT_CLOCK.read(&bus) == 0 {
-        if deadline.has_passed() {
-            log::error!("system clock did not switch to the transceiver clock");
-            break;
-        }
+/// The board revision, from the CSR map the firmware was built for.
+fn hw_rev() -> libkasli::expander::HwRev {
+    use libkasli::expander::HwRev;
+    match satman::gateware::csr::config::HW_REV {
+        "v1.2" => HwRev::V1_2,
+        "v1.1" => HwRev::V1_1,
+        _ => HwRev::V1_0,
     }
-    gt_drtio::TXENABLE.write(&bus, 0b111);
 }
 
+/// Board start-up; on failure the cause is logged and CPU0 only serves
+/// its UART log from then on: the PL must not be touched (a CSR access
+/// while the system clock is not running stalls CPU0 for good).
 pub fn hardware() -> Hardware<Board> {
-    clocks();
+    // SAFETY: the firmware's only users of MIO 33/50/51 and GPIO bank 1 are
+    // here; CPU1 does not touch the SLCR during start-up.
+    let pins = unsafe { MioI2cPins::new() };
+    let mut i2c = BitBang::new(pins, FwTimer, Timing::KASLI);
+    // SAFETY: the CSR window is mapped as device memory by the MMU set-up;
+    // every address comes from the generated map.
     let mmio = unsafe { Mmio::new() };
-    let uplink = GatewareAux::new(mmio, 0).expect("the CSR map has drtioaux0");
-    let repeaters = (1..GatewareAux::<Mmio>::LINKS).filter_map(|n| GatewareAux::new(mmio, n)).collect();
+    let mut csr = Csr(mmio);
+    let config = BoardConfig { hw_rev: hw_rev(), ..BoardConfig::default() };
+    let board = match libkasli::start(&mut i2c, &mut csr, &mut FwTimer, &config) {
+        Ok(b) => b,
+        Err(_) => {
+            log::error!("kasli_soc: board start-up failed (cause above); the satellite will not serve the link");
+            loop {
+                platform::poll();
+            }
+        }
+    };
+    let aux = GatewareAux::new(mmio, 0).expect("the CSR map has drtioaux0");
+    let uplink = ClockedUplink::new(aux, KasliClocking { board, i2c, csr }, now_us);
+    let repeaters = (1..GatewareAux::<Mmio>::LINKS)
+        .filter_map(|n| GatewareAux::new(mmio, n))
+        .map(|aux| ClockedUplink::plain(aux, now_us))
+        .collect();
     Hardware {
         uplink,
         repeaters,
@@ -73,16 +177,28 @@ pub fn hardware() -> Hardware<Board> {
     }
 }
 
-
-/// Nothing board-specific to do per main-loop pass.
-pub struct Service;
+/// The board's share of a main-loop pass: the SFP LEDs.
+pub struct Service {
+    next_leds_us: u64,
+}
 
 impl Service {
     pub fn new() -> Service {
-        Service
+        Service { next_leds_us: 0 }
     }
 
-    pub fn poll(&mut self, _sat: &mut Satellite<Board>) {}
+    pub fn poll(&mut self, sat: &mut Satellite<Board>) {
+        let now = now_us();
+        if now < self.next_leds_us {
+            return;
+        }
+        self.next_leds_us = now + 100_000;
+        let Some(c) = sat.hw.uplink.clocking.as_mut() else { return };
+        let leds = virtual_leds::STATUS.read(&c.csr.0) as u8;
+        if let Err(e) = c.board.service(&mut c.i2c, leds) {
+            log::warn!("kasli_soc: SFP LED update failed: {:?}", e);
+        }
+    }
 }
 
 // ---- CPU1: the kernel initiator ------------------------------------------------

@@ -65,6 +65,23 @@ impl<B: Bus> GatewareAux<B> {
         &self.bus
     }
 
+    /// Resets the aux channel at link-up: clears a stale receive error and
+    /// drops every slot received before (frames from a link that has just
+    /// come up are noise or the previous master's). Bounded by the ring's
+    /// slot count.
+    pub fn reset(&mut self) {
+        let bus = &self.bus;
+        self.regs.aux_rx_error.write(bus, 1);
+        let mut dropped = 0;
+        while self.regs.aux_rx_present.read(bus) & 1 != 0 && dropped < self.slots.max(1) * 2 {
+            self.regs.aux_rx_present.write(bus, 1);
+            dropped += 1;
+        }
+        if dropped > 0 {
+            log::debug!("aux {}: dropped {} stale frame(s) at link-up", self.link, dropped);
+        }
+    }
+
     /// Address of RX slot `pointer`, if the window has it.
     fn slot(&self, pointer: u32) -> Option<usize> {
         let k = pointer as usize;

@@ -38,6 +38,7 @@ mod dma;
 mod kernel_rtio;
 #[cfg(gateware_driver = "rtio")]
 mod rtio;
+pub mod uplink;
 
 #[cfg(test)]
 #[path = "csrgen.rs"]

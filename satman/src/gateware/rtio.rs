@@ -60,6 +60,11 @@ impl<B: Bus, C: Fn() -> u64> GatewareRtio<B, C> {
 
 impl<B: Bus, C: Fn() -> u64> Rtio for GatewareRtio<B, C> {
     fn hold_reset(&mut self, held: bool) {
+        if held {
+            // The link went down: a TSC load seen before belongs to the
+            // old link and must not be acknowledged on the new one.
+            drtiosat::TSC_LOADED.write(&self.bus, 1);
+        }
         drtiosat::RESET.write(&self.bus, held as u32);
         self.set_phy_reset(held);
     }
