@@ -62,7 +62,7 @@ pub struct BitFile<'a> {
     pub data: &'a [u8],
 }
 
-fn take<'a>(b: &'a [u8], at: usize, n: usize) -> Result<&'a [u8], BitError> {
+fn take(b: &[u8], at: usize, n: usize) -> Result<&[u8], BitError> {
     at.checked_add(n).and_then(|end| b.get(at..end)).ok_or(BitError::Truncated { at })
 }
 

@@ -227,7 +227,7 @@ struct Parser<'a, R: ReadAt + ?Sized> {
 impl<R: ReadAt + ?Sized> Parser<'_, R> {
     /// Whether `[offset, offset + n)` is inside the image and `offset` word-aligned.
     fn fits(&self, offset: u32, n: u32) -> bool {
-        offset % 4 == 0 && offset.checked_add(n).is_some_and(|end| end <= self.len)
+        offset.is_multiple_of(4) && offset.checked_add(n).is_some_and(|end| end <= self.len)
     }
 
     fn parse(mut self) -> Result<BootImage, Error<R::Error>> {
@@ -318,6 +318,7 @@ impl<R: ReadAt + ?Sized> Parser<'_, R> {
         push(Span { region: Region::PartitionHeaderTable, start: pht, end: pht.saturating_add(pht_len) });
         let mut partitions = [Partition::EMPTY; MAX_PARTITIONS];
         let mut image = 0usize;
+        #[allow(clippy::needless_range_loop)] // `i` is also the partition's index and header slot
         for i in 0..n as usize {
             let index = i as u8;
             while i >= (images[image].first_partition + images[image].partition_count) as usize {
@@ -396,7 +397,7 @@ impl<R: ReadAt + ?Sized> Parser<'_, R> {
             pht_offset,
             register_init_count: self.register_init_count()?,
         };
-        if header.source_offset < off::REGISTER_INIT_END || header.source_offset % 4 != 0 {
+        if header.source_offset < off::REGISTER_INIT_END || !header.source_offset.is_multiple_of(4) {
             return Err(Error::LoaderOffset(header.source_offset));
         }
         if header.loader_len == 0 || header.loader_len > layout::MAX_LOADER_LEN {

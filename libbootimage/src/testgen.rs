@@ -73,7 +73,8 @@ pub fn arm_elf_with(entry: u32, sections: &[ElfSection], segment_per_section: bo
             (false, Some(last)) if s.addr >= last.0 && s.addr - last.0 < last.2 + SEGMENT_GAP => {
                 last.2 = last.2.max(end - last.0);
             }
-            (false, _) => {}
+            // NOBITS far from file contents: a PT_LOAD of no file bytes, as linkers make.
+            (false, _) => plan.push((s.addr, 0, s.size)),
         }
     }
     let phoff = 52u32;
@@ -195,6 +196,24 @@ pub fn dummy_bitstream(payload_words: usize) -> Vec<u8> {
         out.extend_from_slice(&w.to_be_bytes());
     }
     out
+}
+
+/// A boot loader laid out like upstream's szl: code, read-only data and
+/// data in OCM from 0, `.bss` and stacks (NOBITS) in the high OCM at
+/// 0xFFFF_0000, a NOBITS run-time heap in DDR.
+pub fn szl_like_elf() -> Vec<u8> {
+    let text: Vec<u8> = (0..0x2F1u32).map(|i| (i * 3) as u8).collect();
+    arm_elf(
+        0,
+        &[
+            ElfSection::progbits(".text", 0, &text, true),
+            ElfSection::progbits(".rodata", 0x2F4, b"szl-like rodata", false),
+            ElfSection::progbits(".data", 0x304, &[1, 2, 3, 4, 5, 6, 7, 8], false),
+            ElfSection::nobits(".heap", 0x0010_0000, 0x0800_0000),
+            ElfSection::nobits(".bss", 0xFFFF_0000, 0x200),
+            ElfSection::nobits(".stack0", 0xFFFF_0200, 0x4000),
+        ],
+    )
 }
 
 /// A boot loader ELF like a small first-stage loader: linked in OCM at 0,

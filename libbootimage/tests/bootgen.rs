@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use libbootimage::testgen::{arm_elf, arm_elf_with, dummy_bitstream, firmware_elf, loader_elf, ElfSection};
+use libbootimage::testgen::{
+    arm_elf, arm_elf_with, dummy_bitstream, firmware_elf, loader_elf, szl_like_elf, ElfSection,
+};
 use libbootimage::writer::{Input, Writer};
 use libbootimage::{elf, BootImage, Destination, FileReader, Partition};
 
@@ -266,5 +268,23 @@ fn parser_reads_bootgen_images_from_a_file() {
     assert_eq!(p.images().iter().map(|i| i.name()).collect::<Vec<_>>(), ["szl.elf", "top.bit", "satman.elf"]);
     assert_eq!(p.bitstream().unwrap().destination, Destination::Pl);
     assert_eq!(p.first_ps_after_bootloader().unwrap().exec, 0x0010_0020);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A loader laid out like upstream's szl (NOBITS in high OCM and DDR) in the
+/// boot loader slot: same image as bootgen's.
+#[test]
+fn szl_like_loader_same_as_bootgen() {
+    if !have_bootgen() {
+        return;
+    }
+    let dir = scratch("szl");
+    let (l, b, f) = (szl_like_elf(), dummy_bitstream(40), firmware_elf(0x5A));
+    let files: [(&str, &[u8]); 3] = [("szl.elf", &l), ("top.bit", &b), ("satman.elf", &f)];
+    let theirs = bootgen_image(&dir, &files);
+    let ours = ours(&files);
+    assert_same_partitions(&ours, &theirs);
+    assert_identical(&dir, &ours, &theirs, "szl-like loader");
+    bootgen_read(&dir, &ours);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -190,6 +190,6 @@ impl<D: BlockDevice> Card<D> {
     /// Drops an image being written; the card is left as it was (the
     /// spare's content does not matter).
     pub fn boot_abort(&mut self, w: BootWriter) {
-        drop(w);
+        let _ = w;
     }
 }

@@ -83,7 +83,7 @@ impl<D: BlockDevice> BlockDevice for PowerCut<D> {
         self.inner.read(lba, buf)
     }
     fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
-        if buf.is_empty() || buf.len() % BLOCK_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(BLOCK_SIZE) {
             return Err(BlockError::OutOfRange);
         }
         let n = (buf.len() / BLOCK_SIZE) as u64;

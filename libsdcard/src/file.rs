@@ -48,7 +48,7 @@ impl FileDevice {
     }
 
     fn check(&self, lba: u32, len: usize) -> Result<u64, BlockError> {
-        if len == 0 || len % BLOCK_SIZE != 0 {
+        if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
             return Err(BlockError::OutOfRange);
         }
         let n = (len / BLOCK_SIZE) as u64;

@@ -37,7 +37,7 @@ impl MemDevice {
     }
 
     fn range(&self, lba: u32, len: usize) -> Result<core::ops::Range<usize>, BlockError> {
-        if len == 0 || len % BLOCK_SIZE != 0 {
+        if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
             return Err(BlockError::OutOfRange);
         }
         let start = lba as usize * BLOCK_SIZE;

@@ -2,7 +2,6 @@
 //! making entries, keeping a spare with a cluster chain beside a file in
 //! the same directory block, and the one-block swap that commits.
 
-use alloc::format;
 use alloc::vec::Vec;
 use core::ops::ControlFlow;
 
@@ -289,7 +288,7 @@ impl<D: BlockDevice> Card<D> {
     /// Every file entry of `dir` whose name ends with `suffix` (any case).
     pub(crate) fn files_with_suffix(&mut self, dir: Dir, suffix: &str) -> Result<Vec<Entry>, CardError> {
         let mut v = Vec::new();
-        let suffix = format!("{}", suffix).to_ascii_lowercase();
+        let suffix = suffix.to_ascii_lowercase();
         self.vol.for_each_entry(dir, |e| {
             if !e.is_dir() && e.name().to_ascii_lowercase().ends_with(&suffix) {
                 v.push(e);
