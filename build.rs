@@ -51,6 +51,21 @@ const WATCHED: &[&str] = &[
     "libdrtio/src",
     "libio/Cargo.toml",
     "libio/src",
+    "libsdcard/Cargo.toml",
+    "libsdcard/src",
+    "libbootimage/Cargo.toml",
+    "libbootimage/src",
+    "libkasli/Cargo.toml",
+    "libkasli/src",
+    "csrgen/Cargo.toml",
+    "csrgen/src",
+    "gateware",
+    "satboot/Cargo.toml",
+    "satboot/build.rs",
+    "satboot/src",
+    "satboot/qemu.ld",
+    "satboot/kasli_soc.ld",
+    "satboot/sections.ld",
     "linker",
     // Not kernels/ as a whole: kernels/out and kernels/target may hold the
     // output of a manual kernels/build.sh run and would retrigger us.
@@ -81,6 +96,8 @@ fn main() {
         println!("cargo:rustc-env=SATMAN_FIRMWARE_ELF=");
         println!("cargo:rustc-env=SATMAN_SELFTEST_ELF=");
         println!("cargo:rustc-env=SATMAN_KASLI_SOC_ELF=");
+        println!("cargo:rustc-env=SATMAN_SATBOOT_ELF=");
+        println!("cargo:rustc-env=SATMAN_SATBOOT_KASLI_SOC_ELF=");
         println!("cargo:rustc-env=SATMAN_KERNELS_DIR=");
         println!("cargo:rustc-env=SATMAN_FIRMWARE_SKIPPED=1");
         return;
@@ -105,6 +122,10 @@ fn main() {
     let selftest = build_firmware(&root, &target_dir, "qemu,selftest", "satman-selftest.elf");
     // The Kasli-SoC board: not run here, but it must always build.
     let kasli = build_firmware(&root, &target_dir, "kasli_soc", "satman-kasli-soc.elf");
+    // The boot loader: the QEMU board's runs in the flash tests; the
+    // Kasli-SoC's must always build (and fit in OCM: its linker script).
+    let satboot = build_package(&root, &target_dir, "satboot", "qemu", "satboot-qemu.elf");
+    let satboot_kasli = build_package(&root, &target_dir, "satboot", "kasli_soc", "satboot-kasli-soc.elf");
 
     // Test kernels.
     let kernels_out = target_dir.join("kernels");
@@ -118,6 +139,8 @@ fn main() {
     println!("cargo:rustc-env=SATMAN_FIRMWARE_ELF={}", elf.display());
     println!("cargo:rustc-env=SATMAN_SELFTEST_ELF={}", selftest.display());
     println!("cargo:rustc-env=SATMAN_KASLI_SOC_ELF={}", kasli.display());
+    println!("cargo:rustc-env=SATMAN_SATBOOT_ELF={}", satboot.display());
+    println!("cargo:rustc-env=SATMAN_SATBOOT_KASLI_SOC_ELF={}", satboot_kasli.display());
     println!("cargo:rustc-env=SATMAN_KERNELS_DIR={}", kernels_out.display());
     println!("cargo:rustc-env=SATMAN_FIRMWARE_SKIPPED=");
     drop(lock);
@@ -126,12 +149,18 @@ fn main() {
 /// Builds the firmware with `features` and copies the ELF to `name` in the
 /// target directory.
 fn build_firmware(root: &Path, target_dir: &Path, features: &str, name: &str) -> PathBuf {
+    build_package(root, target_dir, "satman", features, name)
+}
+
+/// Builds `package`'s binary of the same name for the target with
+/// `features` and copies the ELF to `name` in the target directory.
+fn build_package(root: &Path, target_dir: &Path, package: &str, features: &str, name: &str) -> PathBuf {
     let mut cmd = nested(root, "rustup");
     cmd.args(["run", TOOLCHAIN, "cargo", "build", "-Zbuild-std=core,alloc", "--target", TARGET])
-        .args(["-p", "satman", "--features", features, "--release", "--target-dir"])
+        .args(["-p", package, "--features", features, "--release", "--target-dir"])
         .arg(target_dir);
-    run(cmd, &format!("firmware build (cargo +nightly build -p satman --features {features})"));
-    let built = target_dir.join(TARGET).join("release").join("satman");
+    run(cmd, &format!("firmware build (cargo +nightly build -p {package} --features {features})"));
+    let built = target_dir.join(TARGET).join("release").join(package);
     let elf = target_dir.join(name);
     fs::copy(&built, &elf).unwrap_or_else(|e| fail(&format!("cannot copy {} to {}: {e}", built.display(), elf.display())));
     elf

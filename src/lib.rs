@@ -4,6 +4,7 @@
 //! heap accounting ([`heap`]), and the firmware in QEMU behind the aux
 //! link of docs/qemu-link.md ([`qemu`]).
 
+pub mod card;
 pub mod heap;
 pub mod kernels;
 pub mod master;

@@ -58,6 +58,35 @@ pub fn firmware_elf() -> Result<PathBuf, String> {
     Ok(PathBuf::from(built))
 }
 
+/// The QEMU board's boot loader ELF (`satboot --features qemu`):
+/// `$SATMAN_LOADER_ELF`, else the one the build script built.
+pub fn satboot_elf() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("SATMAN_LOADER_ELF").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let built = env!("SATMAN_SATBOOT_ELF");
+    if built.is_empty() {
+        return Err("the boot loader was not built (SATMAN_SKIP_FIRMWARE was set at build time); set SATMAN_LOADER_ELF".into());
+    }
+    Ok(PathBuf::from(built))
+}
+
+/// The Kasli-SoC boot loader ELF (`satboot --features kasli_soc`, linked in
+/// OCM at 0 as the BootROM wants): what a real card's BOOT.BIN holds in its
+/// boot loader slot. In QEMU, which has no BootROM, the QEMU loader runs as
+/// `-kernel` instead and this partition is only carried.
+/// `$SATMAN_CARD_LOADER_ELF`, else the one the build script built.
+pub fn satboot_kasli_soc_elf() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("SATMAN_CARD_LOADER_ELF").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let built = env!("SATMAN_SATBOOT_KASLI_SOC_ELF");
+    if built.is_empty() {
+        return Err("the Kasli-SoC boot loader was not built (SATMAN_SKIP_FIRMWARE); set SATMAN_CARD_LOADER_ELF".into());
+    }
+    Ok(PathBuf::from(built))
+}
+
 /// The directory of the test kernels (`<name>.elf`), if the build script
 /// built them.
 pub fn kernels_dir() -> Option<PathBuf> {

@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use libsdcard::format::format_fat32;
-use libsdcard::{Card, CommitError, FileDevice, ReadAt};
+use libsdcard::{Card, FileDevice};
 
 use super::json::Json;
 
@@ -101,47 +100,11 @@ fn make(a: &MakeArgs, json: bool) -> Result<Json, String> {
             .ok_or_else(|| format!("--config-file {kf:?}: expected KEY=FILE"))?;
         config.push((k.to_string(), std::fs::read(f).map_err(|e| format!("{f}: {e}"))?));
     }
-    let blocks = u32::try_from(a.size / 512).map_err(|_| "--size: too large".to_string())?;
-    let mut dev = FileDevice::create(&a.output, blocks).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    let serial = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
-    format_fat32(&mut dev, serial).map_err(|e| format!("--size {}: {e}", a.size))?;
-    let mut card = Card::mount(dev).map_err(|e| e.to_string())?;
-    let boot_len = boot.as_ref().map_or(0, |b| b.len() as u64);
-    let capacity = a
-        .boot_capacity
-        .unwrap_or_else(|| (32u64 << 20).min(a.size.saturating_sub(8 << 20) / 2))
-        .max(boot_len);
-    let capacity = u32::try_from(capacity).map_err(|_| "--boot-capacity: too large".to_string())?;
-    if let Some(img) = &boot {
-        if img.is_empty() {
-            return Err("--boot: empty file".into());
-        }
-        card.reserve_boot_spare(capacity)
-            .map_err(|e| format!("reserving {capacity} bytes for BOOT.BIN: {e}"))?;
-        let mut w = card.begin_boot_image(img.len() as u32).map_err(|e| e.to_string())?;
-        card.boot_write(&mut w, img).map_err(|e| e.to_string())?;
-        card.boot_commit(w, |r: &mut dyn ReadAt| {
-            let mut back = vec![0; r.len() as usize];
-            r.read_exact_at(0, &mut back).map_err(|e| e.to_string())?;
-            if back == *img {
-                Ok(())
-            } else {
-                Err("BOOT.BIN read back differs".to_string())
-            }
-        })
-        .map_err(|e| match e {
-            CommitError::Card(e) => e.to_string(),
-            CommitError::Invalid(e) => e,
-        })?;
-        card.reserve_boot_spare(capacity)
-            .map_err(|e| format!("reserving the BOOT.BIN spare: {e}"))?;
-    }
-    for (k, v) in &config {
-        card.config_write(k, v).map_err(|e| format!("config {k}: {e}"))?;
-    }
-    card.device().sync().map_err(|e| e.to_string())?;
+    let made = satman_systest::card::make_card(
+        &a.output,
+        &satman_systest::card::CardSpec { size: a.size, boot: boot.as_deref(), boot_capacity: a.boot_capacity, config: config.clone() },
+    )?;
+    let (boot_len, capacity) = (made.boot_bytes, made.boot_capacity);
     if !json {
         println!(
             "{}: {} MiB, FAT32 partition 1{}, {} config key(s)",
