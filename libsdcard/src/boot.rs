@@ -78,9 +78,14 @@ impl<D: BlockDevice> Card<D> {
             return Err(CardError::ImageTooLarge);
         }
         let target = self.ensure_file(Dir::Root, BOOT_BIN)?;
-        let current = self.vol.chain_len(target.start)?;
+        // Chain lengths from the directory entries' sizes, not by walking
+        // the chains: a 32 MiB spare is tens of thousands of FAT entries,
+        // and the master waits 200 ms for the reply to the flash request.
+        // A chain shorter than its size says (a damaged card) only ends the
+        // write early, with `ImageTooLarge` (see `boot_flush_block`).
+        let current = self.clusters_for(target.size);
         let spare = match self.vol.find(Dir::Root, BOOT_SPARE)? {
-            Some(s) if !s.is_dir() && s.slot.lba == target.slot.lba && self.vol.chain_len(s.start)? >= need => s,
+            Some(s) if !s.is_dir() && s.slot.lba == target.slot.lba && s.start != 0 && self.clusters_for(s.size) >= need => s,
             // New or resized spare: as large as the current image too, so
             // that alternating images of similar sizes keep it.
             _ => self
@@ -90,7 +95,7 @@ impl<D: BlockDevice> Card<D> {
                     e => e,
                 })?,
         };
-        let spare_clusters = self.vol.chain_len(spare.start)?;
+        let spare_clusters = self.clusters_for(spare.size);
         Ok(BootWriter {
             len,
             written: 0,
@@ -142,8 +147,9 @@ impl<D: BlockDevice> Card<D> {
     /// Finishes the image, lets `validate` read it back from the card, and
     /// if it accepts, makes it `/BOOT.BIN` (one block write). The file's
     /// size becomes the image length, or the spare chain's length less one
-    /// cluster plus one byte if that is more (zero padding: FAT requires a
-    /// file's size to match its chain).
+    /// cluster plus one byte if that is more (FAT requires a file's size to
+    /// match its chain; the bytes past the image are whatever the spare held
+    /// before, and are not written).
     pub fn boot_commit<E>(
         &mut self,
         mut w: BootWriter,
@@ -154,15 +160,13 @@ impl<D: BlockDevice> Card<D> {
         }
         let cb = self.vol.geometry().cluster_bytes();
         let new_size = w.len.max((w.spare_clusters - 1) * cb + 1);
-        let blocks = new_size.div_ceil(BLOCK_SIZE as u32);
-        let mut done = w.len.div_ceil(BLOCK_SIZE as u32);
         if w.fill > 0 {
             self.boot_flush_block(&mut w)?;
         }
-        while done < blocks {
-            self.boot_flush_block(&mut w)?;
-            done += 1;
-        }
+        // The rest of the chain up to `new_size` is not written: it keeps
+        // what the spare held (an older image's tail). The boot ROM and the
+        // loaders read by the partition headers, and zeroing tens of MiB at
+        // every flash would cost minutes on a card.
         let mut r = ChainReader::new(&mut self.vol, w.spare.start, w.len);
         validate(&mut r).map_err(CommitError::Invalid)?;
         self.swap(w.target, w.spare, new_size)?;

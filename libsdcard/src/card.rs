@@ -13,8 +13,10 @@
 //! directory block: **one** block write. Each entry stays consistent with
 //! its own chain, so fsck is clean before and after it, and the file is
 //! either all old or all new. A boot image shorter than the spare's chain
-//! is padded with zeros to it (the boot ROM and loaders follow the
-//! partition headers); `/CONFIG.TXT` is never padded: its new content must
+//! is followed, in the file, by whatever the spare held there before (an
+//! older image's tail; the boot ROM and loaders follow the partition
+//! headers, and the file's size must match its chain); `/CONFIG.TXT` is
+//! never padded: its new content must
 //! need exactly as many clusters as the spare has (any length within one
 //! cluster, which covers every real configuration on cards with 4 KiB
 //! clusters).

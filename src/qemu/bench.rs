@@ -82,6 +82,13 @@ pub trait Bench {
     fn finished(&self) -> Vec<crate::master::Finished>;
     fn clear_async(&mut self);
     fn observe(&mut self) -> &mut dyn Observe;
+    fn config_read(&mut self, destination: u8, key: &str) -> Result<Vec<u8>, MasterError>;
+    fn config_write(&mut self, destination: u8, key: &str, value: &[u8]) -> Result<(), MasterError>;
+    fn config_remove(&mut self, destination: u8, key: &str) -> Result<(), MasterError>;
+    fn config_erase(&mut self, destination: u8) -> Result<(), MasterError>;
+    fn reboot(&mut self, destination: u8) -> Result<(), MasterError>;
+    /// `artiq_coremgmt flash`: the image + CRC; `progress(sent, total)`.
+    fn flash(&mut self, destination: u8, image: &[u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), MasterError>;
 }
 
 impl<T: Transport + Observe> Bench for Master<T> {
@@ -138,6 +145,24 @@ impl<T: Transport + Observe> Bench for Master<T> {
     }
     fn clear_async(&mut self) {
         Master::clear_async(self)
+    }
+    fn config_read(&mut self, destination: u8, key: &str) -> Result<Vec<u8>, MasterError> {
+        Master::config_read(self, destination, key)
+    }
+    fn config_write(&mut self, destination: u8, key: &str, value: &[u8]) -> Result<(), MasterError> {
+        Master::config_write(self, destination, key, value)
+    }
+    fn config_remove(&mut self, destination: u8, key: &str) -> Result<(), MasterError> {
+        Master::config_remove(self, destination, key)
+    }
+    fn config_erase(&mut self, destination: u8) -> Result<(), MasterError> {
+        Master::config_erase(self, destination)
+    }
+    fn reboot(&mut self, destination: u8) -> Result<(), MasterError> {
+        Master::reboot(self, destination)
+    }
+    fn flash(&mut self, destination: u8, image: &[u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), MasterError> {
+        Master::flash(self, destination, image, progress)
     }
     fn observe(&mut self) -> &mut dyn Observe {
         &mut self.transport

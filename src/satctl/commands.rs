@@ -36,6 +36,12 @@ impl Command {
             Command::Scenario(_) => "scenario",
             Command::Kernel(_) => "kernel",
             Command::Measure(_) => "measure",
+            Command::Flash { .. } => "flash",
+            Command::Config(super::ConfigCommand::Read { .. }) => "config read",
+            Command::Config(super::ConfigCommand::Write { .. }) => "config write",
+            Command::Config(super::ConfigCommand::Remove { .. }) => "config remove",
+            Command::Config(super::ConfigCommand::Erase { .. }) => "config erase",
+            Command::Reboot { .. } => "reboot",
         }
     }
 }
@@ -57,6 +63,9 @@ pub fn run(command: &Command, target: &mut dyn Target, out: &Out, timeout: Durat
         Command::Scenario(a) => scenario(target, a, out, timeout),
         Command::Kernel(a) => super::kernel::kernel(target, a, out),
         Command::Measure(a) => super::measure::measure(target, a, out, timeout),
+        Command::Flash { file, destination, no_wait } => super::mgmt::flash(target, file, *destination, *no_wait, out, timeout),
+        Command::Config(c) => super::mgmt::config(target, c, out),
+        Command::Reboot { destination } => super::mgmt::reboot(target, *destination, timeout),
     }
 }
 

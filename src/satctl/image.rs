@@ -37,6 +37,10 @@ pub enum ImageCommand {
         /// Where to write the image.
         #[arg(long, short = 'o', value_name = "BOOT.BIN")]
         output: PathBuf,
+        /// Set the satman firmware's build id (reported at boot and in the
+        /// QEMU board's READY) in the image, without rebuilding.
+        #[arg(long, value_name = "ID")]
+        build_id: Option<String>,
     },
     /// Validate a BOOT.BIN and print its boot header, images and partitions.
     Inspect {
@@ -67,8 +71,8 @@ impl ImageCommand {
 pub fn run(command: &ImageCommand, json: bool) -> i32 {
     let mut summary = Json::obj().with("ok", false).with("command", command.name());
     let result = match command {
-        ImageCommand::Build { loader, bitstream, firmware, output } => {
-            build(loader, bitstream.as_deref(), firmware, output, json)
+        ImageCommand::Build { loader, bitstream, firmware, output, build_id } => {
+            build(loader, bitstream.as_deref(), firmware, output, build_id.as_deref(), json)
         }
         ImageCommand::Inspect { image } => inspect(image, json),
         ImageCommand::DummyBitstream { output, words } => dummy_bitstream(output, *words),
@@ -99,8 +103,11 @@ fn image_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
-fn build(loader: &Path, bitstream: Option<&Path>, firmware: &Path, output: &Path, json: bool) -> Result<Json, String> {
-    let (l, f) = (read(loader)?, read(firmware)?);
+fn build(loader: &Path, bitstream: Option<&Path>, firmware: &Path, output: &Path, build_id: Option<&str>, json: bool) -> Result<Json, String> {
+    let (l, mut f) = (read(loader)?, read(firmware)?);
+    if let Some(id) = build_id {
+        satman::build_id::patch(&mut f, id).map_err(|e| format!("--build-id {id:?} in {}: {e:?}", firmware.display()))?;
+    }
     let b = bitstream.map(read).transpose()?;
     let names = (image_name(loader), bitstream.map(image_name), image_name(firmware));
     let mut w = Writer::new();

@@ -23,6 +23,7 @@ mod image;
 mod json;
 mod kernel;
 mod measure;
+mod mgmt;
 mod progress;
 mod sdcard;
 mod target;
@@ -68,6 +69,14 @@ pub struct Global {
     /// One more argument for QEMU (repeatable).
     #[arg(long = "qemu-arg", global = true, value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
+    /// QEMU: put this SD card image in SD0 and boot through the loader,
+    /// which loads satman from the card's BOOT.BIN (`satctl sdcard make`).
+    /// Config and flash then persist in the image across runs.
+    #[arg(long, global = true, value_name = "IMG")]
+    pub card: Option<PathBuf>,
+    /// QEMU with --card: the loader to run (default: the built satboot).
+    #[arg(long, global = true, value_name = "ELF")]
+    pub loader: Option<PathBuf>,
 }
 
 /// Which link reaches the satellite.
@@ -159,6 +168,58 @@ pub enum Command {
     /// call-to-start latency from the firmware's log (instruction counts
     /// with --icount 0).
     Measure(MeasureArgs),
+    /// Flash a boot image (BOOT.BIN) over the aux link as `artiq_coremgmt
+    /// flash` does; the satellite checks it, replaces its BOOT.BIN and
+    /// reboots into it (QEMU: needs --card).
+    Flash {
+        /// The BOOT.BIN to flash (`satctl image build`).
+        file: PathBuf,
+        /// The satellite's destination number.
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+        /// Do not wait for the reboot.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The satellite's configuration (on its SD card; QEMU: needs --card).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Reboot the satellite (CoreMgmtRebootRequest) and wait until it is back.
+    Reboot {
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ConfigCommand {
+    /// Print a key's value.
+    Read {
+        key: String,
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+    },
+    /// Set a key (VALUE, or the content of --file).
+    Write {
+        key: String,
+        #[arg(required_unless_present = "file")]
+        value: Option<String>,
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+    },
+    /// Remove a key.
+    Remove {
+        key: String,
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+    },
+    /// Remove every key.
+    Erase {
+        #[arg(long, default_value_t = 1)]
+        destination: u8,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -326,6 +387,8 @@ fn run(cli: Cli) -> i32 {
         verbose: !g.json,
         icount: g.icount,
         qemu_args: g.qemu_args.clone(),
+        card: g.card.clone(),
+        loader: g.loader.clone(),
     };
     let mut target = match cli.link.connect(&connect) {
         Ok(t) => t,

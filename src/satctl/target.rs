@@ -43,6 +43,16 @@ pub trait Target {
     fn diagnostics(&self) -> Option<String> {
         None
     }
+    /// How many `READY`s the target has sent (a reboot sends a new one);
+    /// `None` if the target cannot reboot.
+    fn readies(&self) -> Option<u64> {
+        None
+    }
+    /// Waits for a `READY` after the `readies`-th: the satellite rebooted.
+    /// Returns its build id.
+    fn wait_reboot(&mut self, _readies: u64, _timeout: Duration) -> Result<String, String> {
+        Err("this target does not reboot".into())
+    }
 }
 
 /// Options every target takes.
@@ -57,6 +67,11 @@ pub struct Connect {
     pub icount: Option<u8>,
     /// QEMU only: more arguments.
     pub qemu_args: Vec<String>,
+    /// QEMU only: an SD card image for SD0; the board then boots through
+    /// the loader, which loads satman from the card's BOOT.BIN.
+    pub card: Option<PathBuf>,
+    /// QEMU only: the loader for `card` (default: the built satboot).
+    pub loader: Option<PathBuf>,
 }
 
 // ---- QEMU ---------------------------------------------------------------------
@@ -73,6 +88,16 @@ impl QemuTarget {
             None => satman_systest::qemu::firmware_elf()?,
         };
         let mut opts = QemuOptions::new(&elf);
+        if let Some(card) = &c.card {
+            if !card.is_file() {
+                return Err(format!("--card {}: no such file (make one with `satctl sdcard make`)", card.display()));
+            }
+            opts.sd_card = Some(card.clone());
+            opts.loader = Some(match &c.loader {
+                Some(l) => l.clone(),
+                None => satman_systest::qemu::satboot_elf()?,
+            });
+        }
         opts.ready_timeout = c.timeout;
         opts.reply_timeout = c.reply_timeout;
         opts.keep_dir |= c.keep_logs;
@@ -142,6 +167,14 @@ impl Target for QemuTarget {
 
     fn diagnostics(&self) -> Option<String> {
         Some(self.qemu.diagnostics())
+    }
+
+    fn readies(&self) -> Option<u64> {
+        Some(self.qemu.master.transport.ready_count())
+    }
+
+    fn wait_reboot(&mut self, readies: u64, timeout: Duration) -> Result<String, String> {
+        self.qemu.wait_reboot(readies, timeout).map(|r| r.build_id.to_string()).map_err(|e| e.to_string())
     }
 }
 
