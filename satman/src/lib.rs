@@ -25,9 +25,11 @@
 //! | [`gateware`] | Kasli-SoC | drivers for the satellite gateware's CSRs (generated from its CSR map at build time); host-tested against a fake bus |
 //! | [`qemu`] | QEMU | the aux link over UART0 (SLIP records) and the software RTIO and DMA models; host-tested |
 //!
-//! The firmware binary (`main.rs`, not part of this lib) adds the Zynq
-//! start-up and drivers (`platform/`), the kernel CPU (`kernel_cpu.rs`) and
-//! one board file (`fw_qemu.rs` or `fw_kasli_soc.rs`).
+//! The firmware binary (`main.rs`, not part of this lib) adds the Zynq-7000
+//! start-up and drivers (`platform/`, both boards; their differences are
+//! the constants in `platform/board.rs`), the kernel CPU (`kernel_cpu.rs`)
+//! and what both boards share (`fw_common.rs`), and one board file
+//! (`fw_qemu.rs` or `fw_kasli_soc.rs`).
 #![no_std]
 extern crate alloc;
 #[cfg(test)]

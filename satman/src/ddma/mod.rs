@@ -185,3 +185,168 @@ impl Ddma {
         rtio.select(Initiator::Kernel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The DDMA part alone, with a fake engine, RTIO, clock and wire.
+
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+
+    use libdma::{Arena, PlaybackTrace};
+    use libdrtio::Frame;
+
+    use super::*;
+    use crate::hal::RtioError;
+
+    #[derive(Default)]
+    struct FakeDma {
+        started: u32,
+        /// The engine still reads trace memory after a stop.
+        reading: bool,
+        status: Option<PlaybackStatus>,
+    }
+
+    impl DmaEngine for FakeDma {
+        fn start(&mut self, _: &PlaybackTrace, _: u64) {
+            self.started += 1;
+        }
+        fn poll(&mut self) -> Option<PlaybackStatus> {
+            self.status.take()
+        }
+        fn stop(&mut self) {}
+        fn idle(&mut self) -> bool {
+            !self.reading
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeRtio(Vec<Initiator>);
+
+    impl Rtio for FakeRtio {
+        fn select(&mut self, initiator: Initiator) {
+            self.0.push(initiator);
+        }
+        fn reset(&mut self) {}
+        fn hold_reset(&mut self, _: bool) {}
+        fn take_error(&mut self) -> Option<RtioError> {
+            None
+        }
+        fn set_route(&mut self, _: u8, _: u8) {}
+        fn take_tsc_loaded(&mut self) -> bool {
+            false
+        }
+    }
+
+    struct FakeClock(Cell<u64>);
+
+    impl Clock for FakeClock {
+        fn now_us(&self) -> u64 {
+            self.0.get()
+        }
+    }
+
+    /// Every packet sent, with its destination (0 for a reply upstream).
+    #[derive(Default)]
+    struct Sent(Vec<(u8, Frame)>);
+
+    impl Wire for Sent {
+        fn own(&self) -> u8 {
+            5
+        }
+        fn reply(&mut self, packet: &Packet<'_>) {
+            self.0.push((0, Frame::encode(packet).unwrap()));
+        }
+        fn late_reply(&mut self, destination: u8, packet: &Packet<'_>) {
+            self.0.push((destination, Frame::encode(packet).unwrap()));
+        }
+        fn send_routed(&mut self, destination: u8, packet: &Packet<'_>) -> bool {
+            self.0.push((destination, Frame::encode(packet).unwrap()));
+            true
+        }
+        fn room_towards(&self, _: u8) -> usize {
+            32
+        }
+    }
+
+    struct Bench {
+        dma: FakeDma,
+        rtio: FakeRtio,
+        store: Store,
+        sent: Sent,
+        clock: FakeClock,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            Bench {
+                dma: FakeDma::default(),
+                rtio: FakeRtio::default(),
+                store: Store::new(Arena::with_capacity(64 * 1024).unwrap()),
+                sent: Sent::default(),
+                clock: FakeClock(Cell::new(0)),
+            }
+        }
+
+        fn ctx(&mut self) -> Ctx<'_> {
+            Ctx {
+                dma: &mut self.dma,
+                rtio: &mut self.rtio,
+                store: &mut self.store,
+                wire: &mut self.sent,
+                clock: &self.clock,
+                playback_timeout_us: 1000,
+            }
+        }
+
+        /// The last packet sent and its destination.
+        fn last(&self) -> (u8, Packet<'_>) {
+            let (d, f) = self.sent.0.last().expect("a packet was sent");
+            (*d, f.decode().unwrap())
+        }
+    }
+
+    #[test]
+    fn a_master_playback_is_reported_and_gives_the_rtio_back() {
+        let mut b = Bench::new();
+        let mut d = Ddma::default();
+        d.add_trace(&mut b.ctx(), 0, 7, PayloadStatus::FirstAndLast, &[]);
+        assert!(matches!(b.last(), (0, Packet::DmaAddTraceReply { source: 5, id: 7, succeeded: true, .. })));
+        assert!(d.start(&mut b.ctx(), 0, 7, 100));
+        assert_eq!((b.dma.started, b.rtio.0.as_slice()), (1, &[Initiator::Dma][..]));
+        assert!(d.busy(&b.store));
+        // Playing: the engine is the master's, nothing is reported yet.
+        assert!(d.poll(&mut b.ctx()));
+        assert_eq!(b.sent.0.len(), 1);
+        b.dma.status = Some(PlaybackStatus { error: 1, channel: 3, timestamp: 9 });
+        assert!(d.poll(&mut b.ctx()));
+        assert!(matches!(
+            b.last(),
+            (0, Packet::DmaPlaybackStatus { source: 5, destination: 0, id: 7, error: 1, channel: 3, timestamp: 9 })
+        ));
+        assert_eq!(b.rtio.0.last(), Some(&Initiator::Drtio));
+        assert!(!d.busy(&b.store));
+        assert!(!d.poll(&mut b.ctx()), "no playback holds the engine any more");
+    }
+
+    #[test]
+    fn a_timed_out_playback_frees_its_trace_only_once_the_engine_is_idle() {
+        let mut b = Bench::new();
+        let mut d = Ddma::default();
+        d.add_trace(&mut b.ctx(), 0, 7, PayloadStatus::FirstAndLast, &[]);
+        assert!(d.start(&mut b.ctx(), 0, 7, 100));
+        b.dma.reading = true;
+        b.clock.0.set(1000);
+        assert!(d.poll(&mut b.ctx()));
+        assert!(matches!(b.last(), (0, Packet::DmaPlaybackStatus { error: ERROR_UNREACHABLE, .. })));
+        // The engine still reads the trace: it stays busy, cannot be removed.
+        assert!(d.busy(&b.store));
+        d.remove_trace(&mut b.ctx(), 0, 7);
+        assert!(matches!(b.last(), (0, Packet::DmaRemoveTraceReply { succeeded: false, .. })));
+        b.dma.reading = false;
+        assert!(!d.poll(&mut b.ctx()));
+        assert!(!d.busy(&b.store));
+        d.remove_trace(&mut b.ctx(), 0, 7);
+        assert!(matches!(b.last(), (0, Packet::DmaRemoveTraceReply { succeeded: true, .. })));
+    }
+}

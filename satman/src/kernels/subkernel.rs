@@ -7,7 +7,7 @@
 //!            load                LoadDone               Start
 //!   Idle ──────────▶ Loading ─────────────▶ Loaded ─────────────▶ Running(Session)
 //!    ▲                  │ LoadFailed / deadline                      │
-//!    └──────────────────┴────────────── end_kernel ◀─────────────────┘
+//!    └──────────────────┴─────────────────── end ◀────────────────────┘
 //!                 (finish, exception, replacement, reset, link loss,
 //!                  CPU1 protocol error or timeout)
 //! ```
