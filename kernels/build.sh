@@ -46,6 +46,9 @@ kernels=(
     finally_then_catch
     catch_underflow
     finally_uncaught
+    underflow_uncaught
+    fifo_fill
+    rtio_errors
 )
 
 # A build script's environment describes the outer build (its compiler, its

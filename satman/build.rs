@@ -11,13 +11,10 @@
 //!    driver in `src/gateware` the map can feed, sets
 //!    `gateware_driver = "<name>"`; with the `kasli_soc` feature, a driver the
 //!    board needs that the map cannot feed fails the build, naming what is
-//!    missing. The parser and the checks live in `src/gateware/csrgen.rs`,
-//!    which the lib's tests exercise too.
+//!    missing. The parser, the checks and the generator are the `csrgen`
+//!    crate (a build dependency, tested on its own).
 
 use std::path::{Path, PathBuf};
-
-#[path = "src/gateware/csrgen.rs"]
-mod csrgen;
 
 fn main() {
     link_script();
@@ -39,7 +36,6 @@ fn link_script() {
 const DEFAULT_CSV: &str = "gateware/kasli-soc-satellite-csr.csv";
 
 fn csr_map() {
-    println!("cargo:rerun-if-changed=src/gateware/csrgen.rs");
     println!("cargo:rerun-if-env-changed=SATMAN_CSR_CSV");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let workspace = manifest.parent().unwrap_or(&manifest).to_path_buf();

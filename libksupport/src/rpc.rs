@@ -223,6 +223,8 @@ unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize)
             }
             encode_elements(&tag[2..], buf, total, out, depth)?;
         }
+        // Made of Nones only (see `decode_at`).
+        b't' | b'r' if layout(tag)?.0 == 0 => {}
         b't' | b'r' => field_offsets(tag, |field, off| encode_at(field, ptr.add(off), out, depth + 1))?,
         other => return Err(RpcError::BadTag(other)),
     }
@@ -231,6 +233,10 @@ unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize)
 
 unsafe fn encode_elements(elt: &[u8], base: *const u8, n: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
     let (size, _) = layout(elt)?;
+    if elt[0] == b'n' {
+        // None has no wire bytes: nothing to do, however many there are.
+        return Ok(());
+    }
     if is_packed(elt) {
         // Little-endian target: the elements are already in wire order.
         if n > 0 {
@@ -347,6 +353,9 @@ unsafe fn decode_at(tag: &[u8], r: &mut Cursor<&[u8]>, slot: *mut u8, bump: &mut
                 }
             }
         }
+        // A value of size 0 is made of Nones only: no wire bytes, nothing
+        // to write. Walking it would cost 3^depth calls for nested ranges.
+        b't' | b'r' if layout(tag)?.0 == 0 => {}
         b't' | b'r' => field_offsets(tag, |field, off| {
             let s = if write { slot.add(off) } else { core::ptr::null_mut() };
             decode_at(field, r, s, bump, depth + 1)
@@ -366,6 +375,12 @@ unsafe fn decode_elements(elt: &[u8], n: usize, r: &mut Cursor<&[u8]>, bump: &mu
     }
     let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
     let base = bump.alloc(bytes, align)?;
+    if elt[0] == b'n' {
+        // None takes neither wire bytes nor memory: nothing to walk, and a
+        // count of up to 2^32 (or an array's product of dimensions) must not
+        // cost as many iterations.
+        return Ok(base);
+    }
     if is_packed(elt) {
         let src = r.take(bytes)?;
         if !base.is_null() && bytes > 0 {
@@ -473,6 +488,30 @@ mod tests {
             keep.push(vec![0u64; need.div_ceil(8)]);
             ptr = keep.last_mut().unwrap().as_mut_ptr().cast();
         }
+    }
+
+    #[test]
+    fn huge_none_lists_cost_nothing() {
+        // 2^32 - 1 Nones, and a 2-D array of 2^16 x 2^16 of them: no wire
+        // bytes, no element memory, and no per-element work.
+        let list = [0xFFu8, 0xFF, 0xFF, 0xFF];
+        assert_eq!(storage_needed(b"ln", &list), Ok(HEADER_SIZE));
+        let array = [0, 0, 1, 0, 0, 0, 1, 0];
+        assert_eq!(storage_needed(b"a\x02n", &array), Ok(0));
+        let mut slot = [0u64; 4];
+        let used = unsafe { decode(b"a\x02n", &array, slot.as_mut_ptr().cast(), core::ptr::null_mut(), 0) };
+        assert_eq!(used, Ok(8));
+    }
+
+    #[test]
+    fn nested_ranges_of_none_are_not_walked() {
+        // 16 nested ranges of None: 3^16 leaves, all of size 0.
+        let tag = b"rrrrrrrrrrrrrrrrn";
+        assert_eq!(tag_len(tag), Ok(tag.len()));
+        assert_eq!(storage_needed(tag, &[]), Ok(0));
+        let mut out = Vec::new();
+        assert_eq!(unsafe { encode(tag, core::ptr::NonNull::<u8>::dangling().as_ptr(), &mut out) }, Ok(()));
+        assert!(out.is_empty());
     }
 
     #[test]

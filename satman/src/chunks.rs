@@ -8,6 +8,8 @@
 
 use alloc::vec::Vec;
 
+use libdrtio::PayloadStatus;
+
 /// A staged value and how much of it has been served.
 #[derive(Debug, Default)]
 pub struct Chunks {
@@ -27,6 +29,14 @@ impl Chunks {
         let end = start.saturating_add(max).min(self.data.len());
         self.sent = end;
         (&self.data[start..end], end == self.data.len())
+    }
+
+    /// [`Chunks::next_slice`] with the slice's place in the value, as the
+    /// chunked aux packets carry it.
+    pub fn next_payload(&mut self, max: usize) -> (&[u8], PayloadStatus) {
+        let first = self.sent == 0;
+        let (data, last) = self.next_slice(max);
+        (data, PayloadStatus::from_flags(first, last))
     }
 
     /// Whether every byte has been served.
@@ -64,6 +74,18 @@ mod tests {
     fn empty_value_is_one_last_slice() {
         let mut c = Chunks::new(Vec::new());
         assert_eq!(c.next_slice(10), (&[][..], true));
+    }
+
+    #[test]
+    fn payload_status_marks_the_first_and_last_slices() {
+        let mut c = Chunks::new(alloc::vec![1; 25]);
+        let flags = |s: PayloadStatus| (s.is_first(), s.is_last());
+        assert_eq!(flags(c.next_payload(10).1), (true, false));
+        assert_eq!(flags(c.next_payload(10).1), (false, false));
+        let (data, status) = c.next_payload(10);
+        assert_eq!((data.len(), flags(status)), (5, (false, true)));
+        let mut empty = Chunks::new(Vec::new());
+        assert_eq!(flags(empty.next_payload(10).1), (true, true));
     }
 
     #[test]

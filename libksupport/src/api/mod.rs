@@ -25,7 +25,7 @@ pub mod names;
 #[cfg(target_arch = "arm")]
 mod rtabi;
 
-pub use names::NAMES;
+pub use names::{position, NAMES};
 
 /// One entry of an address table: a name and the address of what it names.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +46,19 @@ impl Symbol {
     }
 }
 
+/// The address of [`NAMES`]`[index]` in `tables` (which list the names in
+/// the order of [`NAMES`], as the compile-time checks keep them), as a
+/// 32-bit number, which is what it is on the target.
+pub fn address_at(tables: &[&[Symbol]], mut index: usize) -> Option<u32> {
+    for table in tables {
+        match table.get(index) {
+            Some(sym) => return Some(sym.addr as usize as u32),
+            None => index -= table.len(),
+        }
+    }
+    None
+}
+
 /// Looks `name` up in `tables`, in order, by exact match. The address is
 /// returned as a 32-bit number, which is what it is on the target.
 pub fn lookup(tables: &[&[Symbol]], name: &[u8]) -> Option<u32> {
@@ -54,11 +67,6 @@ pub fn lookup(tables: &[&[Symbol]], name: &[u8]) -> Option<u32> {
         .flat_map(|table| table.iter())
         .find(|sym| sym.name.as_bytes() == name)
         .map(|sym| sym.addr as usize as u32)
-}
-
-/// The index of `name` in [`NAMES`], by exact match.
-pub fn position(name: &[u8]) -> Option<usize> {
-    NAMES.iter().position(|n| n.as_bytes() == name)
 }
 
 /// Every address table the firmware offers, in lookup order.
@@ -71,10 +79,13 @@ pub static TABLES: &[&[Symbol]] = &[
     rtabi::LIBC_SYMBOLS,
 ];
 
-/// The resolver to hand to [`Kernel::load`](crate::loader::Kernel::load).
+/// The resolver to hand to [`Kernel::load`](crate::loader::Kernel::load):
+/// the name's index in [`NAMES`] (hashed), then its entry in [`TABLES`]
+/// (same order: each table lists its group of [`NAMES`]; `UNSUPPORTED`
+/// only as a set, but all its entries are the same stub).
 #[cfg(target_arch = "arm")]
 pub fn resolve(name: &[u8]) -> Option<u32> {
-    lookup(TABLES, name)
+    address_at(TABLES, position(name)?)
 }
 
 /// Whether the entries of `table` carry exactly the names of `names`, in the

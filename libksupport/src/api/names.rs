@@ -172,3 +172,50 @@ const _: () = {
         i += 1;
     }
 };
+
+/// Slots of [`INDEX`]: a power of two, about three times the names, so
+/// that a lookup probes one or two slots.
+const SLOTS: usize = 512;
+const _: () = assert!(NAMES.len() < SLOTS / 2, "api::NAMES outgrew its index");
+
+/// The slot a name hashes to (h * 33 + c from 5381, as `DT_GNU_HASH`).
+const fn slot_of(name: &[u8]) -> usize {
+    let mut h: u32 = 5381;
+    let mut i = 0;
+    while i < name.len() {
+        h = (h << 5).wrapping_add(h).wrapping_add(name[i] as u32);
+        i += 1;
+    }
+    h as usize & (SLOTS - 1)
+}
+
+/// [`NAMES`] by hash, built at compile time: slot = index + 1, 0 = empty,
+/// collisions in the next slots (linear probing).
+static INDEX: [u16; SLOTS] = {
+    let mut index = [0u16; SLOTS];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let mut slot = slot_of(NAMES[i].as_bytes());
+        while index[slot] != 0 {
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        index[slot] = i as u16 + 1;
+        i += 1;
+    }
+    index
+};
+
+/// The index of `name` in [`NAMES`], by exact match. Bounded: the index
+/// has empty slots, and a probe ends at the first.
+pub fn position(name: &[u8]) -> Option<usize> {
+    // `slot_of`, as an iterator fold (its indexed loop is for const eval).
+    let h = name.iter().fold(5381u32, |h, &c| (h << 5).wrapping_add(h).wrapping_add(u32::from(c)));
+    let mut slot = h as usize & (SLOTS - 1);
+    loop {
+        let i = usize::from(*INDEX.get(slot)?).checked_sub(1)?;
+        if NAMES.get(i)?.as_bytes() == name {
+            return Some(i);
+        }
+        slot = (slot + 1) & (SLOTS - 1);
+    }
+}

@@ -190,3 +190,29 @@ fn lookup_is_exact_and_ordered() {
     assert!(!names_within(B, &["x"]));
     assert!(names_within(artiq::SUPPORTED, names::ARTIQ));
 }
+
+#[test]
+fn position_finds_every_name_and_nothing_else() {
+    for (i, name) in NAMES.iter().enumerate() {
+        assert_eq!(position(name.as_bytes()), Some(i), "{name}");
+        // Prefixes and extensions are other names (or none).
+        let longer = std::format!("{name}_");
+        assert_eq!(position(longer.as_bytes()), None);
+        let shorter = &name.as_bytes()[..name.len() - 1];
+        assert_eq!(position(shorter), NAMES.iter().position(|n| n.as_bytes() == shorter));
+    }
+    assert_eq!(position(b""), None);
+    assert_eq!(position(b"rtio_output_wid"), None);
+}
+
+#[test]
+fn address_at_walks_the_tables_in_order() {
+    const A: &[Symbol] = &[Symbol::new("a", 0x100 as *const ()), Symbol::new("b", 0x200 as *const ())];
+    const B: &[Symbol] = &[Symbol::new("c", 0x300 as *const ())];
+    assert_eq!(address_at(&[A, B], 0), Some(0x100));
+    assert_eq!(address_at(&[A, B], 2), Some(0x300));
+    assert_eq!(address_at(&[A, B], 3), None);
+    // The host's ARTIQ table: index i of NAMES is entry i.
+    let i = position(b"rtio_output").unwrap();
+    assert_eq!(address_at(&[artiq::SUPPORTED], i), lookup(&[artiq::SUPPORTED], b"rtio_output"));
+}

@@ -90,7 +90,7 @@ fn built_kernels_load_against_the_api_names() {
         // from core or compiler-builtins leaked in as a linked copy.
         // And every undefined symbol is an import a relocation uses.
         let mut exports = Vec::new();
-        for index in 1..kernel.nsyms {
+        for index in 1..kernel.syms.nsyms {
             let sym = kernel.symbol(index, 0).unwrap();
             let sym_name = kernel.name(&sym).unwrap();
             if Kernel::defined_value(&sym).is_none() {

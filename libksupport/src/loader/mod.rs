@@ -74,6 +74,7 @@
 #[cfg(test)]
 mod built_kernels;
 mod error;
+mod hash;
 #[cfg(test)]
 mod testelf;
 #[cfg(test)]
@@ -86,11 +87,9 @@ use core::ops::Range;
 use alloc::vec::Vec;
 use elf::abi;
 use elf::endian::LittleEndian;
-use elf::file::Class;
-use elf::hash::{GnuHashTable, SysVHashTable};
-use elf::string_table::StringTable;
-use elf::symbol::{Symbol, SymbolTable};
 use elf::ElfBytes;
+
+use hash::{GnuHash, Lookup, Sym, Symbols, SysVHash};
 
 pub use error::{LoadError, SymbolName, SYMBOL_NAME_MAX};
 
@@ -200,12 +199,6 @@ struct RawReloc {
     addend: Option<i32>,
 }
 
-enum Lookup<'a> {
-    Gnu(GnuHashTable<'a, LittleEndian>),
-    SysV(SysVHashTable<'a, LittleEndian>),
-    Linear,
-}
-
 /// A validated kernel image, borrowing the ELF bytes.
 pub struct Kernel<'a> {
     elf: &'a [u8],
@@ -213,9 +206,7 @@ pub struct Kernel<'a> {
     nsegments: usize,
     size: u32,
     align: u32,
-    symtab: SymbolTable<'a, LittleEndian>,
-    nsyms: u32,
-    strtab: StringTable<'a>,
+    syms: Symbols<'a>,
     lookup: Lookup<'a>,
     rel: &'a [u8],
     rela: &'a [u8],
@@ -233,7 +224,7 @@ impl fmt::Debug for Kernel<'_> {
             .field("size", &self.size)
             .field("align", &self.align)
             .field("segments", &self.segments())
-            .field("nsyms", &self.nsyms)
+            .field("nsyms", &self.syms.nsyms)
             .field("entry", &self.entry)
             .field("bss", &self.bss)
             .field("exidx", &self.exidx)
@@ -457,9 +448,16 @@ struct ProgramHeaders {
 }
 
 impl ProgramHeaders {
-    fn read(file: &ElfBytes<'_, LittleEndian>, file_len: usize) -> Result<Self, LoadError> {
-        let phdrs = file
-            .segments()
+    /// Reads the program header table straight from the bytes: its place
+    /// and size were checked by `check_header` (non-empty, entries of 32
+    /// bytes, inside the file).
+    fn read(elf: &[u8], file_len: usize) -> Result<Self, LoadError> {
+        let phoff = le32(elf, 28).unwrap_or(0) as usize;
+        let phnum = usize::from(le16(elf, 44).unwrap_or(0));
+        let table = phoff
+            .checked_add(phnum * PHDR_SIZE as usize)
+            .and_then(|end| elf.get(phoff..end))
+            .filter(|t| !t.is_empty())
             .ok_or(LoadError::BadHeader("no program headers"))?;
         let mut ph = ProgramHeaders {
             segments: [LoadSegment::default(); MAX_LOAD_SEGMENTS],
@@ -469,12 +467,14 @@ impl ProgramHeaders {
             dynamic: None,
             exidx: None,
         };
-        for (index, h) in phdrs.iter().enumerate() {
+        for (index, h) in table.chunks_exact(PHDR_SIZE as usize).enumerate() {
             let index = u16::try_from(index).unwrap_or(u16::MAX);
-            let (offset, vaddr) = (narrow(h.p_offset), narrow(h.p_vaddr));
-            let (filesz, memsz) = (narrow(h.p_filesz), narrow(h.p_memsz));
+            let field = |at: usize| le32(h, at).unwrap_or(0);
+            let p_type = field(0);
+            let (offset, vaddr) = (field(4), field(8));
+            let (filesz, memsz) = (field(16), field(20));
             let in_file = u64::from(offset) + u64::from(filesz) <= file_len as u64;
-            match h.p_type {
+            match p_type {
                 abi::PT_LOAD => {
                     if filesz > memsz {
                         return Err(LoadError::SegmentFileLargerThanMemory {
@@ -498,7 +498,7 @@ impl ProgramHeaders {
                             size: memsz,
                         });
                     }
-                    let p_align = narrow(h.p_align);
+                    let p_align = field(28);
                     if p_align > 1 {
                         if !p_align.is_power_of_two() {
                             return Err(LoadError::BadHeader(
@@ -554,10 +554,7 @@ impl ProgramHeaders {
                 }
                 abi::PT_ARM_EXIDX => ph.exidx = Some((vaddr, memsz)),
                 abi::PT_TLS => {
-                    return Err(LoadError::UnsupportedSegment {
-                        index,
-                        p_type: h.p_type,
-                    })
+                    return Err(LoadError::UnsupportedSegment { index, p_type })
                 }
                 _ => {}
             }
@@ -601,7 +598,7 @@ impl<'a> Kernel<'a> {
         let file_len = elf.len();
         let file = ElfBytes::<LittleEndian>::minimal_parse(elf)
             .map_err(|e| error::from_parse("ELF header tables", file_len, e))?;
-        let ph = ProgramHeaders::read(&file, file_len)?;
+        let ph = ProgramHeaders::read(elf, file_len)?;
         let size = ph.size;
         let mut kernel = Kernel {
             elf,
@@ -609,9 +606,7 @@ impl<'a> Kernel<'a> {
             nsegments: ph.nsegments,
             size,
             align: ph.align,
-            symtab: SymbolTable::new(LittleEndian, Class::ELF32, &[]),
-            nsyms: 0,
-            strtab: StringTable::new(&[]),
+            syms: Symbols::EMPTY,
             lookup: Lookup::Linear,
             rel: &[],
             rela: &[],
@@ -682,9 +677,7 @@ impl<'a> Kernel<'a> {
 
         // Validate every relocation now, so that `load` can only fail on
         // what needs the resolver or the destination.
-        for r in kernel.relocs() {
-            kernel.check_reloc(r)?;
-        }
+        kernel.each_reloc(|r| kernel.check_reloc(r))?;
         Ok(kernel)
     }
 
@@ -700,7 +693,7 @@ impl<'a> Kernel<'a> {
             });
         }
         self.entry = entry;
-        if let (Some(start), Some(end)) = (self.export(b"__bss_start")?, self.export(b"_end")?) {
+        if let (Some(start), Some(end)) = (self.export_hashed(b"__bss_start", const { hash::gnu_hash_const(b"__bss_start") })?, self.export_hashed(b"_end", const { hash::gnu_hash_const(b"_end") })?) {
             if start > end {
                 return Err(LoadError::BadExport {
                     name: "__bss_start",
@@ -715,7 +708,7 @@ impl<'a> Kernel<'a> {
             }
             self.bss = start..end;
         }
-        self.sstack_guard = self.export(b"_sstack_guard")?;
+        self.sstack_guard = self.export_hashed(b"_sstack_guard", const { hash::gnu_hash_const(b"_sstack_guard") })?;
         Ok(())
     }
 
@@ -825,13 +818,13 @@ impl<'a> Kernel<'a> {
         let symtab = d.symtab.ok_or(LoadError::BadDynamic("no DT_SYMTAB"))?;
         let strtab = d.strtab.ok_or(LoadError::BadDynamic("no DT_STRTAB"))?;
         let strsz = d.strsz.ok_or(LoadError::BadDynamic("no DT_STRSZ"))?;
-        self.strtab = StringTable::new(self.file_bytes("DT_STRTAB", strtab, Some(strsz))?);
+        self.syms.strtab = self.file_bytes("DT_STRTAB", strtab, Some(strsz))?;
 
         let mut nsyms = None;
         if let Some(gnu) = d.gnu_hash {
             let data = self.file_bytes("DT_GNU_HASH", gnu, None)?;
-            let table = GnuHashTable::new(LittleEndian, Class::ELF32, data)
-                .map_err(|_| LoadError::BadSymbolTable("DT_GNU_HASH runs past its segment"))?;
+            let table = GnuHash::new(data)
+                .ok_or(LoadError::BadSymbolTable("DT_GNU_HASH runs past its segment"))?;
             nsyms = Some(
                 gnu_symbol_count(data)
                     .ok_or(LoadError::BadSymbolTable("inconsistent DT_GNU_HASH chains"))?,
@@ -840,8 +833,8 @@ impl<'a> Kernel<'a> {
         }
         if let Some(hash) = d.hash {
             let data = self.file_bytes("DT_HASH", hash, None)?;
-            let table = SysVHashTable::new(LittleEndian, Class::ELF32, data)
-                .map_err(|_| LoadError::BadSymbolTable("DT_HASH runs past its segment"))?;
+            let table = SysVHash::new(data)
+                .ok_or(LoadError::BadSymbolTable("DT_HASH runs past its segment"))?;
             // nchain is the symbol count by definition: prefer it.
             nsyms = le32(data, 4);
             if matches!(self.lookup, Lookup::Linear) {
@@ -866,44 +859,37 @@ impl<'a> Kernel<'a> {
         let bytes = nsyms
             .checked_mul(SYM_SIZE)
             .ok_or(LoadError::BadSymbolTable("symbol count overflows"))?;
-        self.symtab = SymbolTable::new(
-            LittleEndian,
-            Class::ELF32,
-            self.file_bytes("DT_SYMTAB", symtab, Some(bytes))?,
-        );
-        self.nsyms = nsyms;
+        self.syms.table = self.file_bytes("DT_SYMTAB", symtab, Some(bytes))?;
+        self.syms.nsyms = nsyms;
         Ok(())
     }
 
-    fn symbol(&self, index: u32, offset: u32) -> Result<Symbol, LoadError> {
-        if index >= self.nsyms {
-            return Err(LoadError::BadSymbolIndex { index, offset });
-        }
-        self.symtab
-            .get(index as usize)
-            .map_err(|_| LoadError::BadSymbolIndex { index, offset })
+    fn symbol(&self, index: u32, offset: u32) -> Result<Sym, LoadError> {
+        self.syms
+            .get(index)
+            .ok_or(LoadError::BadSymbolIndex { index, offset })
     }
 
-    fn name(&self, sym: &Symbol) -> Result<&'a [u8], LoadError> {
-        self.strtab.get_raw(sym.st_name as usize).map_err(|_| {
-            LoadError::BadSymbolTable("symbol name outside DT_STRTAB or not NUL-terminated")
-        })
+    fn name(&self, sym: &Sym) -> Result<&'a [u8], LoadError> {
+        self.syms.name(sym).ok_or(LoadError::BadSymbolTable(
+            "symbol name outside DT_STRTAB or not NUL-terminated",
+        ))
     }
 
     /// The link-time value of a symbol the image defines, `None` if undefined;
     /// the flag marks `SHN_ABS` values, to which the load base is not added.
     /// Not range-checked: `_sstack_guard` legitimately lies past the image.
-    fn defined_value(sym: &Symbol) -> Option<(u32, bool)> {
+    fn defined_value(sym: &Sym) -> Option<(u32, bool)> {
         match sym.st_shndx {
             abi::SHN_UNDEF => None,
-            abi::SHN_ABS => Some((narrow(sym.st_value), true)),
-            _ => Some((narrow(sym.st_value), false)),
+            abi::SHN_ABS => Some((sym.st_value, true)),
+            _ => Some((sym.st_value, false)),
         }
     }
 
     /// Like [`defined_value`](Self::defined_value), for a symbol a relocation
     /// uses: an address computed from it must point into the image.
-    fn relocation_value(&self, sym: &Symbol) -> Result<Option<(u32, bool)>, LoadError> {
+    fn relocation_value(&self, sym: &Sym) -> Result<Option<(u32, bool)>, LoadError> {
         match Self::defined_value(sym) {
             Some((value, false)) if value & !1 > self.size => {
                 let name = SymbolName::new(self.name(sym).unwrap_or(b"?"));
@@ -914,19 +900,24 @@ impl<'a> Kernel<'a> {
     }
 
     /// The image's own defined global (or weak) symbol called `name`.
-    fn find_own(&self, name: &[u8]) -> Result<Option<Symbol>, LoadError> {
+    fn find_own(&self, name: &[u8]) -> Result<Option<Sym>, LoadError> {
+        self.find_own_hashed(name, hash::gnu_hash(name))
+    }
+
+    /// [`find_own`](Self::find_own) given the name's GNU hash.
+    fn find_own_hashed(&self, name: &[u8], gnu_hash: u32) -> Result<Option<Sym>, LoadError> {
         let found = match &self.lookup {
             Lookup::Gnu(table) => table
-                .find(name, &self.symtab, &self.strtab)
+                .find_hashed(name, gnu_hash, &self.syms)
                 .map_err(|_| LoadError::BadSymbolTable("broken DT_GNU_HASH chain"))?
                 .map(|(_, sym)| sym),
             Lookup::SysV(table) => table
-                .find(name, &self.symtab, &self.strtab)
+                .find(name, &self.syms)
                 .map_err(|_| LoadError::BadSymbolTable("broken DT_HASH chain"))?
                 .map(|(_, sym)| sym),
             Lookup::Linear => {
                 let mut found = None;
-                for index in 1..self.nsyms {
+                for index in 1..self.syms.nsyms {
                     let sym = self.symbol(index, 0)?;
                     if sym.st_shndx != abi::SHN_UNDEF && self.name(&sym)? == name {
                         found = Some(sym);
@@ -944,8 +935,14 @@ impl<'a> Kernel<'a> {
     /// Link-time value of an exported symbol (base not added for `SHN_ABS`;
     /// exports are never absolute in lld output, so this is an offset).
     fn export(&self, name: &[u8]) -> Result<Option<u32>, LoadError> {
+        self.export_hashed(name, hash::gnu_hash(name))
+    }
+
+    /// [`export`](Self::export) given the name's GNU hash (computed at
+    /// compile time for the fixed names of `read_exports`).
+    fn export_hashed(&self, name: &[u8], gnu_hash: u32) -> Result<Option<u32>, LoadError> {
         Ok(self
-            .find_own(name)?
+            .find_own_hashed(name, gnu_hash)?
             .as_ref()
             .and_then(Self::defined_value)
             .map(|(v, _)| v))
@@ -980,6 +977,32 @@ impl<'a> Kernel<'a> {
                     .chunks_exact(jmp_stride)
                     .filter_map(move |e| decode(e, jmprel_is_rela)),
             )
+    }
+
+    /// Calls `f` with every dynamic relocation, in the order of
+    /// [`relocs`](Self::relocs), stopping at the first error: plain loops
+    /// over the three tables, for the load path.
+    fn each_reloc(&self, mut f: impl FnMut(RawReloc) -> Result<(), LoadError>) -> Result<(), LoadError> {
+        fn rel(e: &[u8], addend: Option<i32>) -> RawReloc {
+            let info = le32(e, 4).unwrap_or(0);
+            RawReloc { offset: le32(e, 0).unwrap_or(0), rtype: (info & 0xff) as u8, sym: info >> 8, addend }
+        }
+        for e in self.rel.chunks_exact(REL_SIZE) {
+            f(rel(e, None))?;
+        }
+        for e in self.rela.chunks_exact(RELA_SIZE) {
+            f(rel(e, le32(e, 8).map(|a| a as i32)))?;
+        }
+        if self.jmprel_is_rela {
+            for e in self.jmprel.chunks_exact(RELA_SIZE) {
+                f(rel(e, le32(e, 8).map(|a| a as i32)))?;
+            }
+        } else {
+            for e in self.jmprel.chunks_exact(REL_SIZE) {
+                f(rel(e, None))?;
+            }
+        }
+        Ok(())
     }
 
     /// Everything about a relocation that can be checked before loading.
@@ -1030,8 +1053,12 @@ impl<'a> Kernel<'a> {
         if let Some(v) = self.relocation_value(&sym)? {
             return Ok(relocate(v));
         }
-        let name = self.name(&sym)?;
-        if let Some(own) = self.find_own(name)? {
+        // An import: its name and GNU hash in one pass (the hash is what
+        // the image's own lookup needs first).
+        let (name, hash) = self.syms.name_and_hash(&sym).ok_or(LoadError::BadSymbolTable(
+            "symbol name outside DT_STRTAB or not NUL-terminated",
+        ))?;
+        if let Some(own) = self.find_own_hashed(name, hash)? {
             if let Some(v) = self.relocation_value(&own)? {
                 return Ok(relocate(v));
             }
@@ -1095,10 +1122,13 @@ impl<'a> Kernel<'a> {
             bss.fill(0);
         }
 
-        for r in self.relocs() {
-            self.check_reloc(r)?;
+        // Every relocation passed `check_reloc` in `parse`, on these same
+        // (borrowed, immutable) bytes: its type is known, its word inside
+        // the image, its symbol index, name and value valid. What is left
+        // to fail here needs the resolver or the load address.
+        self.each_reloc(|r| {
             if r.rtype == R_ARM_NONE {
-                continue;
+                return Ok(());
             }
             let at = r.offset as usize;
             let outside = LoadError::RelocationOutsideImage {
@@ -1144,7 +1174,8 @@ impl<'a> Kernel<'a> {
                 .get_mut(at..at + 4)
                 .ok_or(outside)?
                 .copy_from_slice(&value.to_le_bytes());
-        }
+            Ok(())
+        })?;
 
         Ok(Loaded {
             load_addr,

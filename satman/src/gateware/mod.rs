@@ -15,7 +15,7 @@
 //! # Which drivers exist
 //!
 //! `build.rs` checks the map against what each driver touches (the table
-//! in `csrgen.rs`) and sets `gateware_driver = "<name>"` for each one the
+//! in the `csrgen` crate) and sets `gateware_driver = "<name>"` for each one the
 //! map can feed. A map from another variant leaves the drivers it cannot
 //! feed out of a host build, with a warning; a `kasli_soc` build fails
 //! instead, naming what is missing.
@@ -40,9 +40,6 @@ mod kernel_rtio;
 mod rtio;
 pub mod uplink;
 
-#[cfg(test)]
-#[path = "csrgen.rs"]
-mod csrgen;
 #[cfg(test)]
 mod fake;
 

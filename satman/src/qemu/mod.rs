@@ -6,8 +6,10 @@
 //! host. Everything here is platform-independent and tested on the host;
 //! the firmware supplies the UART and the clock.
 
+pub mod analyzer;
 mod aux;
 mod rtio;
+pub mod sed;
 pub mod slip;
 
 pub use aux::{ByteStream, Control, QemuAux};

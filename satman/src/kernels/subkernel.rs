@@ -1,5 +1,5 @@
 //! The subkernel manager: uploaded images, the kernel CPU's state, and the
-//! one teardown every kernel goes through.
+//! one teardown every kernel goes through ([`Kernels::end`]).
 //!
 //! Kernel CPU states:
 //!
@@ -7,7 +7,7 @@
 //!            load                LoadDone               Start
 //!   Idle ──────────▶ Loading ─────────────▶ Loaded ─────────────▶ Running(Session)
 //!    ▲                  │ LoadFailed / deadline                      │
-//!    └──────────────────┴────────────── end_kernel ◀─────────────────┘
+//!    └──────────────────┴─────────────────── end ◀────────────────────┘
 //!                 (finish, exception, replacement, reset, link loss,
 //!                  CPU1 protocol error or timeout)
 //! ```
@@ -26,18 +26,19 @@
 //!   master can fetch explaining why.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use libdrtio::{Packet, PayloadStatus, Progress, Reassembler, Route, MASTER_PAYLOAD_MAX_SIZE};
+use libdrtio::{Packet, PayloadStatus, Progress, Reassembler, MASTER_PAYLOAD_MAX_SIZE};
 use libksupport::exception::{self, id as exn_id};
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use log::{error, info, warn};
 
-use crate::hal::{Initiator, KernelCpu, Platform, Rtio};
-use crate::satellite::Satellite;
-use crate::session::{Session, Wait};
+use super::session::{RemoteState, Session, Wait};
+use super::Ctx;
+use crate::chunks::Chunks;
+use crate::hal::Initiator;
 
 /// How a kernel ended.
 #[derive(Debug)]
@@ -104,14 +105,13 @@ pub enum KernelState {
 struct Served {
     /// The subkernel that raised it (or was stopped).
     id: u32,
-    blob: Vec<u8>,
-    sent: usize,
+    blob: Chunks,
 }
 
 /// Unfetched exceptions kept at most; the oldest goes first.
 const MAX_EXCEPTIONS: usize = 8;
 
-pub struct Subkernels {
+pub struct Kernels {
     images: BTreeMap<u32, Image>,
     cpu: Cpu,
     /// Exceptions the master has not fetched yet, oldest first, at most one
@@ -119,14 +119,14 @@ pub struct Subkernels {
     /// (the master fetches right after the `SubkernelFinished` it awaited);
     /// a kernel started later does not make an earlier one's exception
     /// unreachable, and a normal finish of the same id drops its old one.
-    exceptions: alloc::collections::VecDeque<Served>,
+    exceptions: VecDeque<Served>,
     /// `cache_get`/`cache_put` store, local to this satellite.
-    pub(crate) cache: BTreeMap<String, Vec<i32>>,
+    pub(super) cache: BTreeMap<String, Vec<i32>>,
 }
 
-impl Subkernels {
-    pub fn new() -> Subkernels {
-        Subkernels { images: BTreeMap::new(), cpu: Cpu::Idle, exceptions: alloc::collections::VecDeque::new(), cache: BTreeMap::new() }
+impl Kernels {
+    pub fn new() -> Kernels {
+        Kernels { images: BTreeMap::new(), cpu: Cpu::Idle, exceptions: VecDeque::new(), cache: BTreeMap::new() }
     }
 
     pub fn state(&self) -> KernelState {
@@ -137,6 +137,11 @@ impl Subkernels {
             Cpu::Running(s) => KernelState::Running(s.id),
             Cpu::Dead => KernelState::Dead,
         }
+    }
+
+    /// Whether a kernel runs on CPU1.
+    pub fn running(&self) -> bool {
+        matches!(self.cpu, Cpu::Running(_))
     }
 
     /// Uploaded images: (id, bytes, complete).
@@ -151,7 +156,7 @@ impl Subkernels {
     /// uploads them again).
     pub fn forget_images(&mut self) {
         self.images = BTreeMap::new();
-        self.exceptions = alloc::collections::VecDeque::new();
+        self.exceptions = VecDeque::new();
     }
 
     /// Replaces (or, with `None`, drops) the kept exception of kernel `id`.
@@ -161,70 +166,43 @@ impl Subkernels {
             if self.exceptions.len() == MAX_EXCEPTIONS {
                 self.exceptions.pop_front();
             }
-            self.exceptions.push_back(Served { id, blob, sent: 0 });
+            self.exceptions.push_back(Served { id, blob: Chunks::new(blob) });
         }
         if self.exceptions.is_empty() {
             // Give the buffer back: heap use must not depend on history.
-            self.exceptions = alloc::collections::VecDeque::new();
+            self.exceptions = VecDeque::new();
         }
     }
 
-    pub(crate) fn session(&mut self) -> Option<&mut Session> {
+    pub(super) fn session(&mut self) -> Option<&mut Session> {
         match &mut self.cpu {
             Cpu::Running(s) => Some(s),
             _ => None,
         }
     }
 
-    pub(crate) fn session_ref(&self) -> Option<&Session> {
+    pub(super) fn session_ref(&self) -> Option<&Session> {
         match &self.cpu {
             Cpu::Running(s) => Some(s),
             _ => None,
         }
     }
-}
-
-impl Default for Subkernels {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<P: Platform> Satellite<P> {
-    pub fn kernel_state(&self) -> KernelState {
-        self.kernels.state()
-    }
-
-    pub fn kernels(&self) -> &Subkernels {
-        &self.kernels
-    }
-
-    /// Sends a reply to `destination`, which may be the master (directly, or
-    /// ahead of anything queued) or another satellite (routed).
-    pub(crate) fn late_reply(&mut self, destination: u8, packet: &Packet<'_>) {
-        match self.route(destination) {
-            Route::Repeater(_) | Route::Local if destination != 0 => {
-                self.send_routed(destination, packet);
-            }
-            // Upstream: the requester is waiting for exactly this packet.
-            _ => self.reply(packet),
-        }
-    }
 
     // ---- upload -----------------------------------------------------------
 
-    pub(crate) fn handle_add_data(&mut self, id: u32, status: PayloadStatus, data: &[u8]) {
+    /// `SubkernelAddDataRequest`: one slice of kernel `id`'s image.
+    pub fn upload(&mut self, ctx: &mut Ctx<'_>, id: u32, status: PayloadStatus, data: &[u8]) {
         // A new image for a kernel that is running or loaded: that kernel
         // is stale and goes through the teardown first.
-        match self.kernels.state() {
+        match self.state() {
             KernelState::Running(r) | KernelState::Loaded(r) | KernelState::Loading(r) if r == id => {
                 info!("subkernel {}: new upload replaces the kernel on CPU1", id);
-                self.end_kernel(End::Replaced);
+                self.end(ctx, End::Replaced);
             }
             _ => {}
         }
-        let max = self.config.max_kernel_size;
-        let image = self.kernels.images.entry(id).or_insert_with(|| Image::Uploading(Reassembler::new(max)));
+        let max = ctx.config.max_kernel_size;
+        let image = self.images.entry(id).or_insert_with(|| Image::Uploading(Reassembler::new(max)));
         if status.is_first() || matches!(image, Image::Ready(_)) {
             *image = Image::Uploading(Reassembler::new(max));
         }
@@ -243,85 +221,86 @@ impl<P: Platform> Satellite<P> {
             }
             Err(e) => {
                 warn!("subkernel {}: upload refused: {}", id, e);
-                self.kernels.images.remove(&id);
+                self.images.remove(&id);
                 false
             }
         };
-        self.reply(&Packet::SubkernelAddDataReply { succeeded });
+        ctx.wire.reply(&Packet::SubkernelAddDataReply { succeeded });
     }
 
     // ---- load and run -----------------------------------------------------
 
-    pub(crate) fn handle_load_run(&mut self, source: u8, id: u32, run: bool, timestamp: u64) {
-        let reply = |sat: &mut Self, ok: bool| {
-            sat.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: ok })
+    /// `SubkernelLoadRunRequest` from `source`.
+    pub fn load_run(&mut self, ctx: &mut Ctx<'_>, source: u8, id: u32, run: bool, timestamp: u64) {
+        let reply = |ctx: &mut Ctx<'_>, ok: bool| {
+            ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: ok })
         };
-        if !matches!(self.kernels.images.get(&id), Some(Image::Ready(_))) {
+        if !matches!(self.images.get(&id), Some(Image::Ready(_))) {
             warn!("subkernel {}: load refused, not uploaded (or upload incomplete)", id);
-            return reply(self, false);
+            return reply(ctx, false);
         }
-        if run && self.master_dma_busy() {
+        if run && ctx.engine.busy(ctx.store) {
             warn!("subkernel {}: run refused, a DMA playback is in progress", id);
-            return reply(self, false);
+            return reply(ctx, false);
         }
-        match self.kernels.state() {
+        match self.state() {
             KernelState::Loaded(l) if l == id => {
                 // Preloaded: no reload.
                 if run {
-                    self.start_kernel(id, source, timestamp);
+                    self.start(ctx, id, source, timestamp);
                 }
-                reply(self, true)
+                reply(ctx, true)
             }
             KernelState::Dead => {
                 error!("subkernel {}: load refused, the kernel CPU is unresponsive", id);
-                reply(self, false)
+                reply(ctx, false)
             }
             state => {
                 if matches!(state, KernelState::Running(_) | KernelState::Loading(_)) {
-                    self.end_kernel(End::Replaced);
+                    self.end(ctx, End::Replaced);
                 }
                 let then = if run { AfterLoad::Run { source, timestamp } } else { AfterLoad::Reply { source } };
-                self.begin_load(id, then);
+                self.begin_load(ctx, id, then);
             }
         }
     }
 
-    fn begin_load(&mut self, id: u32, then: AfterLoad) {
+    fn begin_load(&mut self, ctx: &mut Ctx<'_>, id: u32, then: AfterLoad) {
         let source = match then {
             AfterLoad::Reply { source } | AfterLoad::Run { source, .. } => source,
         };
-        if self.hw.cpu.restart().is_err() {
+        if ctx.cpu.restart().is_err() {
             error!("kernel CPU unresponsive: cannot load subkernel {}", id);
-            self.kernels.cpu = Cpu::Dead;
-            self.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
+            self.cpu = Cpu::Dead;
+            ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
             return;
         }
-        let image = match self.kernels.images.get(&id) {
+        let image = match self.images.get(&id) {
             Some(Image::Ready(bytes)) => Bytes::new(bytes),
             _ => Bytes::EMPTY,
         };
-        if self.hw.cpu.send(ToKernel::Load { image }).is_err() {
-            self.kernels.cpu = Cpu::Idle;
-            self.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
+        if ctx.cpu.send(ToKernel::Load { image }).is_err() {
+            self.cpu = Cpu::Idle;
+            ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
             return;
         }
-        let deadline = self.now() + self.config.load_timeout_us;
-        self.kernels.cpu = Cpu::Loading { id, deadline, then };
+        let deadline = ctx.now() + ctx.config.load_timeout_us;
+        self.cpu = Cpu::Loading { id, deadline, then };
     }
 
-    fn start_kernel(&mut self, id: u32, requester: u8, timestamp: u64) {
-        self.hw.rtio.select(Initiator::Kernel);
-        if self.hw.cpu.send(ToKernel::Start { timestamp }).is_err() {
-            self.kernels.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
-            self.end_kernel(End::Fault("subkernel could not be started: CPU1 mailbox full"));
+    fn start(&mut self, ctx: &mut Ctx<'_>, id: u32, requester: u8, timestamp: u64) {
+        ctx.rtio.select(Initiator::Kernel);
+        if ctx.cpu.send(ToKernel::Start { timestamp }).is_err() {
+            self.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
+            self.end(ctx, End::Fault("subkernel could not be started: CPU1 mailbox full"));
             return;
         }
         info!("subkernel {}: started at {}", id, timestamp);
-        self.kernels.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
+        self.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
     }
 
-    fn load_finished(&mut self, ok: bool, reason: &str) {
-        let Cpu::Loading { id, then, .. } = core::mem::replace(&mut self.kernels.cpu, Cpu::Idle) else {
+    fn load_finished(&mut self, ctx: &mut Ctx<'_>, ok: bool, reason: &str) {
+        let Cpu::Loading { id, then, .. } = core::mem::replace(&mut self.cpu, Cpu::Idle) else {
             warn!("CPU1 reported a load result while not loading");
             return;
         };
@@ -330,18 +309,18 @@ impl<P: Platform> Satellite<P> {
         };
         if !ok {
             error!("subkernel {}: load failed: {}", id, reason);
-            self.stats.kernels_failed += 1;
-            if self.hw.cpu.restart().is_err() {
-                self.kernels.cpu = Cpu::Dead;
+            ctx.stats.kernels_failed += 1;
+            if ctx.cpu.restart().is_err() {
+                self.cpu = Cpu::Dead;
             }
-            self.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
+            ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
             return;
         }
-        self.kernels.cpu = Cpu::Loaded { id };
+        self.cpu = Cpu::Loaded { id };
         if let AfterLoad::Run { timestamp, .. } = then {
-            self.start_kernel(id, source, timestamp);
+            self.start(ctx, id, source, timestamp);
         }
-        self.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: true });
+        ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: true });
     }
 
     // ---- the teardown -------------------------------------------------------
@@ -352,43 +331,44 @@ impl<P: Platform> Satellite<P> {
     /// its messages and buffers, and send exactly one `SubkernelFinished`.
     /// A kernel that was only loaded or loading is unloaded (and a pending
     /// load reply answered `false`).
-    pub(crate) fn end_kernel(&mut self, how: End) {
-        let session = match core::mem::replace(&mut self.kernels.cpu, Cpu::Idle) {
+    pub fn end(&mut self, ctx: &mut Ctx<'_>, how: End) {
+        let session = match core::mem::replace(&mut self.cpu, Cpu::Idle) {
             Cpu::Running(s) => s,
             Cpu::Loading { id, then, .. } => {
                 warn!("subkernel {}: load abandoned ({:?})", id, how);
-                self.restart_cpu1();
+                self.restart_cpu1(ctx);
                 if !matches!(how, End::LinkLost) {
                     let (AfterLoad::Reply { source } | AfterLoad::Run { source, .. }) = then;
-                    self.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
+                    ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
                 }
                 return;
             }
             Cpu::Loaded { .. } => {
-                self.restart_cpu1();
+                self.restart_cpu1(ctx);
                 return;
             }
             Cpu::Idle => return,
             Cpu::Dead => {
-                self.kernels.cpu = Cpu::Dead;
+                self.cpu = Cpu::Dead;
                 return;
             }
         };
         let id = session.id;
         // 1. CPU1 stops touching anything.
-        self.restart_cpu1();
+        self.restart_cpu1(ctx);
         // 2. The DMA engine stops reading trace memory.
         if matches!(session.wait, Wait::Playback(_)) {
-            self.abandon_playback();
+            ctx.engine.abandon(ctx.store);
         }
         // 3. The master drives the RTIO again.
-        self.hw.rtio.select(Initiator::Drtio);
+        ctx.rtio.select(Initiator::Drtio);
         // 4. Traces: ours, and our parts on other destinations.
-        self.store.erase_kernel(id);
+        ctx.store.erase_kernel(id);
+        let own = ctx.wire.own();
         for t in &session.remote_traces {
-            if t.state != crate::session::RemoteState::Failed {
-                let packet = Packet::DmaRemoveTraceRequest { source: self.own, destination: t.destination, id: t.id };
-                self.send_routed(t.destination, &packet);
+            if t.state != RemoteState::Failed {
+                let packet = Packet::DmaRemoveTraceRequest { source: own, destination: t.destination, id: t.id };
+                ctx.wire.send_routed(t.destination, &packet);
             }
         }
         // 5. Messages, buffers, waits.
@@ -399,8 +379,8 @@ impl<P: Platform> Satellite<P> {
         let with_exception = match how {
             End::Finished => {
                 info!("subkernel {}: finished", id);
-                self.stats.kernels_finished += 1;
-                self.kernels.keep_exception(id, None);
+                ctx.stats.kernels_finished += 1;
+                self.keep_exception(id, None);
                 false
             }
             End::Exception(blob) => {
@@ -408,17 +388,17 @@ impl<P: Platform> Satellite<P> {
                     Ok(e) => warn!("subkernel {}: exception: {}", id, e),
                     Err(_) => warn!("subkernel {}: exception (unreadable)", id),
                 }
-                self.stats.kernels_failed += 1;
-                self.kernels.keep_exception(id, Some(blob));
+                ctx.stats.kernels_failed += 1;
+                self.keep_exception(id, Some(blob));
                 true
             }
             ref other => {
                 let msg = other.message();
                 warn!("subkernel {}: {}", id, msg);
-                self.stats.kernels_failed += 1;
+                ctx.stats.kernels_failed += 1;
                 let mut blob = Vec::new();
                 exception::serialize_message(exn_id::SUBKERNEL_ERROR, msg, [id as i64, 0, 0], &mut blob);
-                self.kernels.keep_exception(id, Some(blob));
+                self.keep_exception(id, Some(blob));
                 true
             }
         };
@@ -427,66 +407,68 @@ impl<P: Platform> Satellite<P> {
             // upstream queue is discarded with the link anyway.
             return;
         }
-        let finished = Packet::SubkernelFinished {
-            destination: requester,
-            id,
-            with_exception,
-            exception_src: self.own,
-        };
-        self.send_routed(requester, &finished);
+        let finished = Packet::SubkernelFinished { destination: requester, id, with_exception, exception_src: own };
+        ctx.wire.send_routed(requester, &finished);
     }
 
-    fn restart_cpu1(&mut self) {
-        if self.hw.cpu.restart().is_err() {
+    fn restart_cpu1(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.cpu.restart().is_err() {
             error!("kernel CPU did not stop; kernels are disabled until reset");
-            self.kernels.cpu = Cpu::Dead;
+            self.cpu = Cpu::Dead;
         }
     }
 
     // ---- exceptions for the master ------------------------------------------
 
-    pub(crate) fn handle_exception_request(&mut self, source: u8) {
-        let (data, last) = match self.kernels.exceptions.back_mut() {
+    /// `SubkernelExceptionRequest` from `source`: the next slice of the
+    /// newest kept exception.
+    pub fn exception_request(&mut self, ctx: &mut Ctx<'_>, source: u8) {
+        let last = match self.exceptions.back_mut() {
             Some(served) => {
-                let end = (served.sent + MASTER_PAYLOAD_MAX_SIZE).min(served.blob.len());
-                let chunk = served.blob[served.sent..end].to_vec();
-                served.sent = end;
-                (chunk, end == served.blob.len())
+                let (data, last) = served.blob.next_slice(MASTER_PAYLOAD_MAX_SIZE);
+                ctx.wire.late_reply(source, &Packet::SubkernelException { destination: source, last, data });
+                last
             }
-            None => (Vec::new(), true),
+            None => {
+                ctx.wire.late_reply(source, &Packet::SubkernelException { destination: source, last: true, data: &[] });
+                true
+            }
         };
         if last {
-            self.kernels.exceptions.pop_back();
-            if self.kernels.exceptions.is_empty() {
-                self.kernels.exceptions = alloc::collections::VecDeque::new();
+            self.exceptions.pop_back();
+            if self.exceptions.is_empty() {
+                self.exceptions = VecDeque::new();
             }
         }
-        self.late_reply(source, &Packet::SubkernelException { destination: source, last, data: &data });
     }
 
     // ---- CPU1 ---------------------------------------------------------------
 
     /// Handles what CPU1 has sent since the last pass.
-    pub(crate) fn poll_kernel(&mut self) {
+    pub fn poll(&mut self, ctx: &mut Ctx<'_>) {
         // A few per pass: the aux link must not starve behind a chatty kernel.
         for _ in 0..8 {
-            let Some(msg) = self.hw.cpu.receive() else { return };
-            match (self.kernels.state(), msg) {
-                (KernelState::Loading(_), FromKernel::LoadDone) => self.load_finished(true, ""),
+            let Some(msg) = ctx.cpu.receive() else { return };
+            match (self.state(), msg) {
+                (KernelState::Loading(_), FromKernel::LoadDone) => self.load_finished(ctx, true, ""),
                 (KernelState::Loading(_), FromKernel::LoadFailed { reason }) => {
+                    // SAFETY: CPU1 keeps the reason it sent until it is
+                    // restarted, which only happens after this copy.
                     let reason = String::from_utf8_lossy(unsafe { reason.as_slice() }).into_owned();
-                    self.load_finished(false, &reason);
+                    self.load_finished(ctx, false, &reason);
                 }
-                (KernelState::Running(_), FromKernel::Finished) => self.end_kernel(End::Finished),
+                (KernelState::Running(_), FromKernel::Finished) => self.end(ctx, End::Finished),
                 (KernelState::Running(_), FromKernel::Exception { blob }) => {
+                    // SAFETY: CPU1 keeps the exception it sent until it is
+                    // restarted by the teardown, which runs after this copy.
                     let blob = unsafe { blob.as_slice() }.to_vec();
-                    self.end_kernel(End::Exception(blob));
+                    self.end(ctx, End::Exception(blob));
                 }
-                (KernelState::Running(_), request) => self.handle_kernel_request(request),
+                (KernelState::Running(_), request) => self.request(ctx, request),
                 (state, msg) => {
                     warn!("unexpected message from CPU1 in state {:?}: {:?}", state, msg);
                     if matches!(state, KernelState::Loading(_)) {
-                        self.end_kernel(End::Fault("kernel CPU broke the load protocol"));
+                        self.end(ctx, End::Fault("kernel CPU broke the load protocol"));
                     }
                 }
             }
@@ -494,24 +476,29 @@ impl<P: Platform> Satellite<P> {
     }
 
     /// Answers the request CPU1 waits on.
-    pub(crate) fn reply_kernel(&mut self, msg: ToKernel) {
-        if self.hw.cpu.send(msg).is_err() {
+    pub(super) fn reply_kernel(&mut self, ctx: &mut Ctx<'_>, msg: ToKernel) {
+        if ctx.cpu.send(msg).is_err() {
             // CPU1 sends one request at a time and waits for its reply, so a
             // full mailbox means CPU1 is not following the protocol.
-            self.end_kernel(End::Fault("kernel CPU mailbox overflow"));
+            self.end(ctx, End::Fault("kernel CPU mailbox overflow"));
         }
     }
 
     /// Expires whatever waits too long.
-    pub(crate) fn poll_deadlines(&mut self) {
-        let now = self.now();
-        if let Cpu::Loading { id, deadline, .. } = self.kernels.cpu {
+    pub fn poll_deadlines(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        if let Cpu::Loading { id, deadline, .. } = self.cpu {
             if now >= deadline {
                 error!("subkernel {}: CPU1 did not finish loading in time", id);
-                self.end_kernel(End::Fault("kernel load timed out"));
+                self.end(ctx, End::Fault("kernel load timed out"));
             }
         }
-        self.poll_session_deadlines(now);
+        self.poll_session_deadlines(ctx, now);
     }
 }
 
+impl Default for Kernels {
+    fn default() -> Self {
+        Self::new()
+    }
+}

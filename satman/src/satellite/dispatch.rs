@@ -1,15 +1,16 @@
-//! The aux packet dispatcher: link and routing management, forwarding, and
-//! handing each request to the part of the satellite that owns it.
+//! The aux packet dispatcher: the one table of every packet, saying which
+//! part of the satellite handles it — link and routing management and
+//! forwarding here, kernels, DDMA and core management in their parts.
 //!
 //! Every request gets its reply before `dispatch` returns (or is forwarded
 //! to the repeater that serves its destination); nothing here waits.
 
-use libdrtio::{Packet, Route, MAX_HOPS};
+use libdrtio::{Packet, Route};
 use log::{debug, warn};
 
+use super::Satellite;
 use crate::hal::{Platform, Rtio, RtioError};
-use crate::outbox::Queue;
-use crate::satellite::Satellite;
+use crate::kernels::End;
 
 /// Where a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,56 +22,18 @@ pub enum Origin {
 }
 
 impl<P: Platform> Satellite<P> {
-    /// Where `destination` is, seen from here.
-    pub(crate) fn route(&self, destination: u8) -> Route {
-        if destination == self.own {
-            return Route::Local;
-        }
-        if destination == 0 {
-            // The master: always upstream, whatever the table says.
-            return Route::Unreachable;
-        }
-        match self.routing.route(destination, self.rank, self.hw.repeaters.len()) {
-            // A satellite below a link that is not up is out of reach.
-            Route::Repeater(i) if self.repeaters[i as usize] != crate::repeater::RepeaterState::Up => Route::Unreachable,
-            r => r,
-        }
-    }
-
-    /// Handles a request that names a destination hop by hop: returns true
-    /// if it is for us (learning our own destination number on the way),
-    /// false once it has been forwarded or refused.
-    fn for_us(&mut self, destination: u8, packet: &Packet<'_>) -> bool {
-        match self.route(destination) {
-            Route::Local => {
-                self.own = destination;
-                true
-            }
-            Route::Repeater(i) => {
-                if self.outbox.push_packet(Queue::Downstream(i), packet).is_err() {
-                    warn!("repeater {} queue full: request {:#04x} dropped", i, packet.packet_id());
-                }
-                false
-            }
-            Route::Unreachable => {
-                warn!("no route to destination {} for request {:#04x}", destination, packet.packet_id());
-                false
-            }
-        }
-    }
-
-    pub(crate) fn dispatch(&mut self, packet: Packet<'_>) {
+    pub(super) fn dispatch(&mut self, packet: Packet<'_>) {
         self.dispatch_from(Origin::Uplink, packet)
     }
 
-    pub(crate) fn dispatch_from(&mut self, origin: Origin, packet: Packet<'_>) {
+    fn dispatch_from(&mut self, origin: Origin, packet: Packet<'_>) {
         // Routable packets for another destination only pass through.
         if let Some(dest) = packet.routable_destination() {
-            if dest != self.own {
-                match self.route(dest) {
+            if dest != self.links.own() {
+                match self.links.route(dest) {
                     Route::Local => {}
                     Route::Repeater(i) => {
-                        let _ = self.outbox.push_packet(Queue::Downstream(i), &packet);
+                        let _ = self.links.forward(i, &packet);
                         return;
                     }
                     Route::Unreachable if origin == Origin::Uplink => {
@@ -91,24 +54,24 @@ impl<P: Platform> Satellite<P> {
             Packet::ResetRequest => self.handle_reset(),
             Packet::DestinationStatusRequest { destination } => self.handle_destination_status(destination, &packet),
             Packet::RoutingSetPath { destination, hops } => {
-                self.routing.set_path(destination, hops);
-                self.broadcast_downstream(&packet);
+                self.links.set_path(destination, hops);
+                self.links.broadcast_downstream(&packet);
                 self.reply(&Packet::RoutingAck);
             }
             Packet::RoutingSetRank { rank } => self.handle_set_rank(rank),
 
             Packet::MonitorRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::MonitorReply { value: 0 });
                 }
             }
             Packet::InjectionRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     debug!("moninj injection ignored: no moninj core on this board");
                 }
             }
             Packet::InjectionStatusRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::InjectionStatusReply { value: 0 });
                 }
             }
@@ -117,81 +80,89 @@ impl<P: Platform> Satellite<P> {
             | Packet::I2cRestartRequest { destination, .. }
             | Packet::I2cStopRequest { destination, .. }
             | Packet::I2cSwitchSelectRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     warn!("I2C over DRTIO is not supported by this firmware");
                     self.reply(&Packet::I2cBasicReply { succeeded: false });
                 }
             }
             Packet::I2cWriteRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     warn!("I2C over DRTIO is not supported by this firmware");
                     self.reply(&Packet::I2cWriteReply { succeeded: false, ack: false });
                 }
             }
             Packet::I2cReadRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     warn!("I2C over DRTIO is not supported by this firmware");
                     self.reply(&Packet::I2cReadReply { succeeded: false, data: 0xff });
                 }
             }
             Packet::SpiSetConfigRequest { destination, .. } | Packet::SpiWriteRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::SpiBasicReply { succeeded: false });
                 }
             }
             Packet::SpiReadRequest { destination, .. } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::SpiReadReply { succeeded: false, data: 0 });
                 }
             }
 
             Packet::AnalyzerHeaderRequest { destination } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     // No analyzer capture on this firmware yet: report an
                     // empty buffer so the master moves on.
                     self.reply(&Packet::AnalyzerHeader { sent_bytes: 0, total_byte_count: 0, overflow_occurred: false });
                 }
             }
             Packet::AnalyzerDataRequest { destination } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::AnalyzerData { last: true, data: &[] });
                 }
             }
 
             // Master-commanded DDMA, and replies to our own DDMA uploads.
-            Packet::DmaAddTraceRequest { source, id, status, data, .. } => self.handle_add_trace(source, id, status, data),
-            Packet::DmaRemoveTraceRequest { source, id, .. } => self.handle_remove_trace(source, id),
-            Packet::DmaPlaybackRequest { source, id, timestamp, .. } => self.handle_playback(source, id, timestamp),
-            Packet::DmaAddTraceReply { source, id, succeeded, .. } => self.remote_trace_added(source, id, succeeded),
+            Packet::DmaAddTraceRequest { source, id, status, data, .. } => {
+                self.with_ddma(|d, ctx| d.add_trace(ctx, source, id, status, data))
+            }
+            Packet::DmaRemoveTraceRequest { source, id, .. } => self.with_ddma(|d, ctx| d.remove_trace(ctx, source, id)),
+            Packet::DmaPlaybackRequest { source, id, timestamp, .. } => self.master_playback(source, id, timestamp),
+            Packet::DmaAddTraceReply { source, id, succeeded, .. } => {
+                self.with_kernels(|k, ctx| k.remote_trace_added(ctx, source, id, succeeded))
+            }
             Packet::DmaRemoveTraceReply { succeeded, .. } => {
                 if !succeeded {
                     debug!("a remote destination had already forgotten one of our traces");
                 }
             }
-            Packet::DmaPlaybackReply { succeeded, .. } => self.remote_playback_started(succeeded),
+            Packet::DmaPlaybackReply { succeeded, .. } => self.with_kernels(|k, ctx| k.remote_playback_started(ctx, succeeded)),
             Packet::DmaPlaybackStatus { source, id, error, channel, timestamp, .. } => {
-                self.remote_playback_status(source, id, error, channel, timestamp)
+                self.with_kernels(|k, ctx| k.remote_playback_status(ctx, source, id, error, channel, timestamp))
             }
 
             // Subkernels.
             Packet::SubkernelAddDataRequest { destination, id, status, data } => {
-                if self.for_us(destination, &packet) {
-                    self.handle_add_data(id, status, data);
-                } else if self.route(destination) == Route::Unreachable {
+                if self.links.for_us(destination, &packet) {
+                    self.kernel_upload(id, status, data);
+                } else if self.links.route(destination) == Route::Unreachable {
                     self.reply(&Packet::SubkernelAddDataReply { succeeded: false });
                 }
             }
             Packet::SubkernelLoadRunRequest { source, id, run, timestamp, .. } => {
-                self.handle_load_run(source, id, run, timestamp)
+                self.with_kernels(|k, ctx| k.load_run(ctx, source, id, run, timestamp))
             }
-            Packet::SubkernelExceptionRequest { source, .. } => self.handle_exception_request(source),
-            Packet::SubkernelMessage { source, id, status, data, .. } => self.handle_message(source, id, status, data),
-            Packet::SubkernelMessageAck { .. } => self.message_acked(),
+            Packet::SubkernelExceptionRequest { source, .. } => self.with_kernels(|k, ctx| k.exception_request(ctx, source)),
+            Packet::SubkernelMessage { source, id, status, data, .. } => {
+                self.with_kernels(|k, ctx| k.message(ctx, source, id, status, data))
+            }
+            Packet::SubkernelMessageAck { .. } => self.with_kernels(|k, ctx| k.message_acked(ctx)),
             Packet::SubkernelFinished { id, with_exception, exception_src, .. } => {
-                self.remote_subkernel_finished(id, with_exception, exception_src)
+                self.with_kernels(|k, ctx| k.remote_finished(ctx, id, with_exception, exception_src))
             }
-            Packet::SubkernelLoadRunReply { succeeded, .. } => self.remote_load_run_reply(succeeded),
-            Packet::SubkernelException { last, data, .. } => self.remote_exception_slice(last, data),
+            Packet::SubkernelLoadRunReply { succeeded, .. } => self.with_kernels(|k, ctx| k.remote_load_run_reply(ctx, succeeded)),
+            Packet::SubkernelException { last, data, .. } => {
+                self.with_kernels(|k, ctx| k.remote_exception_slice(ctx, last, data))
+            }
 
             // Core management.
             Packet::CoreMgmtGetLogRequest { destination, .. }
@@ -206,9 +177,9 @@ impl<P: Platform> Satellite<P> {
             | Packet::CoreMgmtFlashRequest { destination, .. }
             | Packet::CoreMgmtFlashAddDataRequest { destination, .. }
             | Packet::CoreMgmtDropLinkAck { destination } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.handle_mgmt(packet);
-                } else if self.route(destination) == Route::Unreachable && packet.expects_response() {
+                } else if self.links.route(destination) == Route::Unreachable && packet.expects_response() {
                     self.reply(&Packet::CoreMgmtReply { succeeded: false });
                 }
             }
@@ -219,7 +190,7 @@ impl<P: Platform> Satellite<P> {
             | Packet::CXPWrite32Request { destination, .. }
             | Packet::CXPROIViewerSetupRequest { destination, .. }
             | Packet::CXPROIViewerDataRequest { destination } => {
-                if self.for_us(destination, &packet) {
+                if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::CXPError { data: b"no CoaXPress grabber on this satellite" });
                 }
             }
@@ -262,17 +233,39 @@ impl<P: Platform> Satellite<P> {
         }
     }
 
+    /// A packet from a satellite below us whose link is up: routed by
+    /// destination when it has one, else relayed upstream as the reply to
+    /// a request we forwarded.
+    pub(super) fn from_repeater(&mut self, i: usize, raw: &[u8]) {
+        let (packet, len) = match Packet::decode(raw) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("repeater {}: bad packet: {}", i, e);
+                return;
+            }
+        };
+        if packet.routable_destination().is_some() {
+            return self.dispatch_from(Origin::Repeater(i as u8), packet);
+        }
+        match packet {
+            // Acknowledgements of the management packets we broadcast.
+            Packet::RoutingAck | Packet::ResetAck => {}
+            // Anything else answers a request we forwarded: relay it as is.
+            _ => self.links.relay_upstream(i, &raw[..len]),
+        }
+    }
+
     fn handle_reset(&mut self) {
-        self.end_everything(crate::subkernel::End::Reset);
+        self.end_everything(End::Reset);
         self.hw.rtio.reset();
-        self.broadcast_downstream(&Packet::ResetRequest);
+        self.links.broadcast_downstream(&Packet::ResetRequest);
         self.reply(&Packet::ResetAck);
     }
 
     fn handle_destination_status(&mut self, destination: u8, packet: &Packet<'_>) {
-        match self.route(destination) {
+        match self.links.route(destination) {
             Route::Local => {
-                self.own = destination;
+                self.links.learn_own(destination);
                 let reply = match self.hw.rtio.take_error() {
                     Some(RtioError::Sequence(channel)) => Packet::DestinationSequenceErrorReply { channel },
                     Some(RtioError::Collision(channel)) => Packet::DestinationCollisionReply { channel },
@@ -282,7 +275,7 @@ impl<P: Platform> Satellite<P> {
                 self.reply(&reply);
             }
             Route::Repeater(i) => {
-                if self.outbox.push_packet(Queue::Downstream(i), packet).is_err() {
+                if self.links.forward(i, packet).is_err() {
                     self.reply(&Packet::DestinationDownReply);
                 }
             }
@@ -291,33 +284,10 @@ impl<P: Platform> Satellite<P> {
     }
 
     fn handle_set_rank(&mut self, rank: u8) {
-        self.rank = rank;
-        let mut local = None;
-        for d in 0..=255u8 {
-            let hop = if (rank as usize) < MAX_HOPS { self.routing.hop(d, rank) } else { libdrtio::INVALID_HOP };
-            self.hw.rtio.set_route(d, hop);
-            if hop == 0 && d != 0 {
-                local = if local.is_none() { Some(d) } else { Some(0) };
-            }
-        }
-        // The table names us (hop 0 at our rank): that is our destination.
-        if let Some(d) = local.filter(|&d| d != 0) {
-            self.own = d;
-        }
+        self.links.set_rank(rank, &mut self.hw.rtio);
         if let Some(next) = rank.checked_add(1) {
-            self.broadcast_downstream(&Packet::RoutingSetRank { rank: next });
+            self.links.broadcast_downstream(&Packet::RoutingSetRank { rank: next });
         }
         self.reply(&Packet::RoutingAck);
-    }
-
-    /// Sends a management packet to every repeater whose link is up. Their
-    /// acknowledgements come back through the repeater polling and are
-    /// dropped there.
-    fn broadcast_downstream(&mut self, packet: &Packet<'_>) {
-        for i in 0..self.hw.repeaters.len() {
-            if self.repeaters[i] == crate::repeater::RepeaterState::Up {
-                let _ = self.outbox.push_packet(Queue::Downstream(i as u8), packet);
-            }
-        }
     }
 }

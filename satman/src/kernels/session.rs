@@ -4,7 +4,7 @@
 //! resource the kernel acquired through CPU0 (received messages, the message
 //! being sent, traces uploaded to other destinations, the state of what CPU1
 //! is waiting for), so ending the kernel is: stop CPU1, stop the hardware the
-//! session drives, drop the session. See `Satellite::end_kernel`.
+//! session drives, drop the session. See `Kernels::end`.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -12,6 +12,8 @@ use alloc::vec::Vec;
 
 use libdrtio::Reassembler;
 use libksupport::msg::PlaybackStatus;
+
+use crate::chunks::Chunks;
 
 /// What CPU1 is blocked on, with the deadline CPU0 enforces.
 #[derive(Debug, Default)]
@@ -62,9 +64,9 @@ pub enum PlaybackStage {
 pub struct RemoteTrace {
     pub destination: u8,
     pub id: u32,
-    /// Bytes still to upload (emptied once uploaded).
-    pub data: Vec<u8>,
-    pub sent: usize,
+    /// The bytes, served one slice per acknowledgement (emptied once
+    /// uploaded or failed).
+    pub data: Chunks,
     pub state: RemoteState,
 }
 
@@ -83,9 +85,8 @@ pub enum RemoteState {
 pub struct Outgoing {
     pub destination: u8,
     pub id: u32,
-    pub data: Vec<u8>,
-    /// Bytes sent so far, including the slice in flight.
-    pub sent: usize,
+    /// The message; what was served includes the slice in flight.
+    pub data: Chunks,
 }
 
 /// A subkernel started by this kernel on another destination that has

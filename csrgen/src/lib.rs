@@ -1,10 +1,11 @@
-//! CSR map parser, checker and code generator.
+//! CSR map parser, checker and code generator (a build dependency of
+//! `satman`).
 //!
-//! `satman/build.rs` includes this file to turn the gateware's CSR map (a
-//! CSV, see `gateware/README.md`) into `$OUT_DIR/csr.rs`; the satman lib
-//! includes it again under `cfg(test)` so that the parser's checks are
-//! unit-tested on the host. It only uses `std`, and names std's items
-//! explicitly for the no_std lib's tests.
+//! `satman/build.rs` turns the gateware's CSR map (a CSV, see
+//! `gateware/README.md`) into `$OUT_DIR/csr.rs` with it, and decides from
+//! [`DRIVERS`] which gateware drivers the firmware can build. It runs on
+//! the build host only, so it is an ordinary `std` crate; its own tests
+//! check the parser against the map the firmware ships.
 //!
 //! # Input
 //!
@@ -33,15 +34,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-// The no_std lib's tests have neither std's prelude nor its macros.
-#[cfg(test)]
-use std::{
-    borrow::ToOwned,
-    format,
-    string::{String, ToString},
-    vec,
-    vec::Vec,
-};
 
 /// The header row every map starts with.
 pub const HEADER: &str = "kind,name,address,size_bits,access";
@@ -1055,7 +1047,7 @@ pub fn generate(map: &Map, analysis: &Analysis, source_file: &str, source_hash: 
 mod tests {
     use super::*;
 
-    const REFERENCE: &str = include_str!("../../../gateware/kasli-soc-satellite-csr.csv");
+    const REFERENCE: &str = include_str!("../../gateware/kasli-soc-satellite-csr.csv");
 
     fn parse_err(text: &str) -> Error {
         parse(text).expect_err("the map should be refused")

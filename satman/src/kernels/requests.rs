@@ -4,6 +4,10 @@
 //! Each request is answered at once when possible; otherwise the session
 //! records what CPU1 waits for ([`Wait`]) with a deadline, and the answer is
 //! sent when the awaited packet arrives or the deadline passes.
+//!
+//! Every byte range a request carries ([`Bytes`]) belongs to CPU1, which
+//! waits for the reply without touching it (`libksupport::msg`): each is
+//! read, and copied when kept, before the reply is sent.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,14 +17,14 @@ use libdrtio::{Packet, PayloadStatus, Progress, Reassembler, MASTER_PAYLOAD_MAX_
 use libksupport::msg::{Bytes, FromKernel, KernelError, ToKernel};
 use log::{info, warn};
 
-use crate::hal::{Platform, Rtio};
-use crate::satellite::Satellite;
-use crate::session::{Outgoing, RemoteFinish, Wait};
+use super::session::{Outgoing, RemoteFinish, RemoteTrace, Wait};
+use super::{Ctx, Kernels};
+use crate::chunks::Chunks;
 
 /// Messages being reassembled per kernel at once.
 const MAX_PARTIAL_MESSAGES: usize = 4;
 
-pub(crate) fn store_error(e: StoreError) -> KernelError {
+pub(super) fn store_error(e: StoreError) -> KernelError {
     match e {
         StoreError::OverBudget { .. } => KernelError::DmaOverBudget,
         StoreError::NotFound | StoreError::Incomplete => KernelError::DmaNotFound,
@@ -38,50 +42,63 @@ fn deadline_after(now: u64, timeout_ms: i64) -> Option<u64> {
     (timeout_ms > 0).then(|| now.saturating_add(timeout_ms as u64 * 1000))
 }
 
-impl<P: Platform> Satellite<P> {
-    pub(crate) fn handle_kernel_request(&mut self, request: FromKernel) {
-        let now = self.now();
+/// The bytes of a request CPU1 waits on.
+///
+/// # Safety
+/// `bytes` must come from the request being served, before its reply.
+unsafe fn lent<'a>(bytes: Bytes) -> &'a [u8] {
+    // SAFETY: CPU1 keeps the range valid and unchanged until our reply (the
+    // caller's contract); every caller copies what it keeps before replying.
+    unsafe { bytes.as_slice() }
+}
+
+impl Kernels {
+    /// One request from the running kernel.
+    pub(super) fn request(&mut self, ctx: &mut Ctx<'_>, request: FromKernel) {
+        let now = ctx.now();
         match request {
             FromKernel::Log { text } => {
-                let text = unsafe { text.as_slice() };
+                // SAFETY: served before the reply below.
+                let text = unsafe { lent(text) };
                 info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
-                self.reply_kernel(ToKernel::Ack);
+                self.reply_kernel(ctx, ToKernel::Ack);
             }
             FromKernel::RtioInit => {
-                self.hw.rtio.reset();
-                self.reply_kernel(ToKernel::Ack);
+                ctx.rtio.reset();
+                self.reply_kernel(ctx, ToKernel::Ack);
             }
             FromKernel::DestinationStatus { destination } => {
-                let up = destination == self.own;
-                self.reply_kernel(ToKernel::Bool(up));
+                let up = destination == ctx.wire.own();
+                self.reply_kernel(ctx, ToKernel::Bool(up));
             }
 
             FromKernel::DmaRecordStart { name } => {
-                let Some(id) = self.kernels.session().map(|s| s.id) else { return };
-                let name = String::from_utf8_lossy(unsafe { name.as_slice() }).into_owned();
-                let reply = match self.store.begin_recording(id, &name) {
+                let Some(id) = self.session().map(|s| s.id) else { return };
+                // SAFETY: copied before the reply below.
+                let name = String::from_utf8_lossy(unsafe { lent(name) }).into_owned();
+                let reply = match ctx.store.begin_recording(id, &name) {
                     Ok(lease) => ToKernel::Lease(lease),
                     Err(e) => {
                         warn!("subkernel {}: cannot record {:?}: {}", id, name, e);
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.reply_kernel(reply);
+                self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaRecordGrow { used, needed } => {
-                let reply = match self.store.grow_recording(used, needed) {
+                let reply = match ctx.store.grow_recording(used, needed) {
                     Ok(lease) => ToKernel::Lease(lease),
                     Err(e) => {
                         warn!("DMA recording refused: {}", e);
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.reply_kernel(reply);
+                self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaRecordStop { used, duration, enable_ddma: _ } => {
                 // A satellite always splits by destination: its own events
                 // play here, the others on their destinations.
-                let reply = match self.store.finish_recording(used, duration, self.own) {
+                let reply = match ctx.store.finish_recording(used, duration, ctx.wire.own()) {
                     Ok(recorded) => {
                         self.add_remote_traces(recorded);
                         ToKernel::Ack
@@ -91,129 +108,139 @@ impl<P: Platform> Satellite<P> {
                         ToKernel::Error(store_error(e))
                     }
                 };
-                self.reply_kernel(reply);
+                self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaErase { name } => {
-                let name = String::from_utf8_lossy(unsafe { name.as_slice() }).into_owned();
-                let reply = match self.erase_kernel_trace(&name) {
+                // SAFETY: copied before the reply below.
+                let name = String::from_utf8_lossy(unsafe { lent(name) }).into_owned();
+                let reply = match self.erase_trace(ctx, &name) {
                     Ok(()) => ToKernel::Ack,
                     Err(e) => ToKernel::Error(e),
                 };
-                self.reply_kernel(reply);
+                self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaRetrieve { name } => {
-                let Some(id) = self.kernels.session().map(|s| s.id) else { return };
-                let name = unsafe { name.as_slice() };
-                let info = core::str::from_utf8(name).ok().and_then(|n| self.store.lookup(id, n));
+                let Some(id) = self.session().map(|s| s.id) else { return };
+                // SAFETY: read before the reply below.
+                let name = unsafe { lent(name) };
+                let info = core::str::from_utf8(name).ok().and_then(|n| ctx.store.lookup(id, n));
                 let reply = match info {
                     Some(t) => ToKernel::DmaTrace { id: t.key.id, duration: t.duration, uses_ddma: t.uses_ddma },
                     None => ToKernel::Error(KernelError::DmaNotFound),
                 };
-                self.reply_kernel(reply);
+                self.reply_kernel(ctx, reply);
             }
-            FromKernel::DmaPlayback { id, timestamp, uses_ddma: _ } => self.kernel_playback(id, timestamp),
+            FromKernel::DmaPlayback { id, timestamp, uses_ddma: _ } => self.begin_playback(ctx, id, timestamp),
 
             FromKernel::MessageSend { id, destination, is_return, data } => {
-                let Some(session) = self.kernels.session() else { return };
+                let Some(session) = self.session() else { return };
                 // A return value goes to whoever started us, under our id;
                 // any other message under the id the kernel gives (the
                 // receiving subkernel's, or a named message's).
                 let (destination, id) = if is_return { (session.requester, session.id) } else { (destination, id) };
-                let data = unsafe { data.as_slice() }.to_vec();
-                session.outgoing = Some(Outgoing { destination, id, data, sent: 0 });
-                session.wait = Wait::MessageAck { deadline: now + self.config.peer_timeout_us };
-                self.send_message_slice();
+                // SAFETY: copied before the reply (sent once acknowledged).
+                let data = unsafe { lent(data) }.to_vec();
+                session.outgoing = Some(Outgoing { destination, id, data: Chunks::new(data) });
+                session.wait = Wait::MessageAck { deadline: now + ctx.config.peer_timeout_us };
+                self.send_message_slice(ctx);
             }
             FromKernel::MessageRecv { id, timeout_ms } => {
-                let Some(session) = self.kernels.session() else { return };
+                let Some(session) = self.session() else { return };
                 let id = if id < 0 { session.id } else { id as u32 };
                 session.lent = None;
                 match session.take_message(id) {
                     Some(data) => {
                         let bytes = Bytes::new(&data);
                         session.lent = Some(data);
-                        self.reply_kernel(ToKernel::Message { data: bytes });
+                        self.reply_kernel(ctx, ToKernel::Message { data: bytes });
                     }
                     None => session.wait = Wait::Message { id, deadline: deadline_after(now, timeout_ms) },
                 }
             }
             FromKernel::SubkernelLoadRun { id, destination, run, timestamp } => {
-                if destination == self.own {
+                let source = ctx.wire.own();
+                if destination == source {
                     warn!("a subkernel cannot start another subkernel on its own destination");
-                    return self.reply_kernel(ToKernel::Error(KernelError::IncorrectState));
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::IncorrectState));
                 }
-                let source = self.own;
                 let packet = Packet::SubkernelLoadRunRequest { source, destination, id, run, timestamp };
-                if !self.send_routed(destination, &packet) {
-                    return self.reply_kernel(ToKernel::Error(KernelError::CommLost));
+                if !ctx.wire.send_routed(destination, &packet) {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::CommLost));
                 }
-                if let Some(s) = self.kernels.session() {
-                    s.wait = Wait::LoadRun { deadline: now + self.config.peer_timeout_us };
+                if let Some(s) = self.session() {
+                    s.wait = Wait::LoadRun { deadline: now + ctx.config.peer_timeout_us };
                 }
             }
             FromKernel::SubkernelAwaitFinish { id, timeout_ms } => {
-                let Some(session) = self.kernels.session() else { return };
+                let Some(session) = self.session() else { return };
                 match session.remote_finished.iter().position(|f| f.id == id) {
                     Some(i) => {
                         let f = session.remote_finished.remove(i);
-                        self.remote_finish_ready(f);
+                        self.remote_finish_ready(ctx, f);
                     }
                     None => session.wait = Wait::Finish { id, deadline: deadline_after(now, timeout_ms) },
                 }
             }
 
             FromKernel::CacheGet { key } => {
-                let key = String::from_utf8_lossy(unsafe { key.as_slice() }).into_owned();
-                let data = match self.kernels.cache.get(&key) {
+                // SAFETY: copied before the reply below.
+                let key = String::from_utf8_lossy(unsafe { lent(key) }).into_owned();
+                let data = match self.cache.get(&key) {
+                    // SAFETY: the value's words, viewed as bytes (any bit
+                    // pattern is a valid u8; the length is in bounds). The
+                    // key is marked borrowed below, so `cache_put` cannot
+                    // change or free them while the kernel reads them.
                     Some(v) => Bytes::new(unsafe { core::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 4) }),
                     None => Bytes::EMPTY,
                 };
-                if let Some(s) = self.kernels.session() {
+                if let Some(s) = self.session() {
                     if !data.is_empty() && !s.cache_borrows.contains(&key) {
                         s.cache_borrows.push(key);
                     }
                 }
-                self.reply_kernel(ToKernel::CacheValue { data });
+                self.reply_kernel(ctx, ToKernel::CacheValue { data });
             }
             FromKernel::CachePut { key, value } => {
-                let key = String::from_utf8_lossy(unsafe { key.as_slice() }).into_owned();
-                let borrowed = self.kernels.session().is_some_and(|s| s.cache_borrows.contains(&key));
+                // SAFETY: copied before the replies below.
+                let key = String::from_utf8_lossy(unsafe { lent(key) }).into_owned();
+                let borrowed = self.session().is_some_and(|s| s.cache_borrows.contains(&key));
                 if borrowed {
-                    return self.reply_kernel(ToKernel::Error(KernelError::CacheBusy));
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::CacheBusy));
                 }
-                let bytes = unsafe { value.as_slice() };
+                // SAFETY: copied into `words` before the reply below.
+                let bytes = unsafe { lent(value) };
                 let words: Vec<i32> =
                     bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 if words.is_empty() {
-                    self.kernels.cache.remove(&key);
+                    self.cache.remove(&key);
                 } else {
-                    self.kernels.cache.insert(key, words);
+                    self.cache.insert(key, words);
                 }
-                self.reply_kernel(ToKernel::Ack);
+                self.reply_kernel(ctx, ToKernel::Ack);
             }
 
             FromKernel::LoadDone | FromKernel::LoadFailed { .. } | FromKernel::Finished | FromKernel::Exception { .. } => {
-                // Handled by poll_kernel before getting here.
+                // Handled by `Kernels::poll` before getting here.
             }
         }
     }
 
     /// `dma_erase`: the local trace and its parts on other destinations.
-    fn erase_kernel_trace(&mut self, name: &str) -> Result<(), KernelError> {
-        let Some(kernel) = self.kernels.session().map(|s| s.id) else { return Err(KernelError::IncorrectState) };
-        let info = self.store.lookup(kernel, name).ok_or(KernelError::DmaNotFound)?;
-        self.store.remove(info.key).map_err(store_error)?;
-        let own = self.own;
-        let removed: Vec<(u8, u32)> = match self.kernels.session() {
+    fn erase_trace(&mut self, ctx: &mut Ctx<'_>, name: &str) -> Result<(), KernelError> {
+        let Some(kernel) = self.session().map(|s| s.id) else { return Err(KernelError::IncorrectState) };
+        let info = ctx.store.lookup(kernel, name).ok_or(KernelError::DmaNotFound)?;
+        ctx.store.remove(info.key).map_err(store_error)?;
+        let own = ctx.wire.own();
+        let removed: Vec<(u8, u32)> = match self.session() {
             Some(s) => {
                 let (gone, keep) = core::mem::take(&mut s.remote_traces).into_iter().partition(|t| t.id == info.key.id);
                 s.remote_traces = keep;
-                gone.into_iter().map(|t: crate::session::RemoteTrace| (t.destination, t.id)).collect()
+                gone.into_iter().map(|t: RemoteTrace| (t.destination, t.id)).collect()
             }
             None => Vec::new(),
         };
         for (destination, id) in removed {
-            self.send_routed(destination, &Packet::DmaRemoveTraceRequest { source: own, destination, id });
+            ctx.wire.send_routed(destination, &Packet::DmaRemoveTraceRequest { source: own, destination, id });
         }
         Ok(())
     }
@@ -221,48 +248,44 @@ impl<P: Platform> Satellite<P> {
     // ---- messages -----------------------------------------------------------
 
     /// Sends the next slice of the outgoing message.
-    fn send_message_slice(&mut self) {
-        let own = self.own;
-        let Some(session) = self.kernels.session() else { return };
+    fn send_message_slice(&mut self, ctx: &mut Ctx<'_>) {
+        let own = ctx.wire.own();
+        let Some(session) = self.session() else { return };
         let Some(out) = session.outgoing.as_mut() else { return };
-        let start = out.sent;
-        let end = (start + MASTER_PAYLOAD_MAX_SIZE).min(out.data.len());
-        let status = PayloadStatus::from_flags(start == 0, end == out.data.len());
-        out.sent = end;
         let (destination, id) = (out.destination, out.id);
-        let chunk = out.data[start..end].to_vec();
-        let packet = Packet::SubkernelMessage { source: own, destination, id, status, data: &chunk };
-        if !self.send_routed(destination, &packet) {
-            self.complete_wait(ToKernel::Error(KernelError::CommLost));
+        let (data, status) = out.data.next_payload(MASTER_PAYLOAD_MAX_SIZE);
+        let packet = Packet::SubkernelMessage { source: own, destination, id, status, data };
+        if !ctx.wire.send_routed(destination, &packet) {
+            self.complete_wait(ctx, ToKernel::Error(KernelError::CommLost));
         }
     }
 
     /// `SubkernelMessageAck` for the slice in flight.
-    pub(crate) fn message_acked(&mut self) {
-        let deadline = self.now() + self.config.peer_timeout_us;
-        let Some(session) = self.kernels.session() else { return };
+    pub fn message_acked(&mut self, ctx: &mut Ctx<'_>) {
+        let deadline = ctx.now() + ctx.config.peer_timeout_us;
+        let Some(session) = self.session() else { return };
         let Some(out) = session.outgoing.as_ref() else {
             warn!("message acknowledgement with no message in flight");
             return;
         };
-        if out.sent < out.data.len() {
+        if !out.data.done() {
             session.wait = Wait::MessageAck { deadline };
-            self.send_message_slice();
+            self.send_message_slice(ctx);
         } else {
             session.outgoing = None;
-            self.complete_wait(ToKernel::Ack);
+            self.complete_wait(ctx, ToKernel::Ack);
         }
     }
 
     /// A `SubkernelMessage` slice for this satellite's kernel.
-    pub(crate) fn handle_message(&mut self, source: u8, id: u32, status: PayloadStatus, data: &[u8]) {
-        let (max_size, max_queued) = (self.config.max_message_size, self.config.max_queued_messages);
+    pub fn message(&mut self, ctx: &mut Ctx<'_>, source: u8, id: u32, status: PayloadStatus, data: &[u8]) {
+        let (max_size, max_queued) = (ctx.config.max_message_size, ctx.config.max_queued_messages);
         let ack = Packet::SubkernelMessageAck { destination: source };
-        let Some(session) = self.kernels.session() else {
+        let Some(session) = self.session() else {
             // The reference acknowledges even with no kernel running, so
             // the sender never waits on a message nobody will read.
             warn!("message {} from {} dropped: no kernel running", id, source);
-            return self.late_reply(source, &ack);
+            return ctx.wire.late_reply(source, &ack);
         };
         let slot = session.partial.iter().position(|(s, i, _)| *s == source && *i == id);
         let slot = match slot {
@@ -273,7 +296,7 @@ impl<P: Platform> Satellite<P> {
             }
             None => {
                 warn!("message {} from {} dropped: too many messages in flight", id, source);
-                return self.late_reply(source, &ack);
+                return ctx.wire.late_reply(source, &ack);
             }
         };
         match session.partial[slot].2.push(status, data) {
@@ -286,94 +309,97 @@ impl<P: Platform> Satellite<P> {
                 } else {
                     session.inbox.push_back((id, msg));
                 }
-                self.deliver_message();
+                self.deliver_message(ctx);
             }
             Err(e) => {
                 session.partial.swap_remove(slot);
                 warn!("message {} from {} dropped: {}", id, source, e);
             }
         }
-        self.late_reply(source, &ack);
+        ctx.wire.late_reply(source, &ack);
     }
 
     /// Hands CPU1 the message it waits for, if it has arrived.
-    fn deliver_message(&mut self) {
-        let Some(session) = self.kernels.session() else { return };
+    fn deliver_message(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(session) = self.session() else { return };
         let Wait::Message { id, .. } = session.wait else { return };
         let Some(data) = session.take_message(id) else { return };
         let bytes = Bytes::new(&data);
         session.lent = Some(data);
         session.wait = Wait::None;
-        self.reply_kernel(ToKernel::Message { data: bytes });
+        self.reply_kernel(ctx, ToKernel::Message { data: bytes });
     }
 
     // ---- remote subkernels --------------------------------------------------
 
-    pub(crate) fn remote_load_run_reply(&mut self, succeeded: bool) {
-        let waiting = self.kernels.session().is_some_and(|s| matches!(s.wait, Wait::LoadRun { .. }));
+    /// `SubkernelLoadRunReply` for the kernel's `subkernel_load_run`.
+    pub fn remote_load_run_reply(&mut self, ctx: &mut Ctx<'_>, succeeded: bool) {
+        let waiting = self.session().is_some_and(|s| matches!(s.wait, Wait::LoadRun { .. }));
         if !waiting {
             warn!("unexpected SubkernelLoadRunReply");
             return;
         }
-        self.complete_wait(if succeeded { ToKernel::Ack } else { ToKernel::Error(KernelError::IncorrectState) });
+        self.complete_wait(ctx, if succeeded { ToKernel::Ack } else { ToKernel::Error(KernelError::IncorrectState) });
     }
 
-    pub(crate) fn remote_subkernel_finished(&mut self, id: u32, with_exception: bool, exception_src: u8) {
-        let Some(session) = self.kernels.session() else {
+    /// `SubkernelFinished` of a subkernel this kernel started elsewhere.
+    pub fn remote_finished(&mut self, ctx: &mut Ctx<'_>, id: u32, with_exception: bool, exception_src: u8) {
+        let Some(session) = self.session() else {
             warn!("SubkernelFinished for {} with no kernel running here", id);
             return;
         };
         let f = RemoteFinish { id, with_exception, exception_src };
         match session.wait {
-            Wait::Finish { id: w, .. } if w == id => self.remote_finish_ready(f),
+            Wait::Finish { id: w, .. } if w == id => self.remote_finish_ready(ctx, f),
             _ => session.remote_finished.push(f),
         }
     }
 
-    fn remote_finish_ready(&mut self, f: RemoteFinish) {
+    fn remote_finish_ready(&mut self, ctx: &mut Ctx<'_>, f: RemoteFinish) {
         if !f.with_exception {
-            return self.complete_wait(ToKernel::Ack);
+            return self.complete_wait(ctx, ToKernel::Ack);
         }
-        let (own, deadline) = (self.own, self.now() + self.config.peer_timeout_us);
-        if let Some(s) = self.kernels.session() {
+        let (own, deadline) = (ctx.wire.own(), ctx.now() + ctx.config.peer_timeout_us);
+        if let Some(s) = self.session() {
             s.remote_exception.clear();
             s.wait = Wait::RemoteException { source: f.exception_src, deadline };
         }
         let packet = Packet::SubkernelExceptionRequest { source: own, destination: f.exception_src };
-        self.send_routed(f.exception_src, &packet);
+        ctx.wire.send_routed(f.exception_src, &packet);
     }
 
-    pub(crate) fn remote_exception_slice(&mut self, last: bool, data: &[u8]) {
-        let Some(session) = self.kernels.session() else { return };
+    /// A `SubkernelException` slice of a remote subkernel's exception.
+    pub fn remote_exception_slice(&mut self, ctx: &mut Ctx<'_>, last: bool, data: &[u8]) {
+        let Some(session) = self.session() else { return };
         let Wait::RemoteException { source: src, .. } = session.wait else {
             warn!("unexpected SubkernelException slice");
             return;
         };
         session.remote_exception.extend_from_slice(data);
         if !last {
-            let own = self.own;
-            self.send_routed(src, &Packet::SubkernelExceptionRequest { source: own, destination: src });
+            let own = ctx.wire.own();
+            ctx.wire.send_routed(src, &Packet::SubkernelExceptionRequest { source: own, destination: src });
             return;
         }
         let blob = core::mem::take(&mut session.remote_exception);
         session.lent = Some(blob);
         let bytes = session.lent.as_deref().map(Bytes::new).unwrap_or(Bytes::EMPTY);
-        self.complete_wait(ToKernel::Error(KernelError::Exception(bytes)));
+        self.complete_wait(ctx, ToKernel::Error(KernelError::Exception(bytes)));
     }
 
     // ---- waits ----------------------------------------------------------------
 
     /// Answers what CPU1 waits for and clears the wait.
-    pub(crate) fn complete_wait(&mut self, reply: ToKernel) {
-        if let Some(s) = self.kernels.session() {
+    pub(super) fn complete_wait(&mut self, ctx: &mut Ctx<'_>, reply: ToKernel) {
+        if let Some(s) = self.session() {
             s.wait = Wait::None;
         }
-        self.reply_kernel(reply);
+        self.reply_kernel(ctx, reply);
     }
 
-    pub(crate) fn poll_session_deadlines(&mut self, now: u64) {
-        self.poll_remote_uploads(now);
-        let Some(session) = self.kernels.session_ref() else { return };
+    pub(super) fn poll_session_deadlines(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        self.poll_remote_uploads(ctx, now);
+        let Some(session) = self.session_ref() else { return };
         let expired = match &session.wait {
             Wait::None => false,
             Wait::Message { deadline, .. } | Wait::Finish { deadline, .. } => deadline.is_some_and(|d| now >= d),
@@ -386,16 +412,15 @@ impl<P: Platform> Satellite<P> {
             return;
         }
         match &session.wait {
-            Wait::Playback(_) => self.playback_timed_out(),
+            Wait::Playback(_) => self.playback_timed_out(ctx),
             Wait::MessageAck { .. } => {
-                if let Some(s) = self.kernels.session() {
+                if let Some(s) = self.session() {
                     s.outgoing = None;
                 }
                 warn!("subkernel message not acknowledged in time");
-                self.complete_wait(ToKernel::Error(KernelError::CommLost));
+                self.complete_wait(ctx, ToKernel::Error(KernelError::CommLost));
             }
-            _ => self.complete_wait(ToKernel::Error(KernelError::Timeout)),
+            _ => self.complete_wait(ctx, ToKernel::Error(KernelError::Timeout)),
         }
     }
-
 }

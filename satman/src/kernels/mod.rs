@@ -1,0 +1,292 @@
+//! Kernels: the kernel CPU's state machine and its one teardown
+//! ([`subkernel`]), everything one running kernel owns ([`session`]), the
+//! requests CPU1 makes and the packets that answer them ([`requests`]),
+//! and a kernel's own DMA playbacks ([`playback`]).
+//!
+//! [`Kernels`] owns its state and sees the rest of the satellite only
+//! through [`Ctx`]: CPU1, the RTIO core, the DDMA store (recordings), the
+//! DMA engine as an [`Engine`] the satellite lends it, a [`Wire`] to send
+//! packets, the limits and the counters.
+
+mod playback;
+mod requests;
+pub mod session;
+mod subkernel;
+
+use libdma::{Key, Store, StoreError};
+use libksupport::msg::PlaybackStatus;
+
+use crate::config::Config;
+use crate::hal::{Clock, KernelCpu, Rtio};
+use crate::stats::Stats;
+use crate::wire::Wire;
+
+pub use subkernel::{End, KernelState, Kernels};
+
+/// What the kernels may touch during one call.
+pub struct Ctx<'a> {
+    pub cpu: &'a mut dyn KernelCpu,
+    pub rtio: &'a mut dyn Rtio,
+    pub clock: &'a dyn Clock,
+    pub store: &'a mut Store,
+    pub engine: &'a mut dyn Engine,
+    pub wire: &'a mut dyn Wire,
+    pub config: &'a Config,
+    pub stats: &'a mut Stats,
+}
+
+impl Ctx<'_> {
+    fn now(&self) -> u64 {
+        self.clock.now_us()
+    }
+}
+
+/// The DMA engine as a kernel's playback uses it. The satellite implements
+/// it over the DDMA part, which owns the engine's bookkeeping (a master's
+/// playback, an abandoned trace still being read).
+pub trait Engine {
+    /// A playback runs, or an abandoned one is still draining.
+    fn busy(&self, store: &Store) -> bool;
+    /// Starts playing the kernel's trace `key`; the DMA engine drives the
+    /// RTIO until [`Engine::finish`] or [`Engine::abandon`].
+    fn start(&mut self, rtio: &mut dyn Rtio, store: &mut Store, key: Key, timestamp: u64) -> Result<(), StoreError>;
+    /// `None` while playing; the outcome once the engine has stopped.
+    fn poll(&mut self) -> Option<PlaybackStatus>;
+    /// The playback ended: releases the trace; the kernel drives the RTIO.
+    fn finish(&mut self, rtio: &mut dyn Rtio, store: &mut Store);
+    /// Stops the engine; the trace is released once the engine is idle.
+    fn abandon(&mut self, store: &mut Store);
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kernels part alone, with a fake CPU1, engine, RTIO and wire.
+
+    use alloc::collections::VecDeque;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+
+    use libdma::Arena;
+    use libdrtio::{Frame, Packet, PayloadStatus};
+    use libksupport::msg::{FromKernel, ToKernel};
+
+    use super::*;
+    use crate::hal::{CpuError, Initiator, RtioError};
+
+    #[derive(Default)]
+    struct FakeCpu {
+        restarts: u32,
+        to_kernel: Vec<ToKernel>,
+        from_kernel: VecDeque<FromKernel>,
+    }
+
+    impl KernelCpu for FakeCpu {
+        fn restart(&mut self) -> Result<(), CpuError> {
+            self.restarts += 1;
+            Ok(())
+        }
+        fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+            self.to_kernel.push(msg);
+            Ok(())
+        }
+        fn receive(&mut self) -> Option<FromKernel> {
+            self.from_kernel.pop_front()
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeRtio(Vec<Initiator>);
+
+    impl Rtio for FakeRtio {
+        fn select(&mut self, initiator: Initiator) {
+            self.0.push(initiator);
+        }
+        fn reset(&mut self) {}
+        fn hold_reset(&mut self, _: bool) {}
+        fn take_error(&mut self) -> Option<RtioError> {
+            None
+        }
+        fn set_route(&mut self, _: u8, _: u8) {}
+        fn take_tsc_loaded(&mut self) -> bool {
+            false
+        }
+    }
+
+    /// An engine nobody else uses.
+    struct IdleEngine;
+
+    impl Engine for IdleEngine {
+        fn busy(&self, _: &Store) -> bool {
+            false
+        }
+        fn start(&mut self, _: &mut dyn Rtio, _: &mut Store, _: Key, _: u64) -> Result<(), StoreError> {
+            Err(StoreError::NotFound)
+        }
+        fn poll(&mut self) -> Option<PlaybackStatus> {
+            None
+        }
+        fn finish(&mut self, _: &mut dyn Rtio, _: &mut Store) {}
+        fn abandon(&mut self, _: &mut Store) {}
+    }
+
+    struct FakeClock(Cell<u64>);
+
+    impl Clock for FakeClock {
+        fn now_us(&self) -> u64 {
+            self.0.get()
+        }
+    }
+
+    /// Every packet sent, with its destination (0 for a reply upstream).
+    #[derive(Default)]
+    struct Sent(Vec<(u8, Frame)>);
+
+    impl Wire for Sent {
+        fn own(&self) -> u8 {
+            5
+        }
+        fn reply(&mut self, packet: &Packet<'_>) {
+            self.0.push((0, Frame::encode(packet).unwrap()));
+        }
+        fn late_reply(&mut self, destination: u8, packet: &Packet<'_>) {
+            self.0.push((destination, Frame::encode(packet).unwrap()));
+        }
+        fn send_routed(&mut self, destination: u8, packet: &Packet<'_>) -> bool {
+            self.0.push((destination, Frame::encode(packet).unwrap()));
+            true
+        }
+        fn room_towards(&self, _: u8) -> usize {
+            32
+        }
+    }
+
+    struct Bench {
+        cpu: FakeCpu,
+        rtio: FakeRtio,
+        clock: FakeClock,
+        store: Store,
+        engine: IdleEngine,
+        sent: Sent,
+        config: Config,
+        stats: Stats,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            Bench {
+                cpu: FakeCpu::default(),
+                rtio: FakeRtio::default(),
+                clock: FakeClock(Cell::new(0)),
+                store: Store::new(Arena::with_capacity(64 * 1024).unwrap()),
+                engine: IdleEngine,
+                sent: Sent::default(),
+                config: Config::default(),
+                stats: Stats::default(),
+            }
+        }
+
+        fn ctx(&mut self) -> Ctx<'_> {
+            Ctx {
+                cpu: &mut self.cpu,
+                rtio: &mut self.rtio,
+                clock: &self.clock,
+                store: &mut self.store,
+                engine: &mut self.engine,
+                wire: &mut self.sent,
+                config: &self.config,
+                stats: &mut self.stats,
+            }
+        }
+
+        fn last(&self) -> (u8, Packet<'_>) {
+            let (d, f) = self.sent.0.last().expect("a packet was sent");
+            (*d, f.decode().unwrap())
+        }
+    }
+
+    /// Uploads, loads and starts kernel 1 for the master.
+    fn running() -> (Bench, Kernels) {
+        let mut b = Bench::new();
+        let mut k = Kernels::new();
+        k.upload(&mut b.ctx(), 1, PayloadStatus::FirstAndLast, b"image");
+        assert!(matches!(b.last(), (0, Packet::SubkernelAddDataReply { succeeded: true })));
+        k.load_run(&mut b.ctx(), 0, 1, true, 1234);
+        assert_eq!(k.state(), KernelState::Loading(1));
+        b.cpu.from_kernel.push_back(FromKernel::LoadDone);
+        k.poll(&mut b.ctx());
+        assert_eq!(k.state(), KernelState::Running(1));
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Start { timestamp: 1234 })));
+        assert!(matches!(b.last(), (0, Packet::SubkernelLoadRunReply { succeeded: true, .. })));
+        assert_eq!(b.rtio.0.last(), Some(&Initiator::Kernel));
+        (b, k)
+    }
+
+    #[test]
+    fn a_reset_kernel_ends_once_with_an_exception_the_master_can_fetch() {
+        let (mut b, mut k) = running();
+        let restarts = b.cpu.restarts;
+        k.end(&mut b.ctx(), End::Reset);
+        assert_eq!(k.state(), KernelState::Idle);
+        assert_eq!(b.cpu.restarts, restarts + 1);
+        assert_eq!(b.rtio.0.last(), Some(&Initiator::Drtio));
+        assert!(matches!(
+            b.last(),
+            (0, Packet::SubkernelFinished { destination: 0, id: 1, with_exception: true, exception_src: 5 })
+        ));
+        assert_eq!((b.stats.kernels_failed, b.stats.kernels_finished), (1, 0));
+        // A second teardown finds nothing to end.
+        let sent = b.sent.0.len();
+        k.end(&mut b.ctx(), End::Reset);
+        assert_eq!(b.sent.0.len(), sent);
+
+        let mut blob = Vec::new();
+        loop {
+            k.exception_request(&mut b.ctx(), 0);
+            let (_, Packet::SubkernelException { last, data, .. }) = b.last() else { panic!("not an exception slice") };
+            blob.extend_from_slice(data);
+            if last {
+                break;
+            }
+        }
+        let e = libksupport::exception::parse(&blob).unwrap();
+        assert_eq!(e.message.as_deref(), Some("subkernel stopped by a reset request"));
+        // Fetched: the next request gets an empty last slice.
+        k.exception_request(&mut b.ctx(), 0);
+        assert!(matches!(b.last(), (0, Packet::SubkernelException { last: true, data: &[], .. })));
+    }
+
+    #[test]
+    fn a_message_is_sent_one_acknowledged_slice_at_a_time() {
+        let (mut b, mut k) = running();
+        let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        b.cpu.from_kernel.push_back(FromKernel::MessageSend {
+            id: 9,
+            destination: 2,
+            is_return: false,
+            data: libksupport::msg::Bytes::new(&data),
+        });
+        k.poll(&mut b.ctx());
+        let mut received = Vec::new();
+        let mut slices = 0;
+        loop {
+            let (d, Packet::SubkernelMessage { source: 5, destination: 2, id: 9, status, data: slice }) = b.last() else {
+                panic!("not a message slice")
+            };
+            assert_eq!(d, 2);
+            assert_eq!(status.is_first(), slices == 0);
+            received.extend_from_slice(slice);
+            slices += 1;
+            let last = status.is_last();
+            let acks = b.cpu.to_kernel.len();
+            k.message_acked(&mut b.ctx());
+            if last {
+                assert_eq!(b.cpu.to_kernel.len(), acks + 1, "the kernel is answered after the last slice");
+                assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Ack)));
+                break;
+            }
+            assert_eq!(b.cpu.to_kernel.len(), acks, "the kernel waits until the last slice");
+        }
+        assert!(slices > 1);
+        assert_eq!(received, data);
+    }
+}

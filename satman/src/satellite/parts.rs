@@ -1,0 +1,156 @@
+//! Lending the parts what they may touch, and the work two parts do
+//! together.
+//!
+//! Each part is called with a context built here from the satellite's
+//! fields, so a part cannot reach another part's state. The cooperations:
+//!
+//! - a kernel's DMA playback: the kernels part drives its stages and asks
+//!   for the engine through [`kernels::Engine`], which [`KernelDma`]
+//!   implements over the DDMA part's bookkeeping (the teardown abandons a
+//!   playback the same way);
+//! - a master's playback is refused while a kernel runs
+//!   ([`Satellite::master_playback`]);
+//! - a reset or link loss ends the kernel, then the master's playback
+//!   ([`Satellite::end_everything`]).
+
+use libdma::{Key, Store, StoreError};
+use libdrtio::{Packet, PayloadStatus};
+use libksupport::msg::PlaybackStatus;
+use log::warn;
+
+use super::Satellite;
+use crate::ddma::{self, Ddma};
+use crate::hal::{Clock, DmaEngine, Initiator, Platform, Rtio};
+use crate::kernels::{self, End, Kernels};
+use crate::mgmt;
+
+/// The DMA engine lent to a kernel's playback: the engine and the DDMA
+/// part that keeps its bookkeeping.
+struct KernelDma<'a> {
+    ddma: &'a mut Ddma,
+    dma: &'a mut dyn DmaEngine,
+}
+
+impl kernels::Engine for KernelDma<'_> {
+    fn busy(&self, store: &Store) -> bool {
+        self.ddma.busy(store)
+    }
+
+    fn start(&mut self, rtio: &mut dyn Rtio, store: &mut Store, key: Key, timestamp: u64) -> Result<(), StoreError> {
+        self.ddma.start_for_kernel(self.dma, rtio, store, key, timestamp)
+    }
+
+    fn poll(&mut self) -> Option<PlaybackStatus> {
+        self.dma.poll()
+    }
+
+    fn finish(&mut self, rtio: &mut dyn Rtio, store: &mut Store) {
+        self.ddma.finish_for_kernel(rtio, store)
+    }
+
+    fn abandon(&mut self, store: &mut Store) {
+        self.ddma.abandon(self.dma, store)
+    }
+}
+
+impl<P: Platform> Satellite<P> {
+    /// Calls the kernels part with what it may touch.
+    pub(super) fn with_kernels<R>(&mut self, f: impl FnOnce(&mut Kernels, &mut kernels::Ctx<'_>) -> R) -> R {
+        let Satellite { hw, config, stats, links, store, kernels, ddma, .. } = self;
+        let mut net = links.net(&mut hw.uplink);
+        let mut engine = KernelDma { ddma, dma: &mut hw.dma };
+        let r = f(
+            kernels,
+            &mut kernels::Ctx {
+                cpu: &mut hw.cpu,
+                rtio: &mut hw.rtio,
+                clock: &hw.clock,
+                store,
+                engine: &mut engine,
+                wire: &mut net,
+                config,
+                stats: &mut *stats,
+            },
+        );
+        let counts = net.counts();
+        stats.packets_out += counts.sent;
+        stats.dropped_packets += counts.dropped;
+        r
+    }
+
+    /// Calls the DDMA part with what it may touch.
+    pub(super) fn with_ddma<R>(&mut self, f: impl FnOnce(&mut Ddma, &mut ddma::Ctx<'_>) -> R) -> R {
+        let Satellite { hw, config, stats, links, store, ddma, .. } = self;
+        let mut net = links.net(&mut hw.uplink);
+        let r = f(
+            ddma,
+            &mut ddma::Ctx {
+                dma: &mut hw.dma,
+                rtio: &mut hw.rtio,
+                store,
+                wire: &mut net,
+                clock: &hw.clock,
+                playback_timeout_us: config.playback_timeout_us,
+            },
+        );
+        let counts = net.counts();
+        stats.packets_out += counts.sent;
+        stats.dropped_packets += counts.dropped;
+        r
+    }
+
+    /// Hands a core management request to its owner and sends the reply.
+    pub(super) fn handle_mgmt(&mut self, packet: Packet<'_>) {
+        let mut ctx = mgmt::Ctx {
+            config: &mut self.hw.config,
+            system: &mut self.hw.system,
+            arena: self.store.arena_stats(),
+            now_us: self.hw.clock.now_us(),
+        };
+        if let Some(frame) = self.mgmt.handle(packet, &mut ctx) {
+            self.reply_frame(frame);
+        }
+    }
+
+    /// `DmaPlaybackRequest`: refused while a kernel runs (it drives the
+    /// RTIO), else started by the DDMA part.
+    pub(super) fn master_playback(&mut self, source: u8, id: u32, timestamp: u64) {
+        let running = self.kernels.running();
+        self.with_ddma(|d, ctx| {
+            let succeeded = if running {
+                warn!("DMA playback refused: a subkernel is running");
+                false
+            } else {
+                d.start(ctx, source, id, timestamp)
+            };
+            ctx.wire.late_reply(source, &Packet::DmaPlaybackReply { destination: source, succeeded });
+        });
+    }
+
+    /// Watches the DMA engine for whichever playback holds it: the
+    /// master's, else the running kernel's.
+    pub(super) fn poll_playbacks(&mut self) {
+        if !self.with_ddma(|d, ctx| d.poll(ctx)) {
+            self.with_kernels(|k, ctx| k.poll_playback(ctx));
+        }
+    }
+
+    /// `SubkernelAddDataRequest` for this satellite.
+    pub(super) fn kernel_upload(&mut self, id: u32, status: PayloadStatus, data: &[u8]) {
+        self.with_kernels(|k, ctx| k.upload(ctx, id, status, data));
+    }
+
+    /// The one teardown of whatever kernel CPU1 holds (see
+    /// [`Kernels::end`]).
+    pub(super) fn end_kernel(&mut self, how: End) {
+        self.with_kernels(|k, ctx| k.end(ctx, how));
+    }
+
+    /// `ResetRequest`, link loss: stop every kernel and playback and give the
+    /// RTIO back to the master.
+    pub(super) fn end_everything(&mut self, how: End) {
+        self.end_kernel(how);
+        self.with_ddma(|d, ctx| d.stop(ctx));
+        self.hw.rtio.select(Initiator::Drtio);
+    }
+}
