@@ -98,6 +98,83 @@ pub trait Rtio {
     fn set_route(&mut self, destination: u8, hop: u8);
     /// True once after the master has loaded the timestamp counter.
     fn take_tsc_loaded(&mut self) -> bool;
+
+    /// The RT link's protocol errors latched since the last call
+    /// (`drtiosat.protocol_error` and its details), clearing them. Boards
+    /// without such diagnostics report none.
+    fn take_link_errors(&mut self) -> Option<LinkErrors> {
+        None
+    }
+
+    /// Loads the timestamp counter of the satellite below repeater `i`
+    /// (`drtiorepN.set_time`: strobe, then a bounded wait for the gateware
+    /// to clear it). `Ok` only once the gateware has sent the time down.
+    fn repeater_set_time(&mut self, _i: usize) -> Result<(), RepeaterFault> {
+        Err(RepeaterFault::Absent)
+    }
+
+    /// Pulses repeater `i`'s RTIO reset (`drtiorepN.reset`, ~100 µs),
+    /// bounded.
+    fn repeater_reset(&mut self, _i: usize) -> Result<(), RepeaterFault> {
+        Err(RepeaterFault::Absent)
+    }
+
+    /// Repeater `i`'s protocol errors latched since the last call
+    /// (`drtiorepN.protocol_error` and its details), clearing them.
+    fn take_repeater_errors(&mut self, _i: usize) -> Option<LinkErrors> {
+        None
+    }
+}
+
+/// Why a repeater operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeaterFault {
+    /// The board has no such repeater in its gateware.
+    Absent,
+    /// The gateware did not finish the operation within its deadline.
+    Timeout,
+}
+
+/// An output the RTIO core received too late (`drtiosat.underflow_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Underflow {
+    pub channel: u16,
+    pub timestamp: i64,
+    /// The counter when the event was refused.
+    pub counter: i64,
+}
+
+/// A command the repeater could not pass down (`command_missed_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMissed {
+    pub cmd: u8,
+    pub chan_sel: u32,
+}
+
+/// Protocol errors of one RT link end, with their details: the
+/// satellite's own (`drtiosat.protocol_error`: unknown packet, truncated
+/// packet, buffer-space timeout, write underflow, write overflow) or a
+/// repeater's (`drtiorepN.protocol_error`: unknown packet, truncated
+/// packet, command missed, buffer-space timeout). The master normally
+/// prevents all of them: they point at a link or gateware problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkErrors {
+    pub unknown_packet: bool,
+    pub truncated_packet: bool,
+    /// Destination whose buffer space request timed out.
+    pub buffer_space_timeout: Option<u8>,
+    /// Satellite only.
+    pub underflow: Option<Underflow>,
+    /// Satellite only.
+    pub overflow: bool,
+    /// Repeaters only.
+    pub command_missed: Option<CommandMissed>,
+}
+
+impl LinkErrors {
+    pub fn is_empty(&self) -> bool {
+        *self == LinkErrors::default()
+    }
 }
 
 /// The gateware DMA engine.

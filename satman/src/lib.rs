@@ -39,6 +39,7 @@ pub mod build_id;
 pub mod chunks;
 mod config;
 mod ddma;
+mod diag;
 pub mod gateware;
 pub mod hal;
 mod kernels;

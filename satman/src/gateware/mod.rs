@@ -3,7 +3,7 @@
 //! | driver | hardware | implements |
 //! |---|---|---|
 //! | [`GatewareAux`] | `drtioauxN` + its buffers, `drtiosat`/`drtiorepN` `rx_up` | [`hal::AuxLink`](crate::hal::AuxLink) |
-//! | [`GatewareRtio`] | `drtiosat` (reset, errors, TSC), `cri_con`, `routing_table` | [`hal::Rtio`](crate::hal::Rtio) |
+//! | [`GatewareRtio`] | `drtiosat` (reset, errors, TSC, protocol errors), `cri_con`, `routing_table`, `drtiorepN` (TSC sync, reset, errors: [`repeater`]) | [`hal::Rtio`](crate::hal::Rtio) |
 //! | [`GatewareDma`] | `rtio_dma` | [`hal::DmaEngine`](crate::hal::DmaEngine) |
 //! | [`GatewareKernelRtio`] | `rtio` (the CSR kernel initiator, driven by CPU1) | what `libksupport::runtime::KernelHost`'s `rtio_*` methods need |
 //!
@@ -36,6 +36,8 @@ mod aux;
 mod dma;
 #[cfg(gateware_driver = "kernel_rtio")]
 mod kernel_rtio;
+#[cfg(gateware_driver = "repeaters")]
+pub mod repeater;
 #[cfg(gateware_driver = "rtio")]
 mod rtio;
 pub mod uplink;

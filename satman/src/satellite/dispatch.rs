@@ -250,6 +250,8 @@ impl<P: Platform> Satellite<P> {
         match packet {
             // Acknowledgements of the management packets we broadcast.
             Packet::RoutingAck | Packet::ResetAck => {}
+            // The satellite below has the TSC we passed down.
+            Packet::TSCAck => self.links.tsc_acked(i),
             // Anything else answers a request we forwarded: relay it as is.
             _ => self.links.relay_upstream(i, &raw[..len]),
         }
@@ -258,6 +260,7 @@ impl<P: Platform> Satellite<P> {
     fn handle_reset(&mut self) {
         self.end_everything(End::Reset);
         self.hw.rtio.reset();
+        self.reset_repeaters();
         self.links.broadcast_downstream(&Packet::ResetRequest);
         self.reply(&Packet::ResetAck);
     }

@@ -19,10 +19,11 @@ use alloc::boxed::Box;
 
 use libdma::Store;
 use libdrtio::{Frame, Packet, MAX_PACKET};
-use log::warn;
+use log::{debug, warn};
 
 use crate::config::Config;
 use crate::ddma::Ddma;
+use crate::diag::{self, Diag};
 use crate::hal::{AuxLink, Clock, Hardware, Platform, Rtio};
 use crate::kernels::{End, KernelState, Kernels};
 use crate::links::{Counts, Links, RepeaterState};
@@ -41,6 +42,7 @@ pub struct Satellite<P: Platform> {
     kernels: Kernels,
     ddma: Ddma,
     mgmt: Mgmt,
+    diag: Diag,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -57,6 +59,7 @@ impl<P: Platform> Satellite<P> {
             kernels: Kernels::new(),
             ddma: Ddma::default(),
             mgmt: Mgmt::default(),
+            diag: Diag::default(),
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
@@ -98,7 +101,12 @@ impl<P: Platform> Satellite<P> {
             self.uplink_changed(up);
         }
         if self.links.uplink_up() {
+            let now = self.hw.clock.now_us();
             if self.hw.rtio.take_tsc_loaded() {
+                // Passed down first: our TSCAck waits for the repeaters'.
+                self.links.tsc_loaded(&mut self.hw.rtio, now);
+            }
+            if self.links.tsc_ack_due(now) {
                 self.send_upstream(&Packet::TSCAck);
             }
             if !self.receive_uplink() {
@@ -106,6 +114,7 @@ impl<P: Platform> Satellite<P> {
             }
         }
         self.poll_repeaters();
+        self.poll_diagnostics();
         self.with_kernels(|k, ctx| k.poll(ctx));
         self.poll_playbacks();
         self.with_kernels(|k, ctx| k.poll_deadlines(ctx));
@@ -170,8 +179,32 @@ impl<P: Platform> Satellite<P> {
         let now = self.hw.clock.now_us();
         let mut buf = [0u8; MAX_PACKET];
         for i in 0..self.hw.repeaters.len() {
-            if let Some(n) = self.links.poll_repeater(i, &mut self.hw.repeaters[i], now, &mut buf) {
+            if let Some(n) = self.links.poll_repeater(i, &mut self.hw.repeaters[i], &mut self.hw.rtio, now, &mut buf) {
                 self.from_repeater(i, &buf[..n]);
+            }
+        }
+    }
+
+    /// Reads, counts, logs and clears the RT links' protocol errors.
+    fn poll_diagnostics(&mut self) {
+        let master_drives = !self.kernels.running() && !self.ddma.busy(&self.store);
+        self.diag.poll(&mut diag::Ctx {
+            rtio: &mut self.hw.rtio,
+            stats: &mut self.stats,
+            now: self.hw.clock.now_us(),
+            repeaters: self.hw.repeaters.len(),
+            master_drives,
+        });
+    }
+
+    /// Pulses every repeater's RTIO reset (before a `ResetRequest` goes
+    /// down), as the reference does whether or not the link is up.
+    fn reset_repeaters(&mut self) {
+        for i in 0..self.hw.repeaters.len() {
+            match self.hw.rtio.repeater_reset(i) {
+                Ok(()) => {}
+                Err(crate::hal::RepeaterFault::Absent) => debug!("repeater {}: no reset on this board", i),
+                Err(e) => warn!("repeater {}: RTIO reset failed: {:?}", i, e),
             }
         }
     }
