@@ -747,6 +747,21 @@ pub const DRIVERS: &[Driver] = &[
         ports: &[],
     },
     Driver {
+        cfg: "moninj",
+        what: "moninj driver (GatewareMoninj)",
+        board_required: true,
+        needs: &[
+            r("rtio_moninj", "mon_chan_sel", 1, true),
+            r("rtio_moninj", "mon_probe_sel", 1, true),
+            r("rtio_moninj", "mon_value_update", 1, true),
+            r("rtio_moninj", "mon_value", 1, false),
+            r("rtio_moninj", "inj_chan_sel", 1, true),
+            r("rtio_moninj", "inj_override_sel", 1, true),
+            r("rtio_moninj", "inj_value", 1, true),
+        ],
+        ports: &[],
+    },
+    Driver {
         cfg: "kernel_rtio",
         what: "kernel RTIO initiator driver (GatewareKernelRtio)",
         board_required: true,
@@ -1144,7 +1159,7 @@ mod tests {
             .collect();
         banks.sort_unstable();
         banks.dedup();
-        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_dma"]);
+        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_dma", "rtio_moninj"]);
         assert!(DRIVERS.iter().all(|d| d.what.contains("driver")));
     }
 

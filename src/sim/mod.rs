@@ -7,6 +7,7 @@
 //! satellite's CPU0 would be running anyway.
 
 pub mod cpu;
+pub mod i2c;
 pub mod link;
 pub mod rtio;
 pub mod system;
@@ -25,8 +26,9 @@ use satman::{Config, Satellite};
 use crate::heap::Tracker;
 use crate::master::{Master, MasterError, Transport};
 pub use cpu::{image, KernelFn, SimCpu};
+pub use i2c::SimI2c;
 pub use link::{LinkShared, SimLink};
-pub use rtio::{Event, RtioShared, SimDma, SimRtio};
+pub use rtio::{Event, RtioShared, SimDma, SimMoninj, SimRtio};
 pub use system::{SimClock, SimSystem};
 pub use trace::{Trace, TraceEvent};
 
@@ -41,6 +43,8 @@ impl Platform for Sim {
     type Clock = SimClock;
     type Config = CardStore<MemDevice>;
     type System = SimSystem;
+    type Moninj = SimMoninj;
+    type I2c = SimI2c;
 }
 
 /// The master's side of the in-memory link; pumps the satellite while it
@@ -223,7 +227,7 @@ impl SimBench {
                 repeaters,
                 cpu,
                 rtio: SimRtio(rtio.clone()),
-                dma: SimDma::new(rtio),
+                dma: SimDma::new(rtio.clone()),
                 clock: SimClock::new(),
                 config: CardStore::mount(match (options.no_card, card.take()) {
                     (true, _) => Err(CardError::NoCard),
@@ -231,6 +235,8 @@ impl SimBench {
                     (false, None) => Ok(blank_card(options.card_blocks)),
                 }),
                 system: SimSystem::default(),
+                moninj: SimMoninj(rtio),
+                i2c: SimI2c::new(&libkasli::model::BoardSpec::default()),
             };
             let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");
             sats.push(Satellite::new(hw, Store::new(arena), options.config));

@@ -19,6 +19,8 @@ use libksupport::runtime::{RtioInput, RtioStatus};
 use satman::hal::{DmaEngine, Initiator, LinkErrors, RepeaterFault, Rtio, RtioError};
 
 use super::trace::{Trace, TraceEvent};
+use satman::hal::{Moninj, MoninjError};
+use satman::qemu::{QemuMoninj, RtioEvent};
 
 /// One output event as the RTIO core saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +57,26 @@ pub struct RtioShared {
     link_errors: Mutex<VecDeque<LinkErrors>>,
     repeater_errors: Mutex<VecDeque<(usize, LinkErrors)>>,
     /// Added to the wall time by the last TSC load.
-    tsc_offset: AtomicI64,
+    tsc_offset: Arc<AtomicI64>,
     /// Fault injection: `set_time` never clears.
     pub set_time_stuck: AtomicBool,
     pub repeater_resets: AtomicU64,
+    /// The channels as TTLs for moninj: the QEMU board's model, fed with
+    /// every event submitted here.
+    ttls: Mutex<QemuMoninj<Box<dyn Fn() -> i64 + Send>>>,
 }
 
 impl RtioShared {
     pub fn new() -> Arc<RtioShared> {
+        let origin = Instant::now();
+        let tsc_offset = Arc::new(AtomicI64::new(0));
+        let offset = tsc_offset.clone();
+        // The same counter as `counter()`, for the moninj model.
+        let counter: Box<dyn Fn() -> i64 + Send> =
+            Box::new(move || origin.elapsed().as_micros() as i64 + offset.load(Ordering::SeqCst));
         Arc::new(RtioShared {
-            origin: Instant::now(),
+            origin,
+            ttls: Mutex::new(QemuMoninj::new(counter)),
             selected: Mutex::new(Initiator::Drtio),
             events: Mutex::new(Vec::new()),
             misrouted: AtomicU64::new(0),
@@ -80,7 +92,7 @@ impl RtioShared {
             trace: Mutex::new(None),
             link_errors: Mutex::new(VecDeque::new()),
             repeater_errors: Mutex::new(VecDeque::new()),
-            tsc_offset: AtomicI64::new(0),
+            tsc_offset,
             set_time_stuck: AtomicBool::new(false),
             repeater_resets: AtomicU64::new(0),
         })
@@ -148,6 +160,12 @@ impl RtioShared {
             self.misrouted.fetch_add(1, Ordering::Relaxed);
         }
         self.events.lock().unwrap().push(Event { timestamp, target, data, source });
+        let code = match source {
+            Initiator::Drtio => 0,
+            Initiator::Dma => 1,
+            Initiator::Kernel => 2,
+        };
+        self.ttls.lock().unwrap().observe(&RtioEvent { source: code, timestamp, target, data });
     }
 
     pub fn inject_error(&self, e: RtioError) {
@@ -235,6 +253,21 @@ impl Rtio for SimRtio {
         let mut q = self.0.repeater_errors.lock().unwrap();
         let k = q.iter().position(|&(r, _)| r == i)?;
         q.remove(k).map(|(_, e)| e)
+    }
+}
+
+/// Moninj over the simulated channels (TTLs, as in QEMU).
+pub struct SimMoninj(pub Arc<RtioShared>);
+
+impl Moninj for SimMoninj {
+    fn monitor(&mut self, channel: u16, probe: u8) -> Result<u64, MoninjError> {
+        self.0.ttls.lock().unwrap().monitor(channel, probe)
+    }
+    fn inject(&mut self, channel: u16, overrd: u8, value: u8) -> Result<(), MoninjError> {
+        self.0.ttls.lock().unwrap().inject(channel, overrd, value)
+    }
+    fn injection_status(&mut self, channel: u16, overrd: u8) -> Result<u8, MoninjError> {
+        self.0.ttls.lock().unwrap().injection_status(channel, overrd)
     }
 }
 

@@ -6,7 +6,8 @@
 //! packet on each link. The firmware calls it in a tight loop; tests call it
 //! until the state they want is reached.
 //!
-//! The parts — [`Links`], [`Kernels`], [`Ddma`], [`Mgmt`] — own their state
+//! The parts — [`Links`], [`Kernels`], [`Ddma`], [`Mgmt`], [`Moninj`],
+//! [`I2c`] — own their state
 //! and never see each other: each call gets a context holding only what it
 //! may touch (hardware handles, the DDMA store, a [`Wire`](crate::wire::Wire)
 //! to send through). Where two parts cooperate, the satellite does it
@@ -26,8 +27,10 @@ use crate::ddma::Ddma;
 use crate::diag::{self, Diag};
 use crate::hal::{AuxLink, Clock, Hardware, Platform, Rtio};
 use crate::kernels::{End, KernelState, Kernels};
+use crate::i2c::I2c;
 use crate::links::{Counts, Links, RepeaterState};
 use crate::mgmt::Mgmt;
+use crate::moninj::Moninj;
 use crate::stats::Stats;
 
 pub use dispatch::Origin;
@@ -43,6 +46,8 @@ pub struct Satellite<P: Platform> {
     ddma: Ddma,
     mgmt: Mgmt,
     diag: Diag,
+    moninj: Moninj,
+    i2c: I2c,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -60,6 +65,8 @@ impl<P: Platform> Satellite<P> {
             ddma: Ddma::default(),
             mgmt: Mgmt::default(),
             diag: Diag::default(),
+            moninj: Moninj::default(),
+            i2c: I2c::default(),
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
@@ -78,6 +85,18 @@ impl<P: Platform> Satellite<P> {
 
     pub fn kernels(&self) -> &Kernels {
         &self.kernels
+    }
+
+    /// Whether the master holds an I2C transfer open on the board's bus:
+    /// the board must leave the bus alone meanwhile.
+    pub fn i2c_in_transfer(&self) -> bool {
+        self.i2c.in_transfer()
+    }
+
+    /// Moninj and I2C requests refused or failed (bad channel, bus, mask,
+    /// bus fault), for the state dump and tests.
+    pub fn moninj_i2c_refused(&self) -> (u64, u64) {
+        (self.moninj.refused(), self.i2c.refused())
     }
 
     pub fn repeater_state(&self, i: usize) -> Option<RepeaterState> {
