@@ -241,6 +241,22 @@ impl Platform for BenchBoard {
     type Clock = TickClock;
     type Config = RamConfig;
     type System = NullSystem;
+    type Moninj = NullMoninj;
+    type I2c = satman::hal::NoI2c;
+}
+
+pub struct NullMoninj;
+
+impl satman::hal::Moninj for NullMoninj {
+    fn monitor(&mut self, _: u16, _: u8) -> Result<u64, satman::hal::MoninjError> {
+        Ok(0)
+    }
+    fn inject(&mut self, _: u16, _: u8, _: u8) -> Result<(), satman::hal::MoninjError> {
+        Ok(())
+    }
+    fn injection_status(&mut self, _: u16, _: u8) -> Result<u8, satman::hal::MoninjError> {
+        Ok(0)
+    }
 }
 
 /// A satellite on the bench board, uplink up and settled.
@@ -254,6 +270,8 @@ fn new_satellite() -> Satellite<BenchBoard> {
         clock: TickClock(Cell::new(0)),
         config: RamConfig::default(),
         system: NullSystem,
+        moninj: NullMoninj,
+        i2c: satman::hal::NoI2c,
     };
     let store = Store::new(Arena::with_capacity(BUDGET).expect("DDMA arena"));
     let mut sat = Satellite::new(hw, store, Config::default());
@@ -719,7 +737,7 @@ fn run_echo(sat: &mut Satellite<BenchBoard>, n: usize) -> Duration {
 }
 
 fn sim_bench() -> SimBench {
-    let mut b = SimBench::new(SimOptions { ddma_budget: BUDGET, config: Config::default() });
+    let mut b = SimBench::new(SimOptions { ddma_budget: BUDGET, config: Config::default(), ..SimOptions::default() });
     b.sat().poll();
     b
 }

@@ -56,13 +56,29 @@ pub fn standard(api: &mut dyn KernelApi) {
     pulses(api, PULSES);
 }
 
+/// `ttl15` on `destination`: channel (destination << 16 | 15), address 0.
+pub const fn ttl15_of(destination: u8) -> i32 {
+    (destination as i32) << 24 | 0x0F00
+}
+
+/// `satellite_subkernel_standard` for a TTL at `target`.
+pub fn standard_on(api: &mut dyn KernelApi, target: i32) {
+    break_realtime(api);
+    pulses_on(api, target, PULSES);
+}
+
 /// `satellite_subkernel_ddma`.
 pub fn ddma(api: &mut dyn KernelApi) {
+    ddma_on(api, TTL15)
+}
+
+/// `satellite_subkernel_ddma` recording pulses on `target`.
+pub fn ddma_on(api: &mut dyn KernelApi, target: i32) {
     break_realtime(api);
     api.dma_record_start(DMA_NAME);
     let saved = api.now_mu();
     api.at_mu(0);
-    pulses(api, PULSES);
+    pulses_on(api, target, PULSES);
     let duration = api.now_mu();
     api.dma_record_stop(duration, true);
     api.at_mu(saved);

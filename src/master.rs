@@ -17,7 +17,16 @@ pub trait Transport {
     fn send(&mut self, frame: &[u8]) -> Result<(), MasterError>;
     /// The next frame, or `None` if none arrives before `deadline`.
     fn recv(&mut self, deadline: Instant) -> Result<Option<Frame>, MasterError>;
+    /// Loads the satellite's timestamp counter over the RT link (the
+    /// master gateware's `set_time`). Transports without an RT link cannot.
+    fn set_time(&mut self) -> Result<(), MasterError> {
+        Err(MasterError::Transport("this transport has no RT link to load the TSC over".into()))
+    }
 }
+
+/// How long the master waits for `TSCAck` after loading a satellite's TSC
+/// (the reference master's limit).
+pub const TSC_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MasterError {
@@ -325,6 +334,38 @@ impl<T: Transport> Master<T> {
 
     pub fn reset(&mut self) -> Result<(), MasterError> {
         self.expect_ok(&Packet::ResetRequest, "reset", |p| matches!(p, Packet::ResetAck).then_some(true))
+    }
+
+    /// Loads the satellite's TSC over the RT link and waits for its
+    /// `TSCAck` (which it sends only once the satellites below it have
+    /// theirs); any other reply is refused, as the reference master does.
+    pub fn load_tsc(&mut self) -> Result<(), MasterError> {
+        self.transport.set_time()?;
+        match self.recv_reply(Instant::now() + TSC_ACK_TIMEOUT)? {
+            None => {
+                self.stats.timeouts += 1;
+                Err(MasterError::Timeout("TSCAck"))
+            }
+            Some(f) => match f.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::TSCAck => Ok(()),
+                other => Err(MasterError::Unexpected { waiting_for: "TSCAck", got: other.packet_id() }),
+            },
+        }
+    }
+
+    /// The reference master's bring-up of its link to a tree of
+    /// satellites: echo, TSC load (awaiting `TSCAck`), every routing table
+    /// row from `routes` (destination, hops; the others invalid), rank 1.
+    pub fn bring_up(&mut self, routes: &[(u8, [u8; 32])]) -> Result<(), MasterError> {
+        self.echo()?;
+        self.load_tsc()?;
+        for d in 0..=255u8 {
+            let hops = routes.iter().find(|r| r.0 == d).map_or([0xff; 32], |r| r.1);
+            self.expect_ok(&Packet::RoutingSetPath { destination: d, hops }, "routing", |p| {
+                matches!(p, Packet::RoutingAck).then_some(true)
+            })?;
+        }
+        self.expect_ok(&Packet::RoutingSetRank { rank: 1 }, "rank", |p| matches!(p, Packet::RoutingAck).then_some(true))
     }
 
     /// The master's link bring-up for one satellite at `destination` on its

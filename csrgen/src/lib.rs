@@ -710,6 +710,25 @@ pub const DRIVERS: &[Driver] = &[
             r("cri_con", "selected", 1, true),
             r("routing_table", "destination", 1, true),
             r("routing_table", "hop", 1, true),
+            r("drtiosat", "protocol_error", 1, true),
+            r("drtiosat", "buffer_space_timeout_dest", 1, false),
+            r("drtiosat", "underflow_channel", 1, false),
+            r("drtiosat", "underflow_timestamp_event", 2, false),
+            r("drtiosat", "underflow_timestamp_counter", 2, false),
+        ],
+        ports: &[],
+    },
+    Driver {
+        cfg: "repeaters",
+        what: "repeater driver of GatewareRtio (drtiorep<N>: TSC sync, reset, errors)",
+        board_required: false,
+        needs: &[
+            g("drtiorep", "set_time", true),
+            g("drtiorep", "reset", true),
+            g("drtiorep", "protocol_error", true),
+            g("drtiorep", "command_missed_cmd", false),
+            g("drtiorep", "command_missed_chan_sel", false),
+            g("drtiorep", "buffer_space_timeout_dest", false),
         ],
         ports: &[],
     },
@@ -724,6 +743,21 @@ pub const DRIVERS: &[Driver] = &[
             r("rtio_dma", "error", 1, true),
             r("rtio_dma", "error_channel", 1, false),
             r("rtio_dma", "error_timestamp", 2, false),
+        ],
+        ports: &[],
+    },
+    Driver {
+        cfg: "moninj",
+        what: "moninj driver (GatewareMoninj)",
+        board_required: true,
+        needs: &[
+            r("rtio_moninj", "mon_chan_sel", 1, true),
+            r("rtio_moninj", "mon_probe_sel", 1, true),
+            r("rtio_moninj", "mon_value_update", 1, true),
+            r("rtio_moninj", "mon_value", 1, false),
+            r("rtio_moninj", "inj_chan_sel", 1, true),
+            r("rtio_moninj", "inj_override_sel", 1, true),
+            r("rtio_moninj", "inj_value", 1, true),
         ],
         ports: &[],
     },
@@ -1125,7 +1159,7 @@ mod tests {
             .collect();
         banks.sort_unstable();
         banks.dedup();
-        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_dma"]);
+        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_dma", "rtio_moninj"]);
         assert!(DRIVERS.iter().all(|d| d.what.contains("driver")));
     }
 

@@ -331,6 +331,54 @@ impl<P: OpenDrain, D: DelayNs> BitBang<P, D> {
     }
 }
 
+/// Byte-level access, for protocols that drive the bus one condition or
+/// one byte at a time (ARTIQ's I2C requests over DRTIO: start, restart,
+/// stop, write a byte, read a byte). Each call is bounded like a
+/// transfer. A failed call leaves the bus idle (a STOP if the lines allow
+/// it, then both lines released), so the caller starts over with
+/// [`BitBang::raw_start`].
+impl<P: OpenDrain, D: DelayNs> BitBang<P, D> {
+    /// START on an idle bus, or a repeated START inside a transfer.
+    pub fn raw_start(&mut self) -> Result<(), Error> {
+        let r = self.start();
+        self.release_on_error(r)
+    }
+
+    /// STOP. On an idle bus this is a START at once followed by a STOP,
+    /// which devices ignore.
+    pub fn raw_stop(&mut self) -> Result<(), Error> {
+        let r = self.stop();
+        if r.is_err() {
+            self.pins.set_sda(true);
+            self.pins.set_scl(true);
+        }
+        r
+    }
+
+    /// Writes one byte; `Ok(false)` when nobody acknowledged it (the
+    /// transfer stays open: the caller decides).
+    pub fn raw_write(&mut self, byte: u8) -> Result<bool, Error> {
+        let r = self.write_byte(byte);
+        self.release_on_error(r)
+    }
+
+    /// Reads one byte, then acknowledges it (`ack`) or not (the last byte
+    /// of a read).
+    pub fn raw_read(&mut self, ack: bool) -> Result<u8, Error> {
+        let r = self.read_byte(ack);
+        self.release_on_error(r)
+    }
+
+    fn release_on_error<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+        if r.is_err() {
+            let _ = self.stop();
+            self.pins.set_sda(true);
+            self.pins.set_scl(true);
+        }
+        r
+    }
+}
+
 impl<P: OpenDrain, D: DelayNs> ErrorType for BitBang<P, D> {
     type Error = Error;
 }

@@ -141,3 +141,36 @@ fn pca9547_switch_selects_one_channel_by_number() {
     i2c.write_read(0x68, &[134], &mut v).unwrap();
     assert_eq!(v, [0x01]);
 }
+
+/// The byte-level API ARTIQ's I2C requests use: a switch select, then the
+/// Si5324's part number one byte at a time, and a NACK that leaves the
+/// transfer open.
+#[test]
+fn byte_level_start_write_read_stop_through_the_pins() {
+    let sim = Sim::new(&BoardSpec::default());
+    let mut i2c = sim.bitbang();
+    i2c.init().unwrap();
+    i2c.raw_start().unwrap();
+    assert_eq!(i2c.raw_write(SWITCH1 << 1), Ok(true));
+    assert_eq!(i2c.raw_write(1 << 3), Ok(true));
+    i2c.raw_stop().unwrap();
+    assert_eq!(sim.world.borrow().switches[1].control, 0x08);
+
+    i2c.raw_start().unwrap();
+    assert_eq!(i2c.raw_write(0x68 << 1), Ok(true));
+    assert_eq!(i2c.raw_write(134), Ok(true));
+    i2c.raw_start().unwrap(); // repeated START
+    assert_eq!(i2c.raw_write(0x68 << 1 | 1), Ok(true));
+    let id = [i2c.raw_read(true).unwrap(), i2c.raw_read(false).unwrap()];
+    i2c.raw_stop().unwrap();
+    assert_eq!(id, [0x01, 0x82]);
+    assert!(idle(&sim));
+
+    // Nobody at 0x33: a NACK, not an error; the caller stops.
+    i2c.raw_start().unwrap();
+    assert_eq!(i2c.raw_write(0x33 << 1), Ok(false));
+    i2c.raw_stop().unwrap();
+    assert!(idle(&sim));
+    let w = sim.world.borrow();
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

@@ -21,7 +21,8 @@ use libksupport::runtime::{RtioInput, RtioStatus};
 use satman::gateware::bus::Mmio;
 use satman::gateware::csr::{gt_drtio, identifier, siphaser, sys_crg, virtual_leds};
 use satman::gateware::uplink::{ClockedUplink, LinkClocking};
-use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareRtio};
+use satman::gateware::board_i2c::{BoardI2cBus, SharedBus};
+use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareMoninj, GatewareRtio};
 use satman::hal::{Hardware, Platform};
 use satman::Satellite;
 
@@ -92,7 +93,9 @@ impl SiphaserCsr for Csr {
     }
 }
 
-type I2cBus = BitBang<MioI2cPins, FwTimer>;
+/// The board's I2C bus, shared by the clocking, the SFP LED service and
+/// the master's I2C requests (all on CPU0, none across a main-loop pass).
+type I2cBus = SharedBus<MioI2cPins, FwTimer>;
 
 /// The board's clocking at uplink edges, and the I2C bus it needs.
 pub struct KasliClocking {
@@ -104,10 +107,10 @@ pub struct KasliClocking {
 impl LinkClocking for KasliClocking {
     fn link_up(&mut self) -> bool {
         // libkasli logs the cause of a failure.
-        self.board.uplink_up(&mut self.i2c, &mut self.csr, &mut FwTimer).is_ok()
+        self.board.uplink_up(&mut *self.i2c.borrow_mut(), &mut self.csr, &mut FwTimer).is_ok()
     }
     fn link_down(&mut self) {
-        let _ = self.board.uplink_down(&mut self.i2c, &mut self.csr, &mut FwTimer);
+        let _ = self.board.uplink_down(&mut *self.i2c.borrow_mut(), &mut self.csr, &mut FwTimer);
     }
 }
 
@@ -121,6 +124,8 @@ impl Platform for Board {
     type Clock = FwClock;
     type Config = SdStore;
     type System = FwSystem;
+    type Moninj = GatewareMoninj<Mmio>;
+    type I2c = BoardI2cBus<MioI2cPins, FwTimer>;
 }
 
 fn clean(addr: usize, len: usize) {
@@ -160,6 +165,9 @@ pub fn hardware() -> Hardware<Board> {
         }
     };
     let aux = GatewareAux::new(mmio, 0).expect("the CSR map has drtioaux0");
+    let switches = board.switch().kind();
+    let i2c = alloc::rc::Rc::new(core::cell::RefCell::new(i2c));
+    let master_i2c = BoardI2cBus::new(i2c.clone(), switches);
     let uplink = ClockedUplink::new(aux, KasliClocking { board, i2c, csr }, now_us);
     let repeaters = (1..GatewareAux::<Mmio>::LINKS)
         .filter_map(|n| GatewareAux::new(mmio, n))
@@ -174,6 +182,8 @@ pub fn hardware() -> Hardware<Board> {
         clock: FwClock,
         config: sd_card(libsdcard::sdhci::Config::KASLI_SOC),
         system: FwSystem,
+        moninj: GatewareMoninj::new(mmio),
+        i2c: master_i2c,
     }
 }
 
@@ -189,13 +199,15 @@ impl Service {
 
     pub fn poll(&mut self, sat: &mut Satellite<Board>) {
         let now = now_us();
-        if now < self.next_leds_us {
+        // Never between a master's I2C START and STOP: the LED update
+        // would select other switch channels under its transfer.
+        if now < self.next_leds_us || sat.i2c_in_transfer() {
             return;
         }
         self.next_leds_us = now + 100_000;
         let Some(c) = sat.hw.uplink.clocking.as_mut() else { return };
         let leds = virtual_leds::STATUS.read(&c.csr.0) as u8;
-        if let Err(e) = c.board.service(&mut c.i2c, leds) {
+        if let Err(e) = c.board.service(&mut *c.i2c.borrow_mut(), leds) {
             log::warn!("kasli_soc: SFP LED update failed: {:?}", e);
         }
     }

@@ -3,8 +3,8 @@
 //! the board's share of the main loop (RTIO event reports, host control).
 
 use libksupport::runtime::{RtioInput, RtioStatus};
-use satman::hal::{Hardware, Platform};
-use satman::qemu::{op, ByteStream, Control, QemuAux, QemuDma, QemuRtio, RtioEvent, RtioModel};
+use satman::hal::{Hardware, NoI2c, Platform};
+use satman::qemu::{op, ByteStream, Control, QemuAux, QemuDma, QemuMoninj, QemuRtio, RtioEvent, RtioModel};
 use satman::{KernelState, Satellite};
 
 pub use crate::fw_common::store;
@@ -42,6 +42,9 @@ impl Platform for Board {
     type Clock = FwClock;
     type Config = SdStore;
     type System = FwSystem;
+    type Moninj = QemuMoninj;
+    /// QEMU has no I2C controller: the master's I2C requests fail.
+    type I2c = NoI2c;
 }
 
 /// The model's counter: one machine unit per microsecond (docs/qemu-link.md).
@@ -77,6 +80,8 @@ pub fn hardware() -> Hardware<Board> {
         clock: FwClock,
         config: sd_card(libsdcard::sdhci::Config::QEMU),
         system: FwSystem,
+        moninj: QemuMoninj::new(rtio_counter),
+        i2c: NoI2c,
     }
 }
 
@@ -134,6 +139,8 @@ impl Service {
                         None => break,
                     },
                 };
+                // Moninj watches every event the RTIO core accepted.
+                sat.hw.moninj.observe(&ev);
                 let _ = self.pending.push(ev);
             }
             if self.pending.is_empty() {

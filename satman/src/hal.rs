@@ -98,6 +98,83 @@ pub trait Rtio {
     fn set_route(&mut self, destination: u8, hop: u8);
     /// True once after the master has loaded the timestamp counter.
     fn take_tsc_loaded(&mut self) -> bool;
+
+    /// The RT link's protocol errors latched since the last call
+    /// (`drtiosat.protocol_error` and its details), clearing them. Boards
+    /// without such diagnostics report none.
+    fn take_link_errors(&mut self) -> Option<LinkErrors> {
+        None
+    }
+
+    /// Loads the timestamp counter of the satellite below repeater `i`
+    /// (`drtiorepN.set_time`: strobe, then a bounded wait for the gateware
+    /// to clear it). `Ok` only once the gateware has sent the time down.
+    fn repeater_set_time(&mut self, _i: usize) -> Result<(), RepeaterFault> {
+        Err(RepeaterFault::Absent)
+    }
+
+    /// Pulses repeater `i`'s RTIO reset (`drtiorepN.reset`, ~100 µs),
+    /// bounded.
+    fn repeater_reset(&mut self, _i: usize) -> Result<(), RepeaterFault> {
+        Err(RepeaterFault::Absent)
+    }
+
+    /// Repeater `i`'s protocol errors latched since the last call
+    /// (`drtiorepN.protocol_error` and its details), clearing them.
+    fn take_repeater_errors(&mut self, _i: usize) -> Option<LinkErrors> {
+        None
+    }
+}
+
+/// Why a repeater operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeaterFault {
+    /// The board has no such repeater in its gateware.
+    Absent,
+    /// The gateware did not finish the operation within its deadline.
+    Timeout,
+}
+
+/// An output the RTIO core received too late (`drtiosat.underflow_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Underflow {
+    pub channel: u16,
+    pub timestamp: i64,
+    /// The counter when the event was refused.
+    pub counter: i64,
+}
+
+/// A command the repeater could not pass down (`command_missed_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMissed {
+    pub cmd: u8,
+    pub chan_sel: u32,
+}
+
+/// Protocol errors of one RT link end, with their details: the
+/// satellite's own (`drtiosat.protocol_error`: unknown packet, truncated
+/// packet, buffer-space timeout, write underflow, write overflow) or a
+/// repeater's (`drtiorepN.protocol_error`: unknown packet, truncated
+/// packet, command missed, buffer-space timeout). The master normally
+/// prevents all of them: they point at a link or gateware problem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkErrors {
+    pub unknown_packet: bool,
+    pub truncated_packet: bool,
+    /// Destination whose buffer space request timed out.
+    pub buffer_space_timeout: Option<u8>,
+    /// Satellite only.
+    pub underflow: Option<Underflow>,
+    /// Satellite only.
+    pub overflow: bool,
+    /// Repeaters only.
+    pub command_missed: Option<CommandMissed>,
+}
+
+impl LinkErrors {
+    pub fn is_empty(&self) -> bool {
+        *self == LinkErrors::default()
+    }
 }
 
 /// The gateware DMA engine.
@@ -113,6 +190,84 @@ pub trait DmaEngine {
     fn stop(&mut self);
     /// Whether the engine has stopped reading trace memory.
     fn idle(&mut self) -> bool;
+}
+
+/// Why a moninj request was not carried out (logged by name; the wire has
+/// no failure code: a monitor of nothing reads 0, as on the gateware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoninjError {
+    /// The channel is past the moninj core's channel selector.
+    NoSuchChannel,
+    /// The probe is past the probe selector, or the channel has no such
+    /// probe.
+    NoSuchProbe,
+    /// The override is past the override selector, or the channel has no
+    /// such override.
+    NoSuchOverride,
+}
+
+/// The RTIO channels' monitor probes and injection overrides (ARTIQ's
+/// moninj). Channel numbers are local (without the destination bits).
+pub trait Moninj {
+    /// The current value of one probe (a TTL's level: probe 0).
+    fn monitor(&mut self, channel: u16, probe: u8) -> Result<u64, MoninjError>;
+    /// Sets one override (a TTL's: 0 = override enable, 1 = level).
+    fn inject(&mut self, channel: u16, overrd: u8, value: u8) -> Result<(), MoninjError>;
+    /// The value an override holds now.
+    fn injection_status(&mut self, channel: u16, overrd: u8) -> Result<u8, MoninjError>;
+}
+
+/// Why an I2C byte operation failed (not a NACK: a NACK is an answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum I2cError {
+    /// This board has no I2C bus the master may use.
+    NoBus,
+    /// SDA read low while the master released it.
+    ArbitrationLost,
+    /// A line stayed low past its deadline (clock stretching, recovery).
+    Stuck,
+}
+
+/// One I2C bus at the byte level, as ARTIQ's I2C requests drive it: every
+/// call is one bus condition or one byte, bounded in time.
+pub trait I2cBus {
+    /// START (from an idle bus).
+    fn start(&mut self) -> Result<(), I2cError>;
+    /// Repeated START (inside a transfer).
+    fn restart(&mut self) -> Result<(), I2cError>;
+    fn stop(&mut self) -> Result<(), I2cError>;
+    /// Writes one byte; `Ok(false)` when the device did not acknowledge.
+    fn write(&mut self, byte: u8) -> Result<bool, I2cError>;
+    /// Reads one byte, then acknowledges it (`ack`) or not (the last byte).
+    fn read(&mut self, ack: bool) -> Result<u8, I2cError>;
+    /// The control byte that makes the I2C switch at `address` connect
+    /// `channel` alone (`None`: none). The default is the PCA9548's (one
+    /// enable bit per channel); a board with other switches overrides it.
+    fn switch_control(&self, _address: u8, channel: Option<u8>) -> u8 {
+        channel.map_or(0, |c| 1 << (c & 7))
+    }
+}
+
+/// A board without an I2C bus for the master: every operation fails.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoI2c;
+
+impl I2cBus for NoI2c {
+    fn start(&mut self) -> Result<(), I2cError> {
+        Err(I2cError::NoBus)
+    }
+    fn restart(&mut self) -> Result<(), I2cError> {
+        Err(I2cError::NoBus)
+    }
+    fn stop(&mut self) -> Result<(), I2cError> {
+        Err(I2cError::NoBus)
+    }
+    fn write(&mut self, _byte: u8) -> Result<bool, I2cError> {
+        Err(I2cError::NoBus)
+    }
+    fn read(&mut self, _ack: bool) -> Result<u8, I2cError> {
+        Err(I2cError::NoBus)
+    }
 }
 
 /// Why a configuration or boot image operation did not happen. Each is
@@ -208,6 +363,8 @@ pub trait Platform {
     type Clock: Clock;
     type Config: ConfigStore;
     type System: System;
+    type Moninj: Moninj;
+    type I2c: I2cBus;
 }
 
 /// The hardware of one satellite.
@@ -221,4 +378,7 @@ pub struct Hardware<P: Platform> {
     pub clock: P::Clock,
     pub config: P::Config,
     pub system: P::System,
+    pub moninj: P::Moninj,
+    /// The I2C bus the master's `I2c*Request`s drive (bus 0).
+    pub i2c: P::I2c,
 }

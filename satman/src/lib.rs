@@ -14,6 +14,8 @@
 //! | `kernels` | the kernel CPU's state machine and its one teardown, the running kernel's session, CPU1's requests, a kernel's DMA playbacks |
 //! | `ddma` | master-commanded DMA and the DMA engine's bookkeeping |
 //! | [`mgmt`] | core management: log, configuration, reboot, flashing |
+//! | `moninj` | the master's monitor and injection requests, on the board's moninj core |
+//! | `i2c` | I2C over DRTIO: the master's byte-level I2C requests on the board's bus |
 //! | [`chunks`], [`outbox`], `wire` | the "next slice" type, the send queues, how a part sends |
 //! | [`hal`] | the hardware traits every board implements |
 //! | [`build_id`], [`logbuf`] | the firmware's build id, the in-memory log |
@@ -39,12 +41,15 @@ pub mod build_id;
 pub mod chunks;
 mod config;
 mod ddma;
+mod diag;
 pub mod gateware;
 pub mod hal;
+mod i2c;
 mod kernels;
 mod links;
 pub mod logbuf;
 pub mod mgmt;
+mod moninj;
 pub mod outbox;
 pub mod qemu;
 mod satellite;

@@ -11,4 +11,10 @@ pub struct Stats {
     pub dropped_packets: u64,
     pub kernels_finished: u64,
     pub kernels_failed: u64,
+    /// Reports of `drtiosat.protocol_error` (each may carry several kinds).
+    pub link_protocol_errors: u64,
+    /// Of those, the ones with a write underflow.
+    pub underflows: u64,
+    /// Reports of a repeater's `protocol_error`.
+    pub repeater_protocol_errors: u64,
 }

@@ -6,8 +6,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use libdrtio::MAX_PACKET;
+use libdrtio::{Packet, MAX_PACKET};
 use satman::hal::{AuxLink, LinkError};
+
+use super::trace::{Trace, TraceEvent};
 
 #[derive(Default)]
 pub struct LinkShared {
@@ -16,6 +18,9 @@ pub struct LinkShared {
     down: AtomicBool,
     /// Deliver frames as full 1024-byte slots, like the gateware.
     slots: AtomicBool,
+    /// The satellite below this link and the trace its `TSCAck`s and
+    /// `ResetAck`s go to.
+    trace: Mutex<Option<(usize, Arc<Trace>)>>,
 }
 
 impl LinkShared {
@@ -33,6 +38,12 @@ impl LinkShared {
 
     pub fn is_up(&self) -> bool {
         !self.down.load(Ordering::SeqCst)
+    }
+
+    /// Records the `TSCAck`s and `ResetAck`s the satellite below sends up
+    /// this link, as satellite `node`.
+    pub fn set_trace(&self, node: usize, trace: Arc<Trace>) {
+        *self.trace.lock().unwrap() = Some((node, trace));
     }
 
     pub fn set_gateware_slots(&self, on: bool) {
@@ -135,6 +146,15 @@ impl AuxLink for SimLink {
     fn transmit(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         if !self.shared.is_up() {
             return Err(LinkError::Down);
+        }
+        if !self.upper {
+            if let Some((node, trace)) = &*self.shared.trace.lock().unwrap() {
+                match Packet::decode(frame) {
+                    Ok((Packet::TSCAck, _)) => trace.push(TraceEvent::TscAck { node: *node }),
+                    Ok((Packet::ResetAck, _)) => trace.push(TraceEvent::ResetAck { node: *node }),
+                    _ => {}
+                }
+            }
         }
         self.outgoing().lock().unwrap().push_back(frame.to_vec());
         Ok(())

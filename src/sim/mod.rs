@@ -7,9 +7,11 @@
 //! satellite's CPU0 would be running anyway.
 
 pub mod cpu;
+pub mod i2c;
 pub mod link;
 pub mod rtio;
 pub mod system;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,9 +26,11 @@ use satman::{Config, Satellite};
 use crate::heap::Tracker;
 use crate::master::{Master, MasterError, Transport};
 pub use cpu::{image, KernelFn, SimCpu};
+pub use i2c::SimI2c;
 pub use link::{LinkShared, SimLink};
-pub use rtio::{Event, RtioShared, SimDma, SimRtio};
+pub use rtio::{Event, RtioShared, SimDma, SimMoninj, SimRtio};
 pub use system::{SimClock, SimSystem};
+pub use trace::{Trace, TraceEvent};
 
 /// The simulated board.
 pub struct Sim;
@@ -39,6 +43,8 @@ impl Platform for Sim {
     type Clock = SimClock;
     type Config = CardStore<MemDevice>;
     type System = SimSystem;
+    type Moninj = SimMoninj;
+    type I2c = SimI2c;
 }
 
 /// The master's side of the in-memory link; pumps the satellite while it
@@ -48,6 +54,8 @@ pub struct SimTransport {
     pub link: Arc<LinkShared>,
     /// Satellites below `sat` (polled along with it).
     pub downstream: Vec<Satellite<Sim>>,
+    /// The master's timestamp counter counts from here.
+    pub origin: Instant,
 }
 
 impl SimTransport {
@@ -63,6 +71,14 @@ impl SimTransport {
 impl Transport for SimTransport {
     fn send(&mut self, frame: &[u8]) -> Result<(), MasterError> {
         self.link.master_send(frame);
+        Ok(())
+    }
+
+    fn set_time(&mut self) -> Result<(), MasterError> {
+        if !self.link.is_up() {
+            return Err(MasterError::Transport("set_time: the link is down".into()));
+        }
+        self.sat.hw.rtio.0.load_tsc(self.origin.elapsed().as_micros() as i64);
         Ok(())
     }
 
@@ -121,6 +137,10 @@ pub struct SimBench {
     pub heap: Tracker,
     /// RTIO and kernel CPU of each satellite below the first.
     pub downstream: Vec<Node>,
+    /// The tree's timing events (TSC loads, `set_time`, `TSCAck`s).
+    pub trace: Arc<Trace>,
+    /// Satellite `n`'s children, repeater by repeater.
+    pub children: Vec<Vec<usize>>,
 }
 
 /// Simulated hardware handles of one satellite.
@@ -137,13 +157,42 @@ impl SimBench {
     /// A master, the satellite on its link and `below` more satellites, each
     /// on the single repeater link of the one above (destinations 1, 2, ...).
     pub fn chain(options: SimOptions, below: usize) -> SimBench {
-        Self::chain_with_card(options, below, None)
+        let parents: Vec<usize> = (0..below).collect();
+        Self::build(options, &parents, None)
+    }
+
+    /// A master, satellite 0 on its link, and satellites 1, 2, ... where
+    /// satellite `k` hangs off a repeater link of satellite `parents[k - 1]`
+    /// (each parent's repeaters in the order of its children here). A chain
+    /// is `[0, 1, 2]`, a star below satellite 0 is `[0, 0]`.
+    pub fn tree(options: SimOptions, parents: &[usize]) -> SimBench {
+        Self::build(options, parents, None)
+    }
+
+    /// The hops from the master to satellite `n` (`table[d]` of the
+    /// routing table for its destination, `n + 1`): link 1 at the master,
+    /// then the repeater (index + 1) at each satellite on the way, then 0.
+    pub fn path(&self, n: usize) -> [u8; 32] {
+        let mut up = vec![n];
+        let mut k = n;
+        while k != 0 {
+            k = (0..self.children.len()).find(|&p| self.children[p].contains(&k)).expect("a parent");
+            up.push(k);
+        }
+        up.reverse();
+        let mut hops = [0xff; 32];
+        hops[0] = 1;
+        for (rank, w) in up.windows(2).enumerate() {
+            hops[rank + 1] = self.children[w[0]].iter().position(|&c| c == w[1]).unwrap() as u8 + 1;
+        }
+        hops[up.len()] = 0;
+        hops
     }
 
     /// A master and one satellite booting from `card` (e.g. the card of an
     /// earlier bench: a reboot).
     pub fn with_card(options: SimOptions, card: MemDevice) -> SimBench {
-        Self::chain_with_card(options, 0, Some(card))
+        Self::build(options, &[], Some(card))
     }
 
     /// The first satellite's card as it is now (a copy).
@@ -151,25 +200,34 @@ impl SimBench {
         self.sat().hw.config.card().map(|c| c.device().clone())
     }
 
-    fn chain_with_card(options: SimOptions, below: usize, mut card: Option<MemDevice>) -> SimBench {
+    fn build(options: SimOptions, parents: &[usize], mut card: Option<MemDevice>) -> SimBench {
         system::init_logger();
         let heap = Tracker::new();
-        let link = LinkShared::new();
-        let mut links: Vec<Arc<LinkShared>> = vec![link.clone()];
-        links.extend((0..below).map(|_| LinkShared::new()));
+        let trace = Trace::new();
+        let n = parents.len() + 1;
+        let mut children = vec![Vec::new(); n];
+        for (k, &p) in parents.iter().enumerate() {
+            assert!(p <= k, "satellite {} hangs off a later one", k + 1);
+            children[p].push(k + 1);
+        }
+        // links[k]: satellite k's uplink (0: the master's link).
+        let links: Vec<Arc<LinkShared>> = (0..n).map(|_| LinkShared::new()).collect();
+        let link = links[0].clone();
         let mut sats = Vec::new();
-        let mut shared = Vec::new();
-        for (n, up) in links.iter().enumerate() {
+        let mut shared: Vec<Node> = Vec::new();
+        for (k, up) in links.iter().enumerate() {
             let rtio = RtioShared::new();
+            rtio.set_trace(k, trace.clone());
+            up.set_trace(k, trace.clone());
             let cpu = SimCpu::new(rtio.clone(), heap.slot());
             shared.push(Node { rtio: rtio.clone(), cpu: cpu.shared.clone() });
-            let repeaters = links.get(n + 1).map(|l| vec![SimLink::repeater(l.clone())]).unwrap_or_default();
+            let repeaters = children[k].iter().map(|&c| SimLink::repeater(links[c].clone())).collect();
             let hw = Hardware::<Sim> {
                 uplink: SimLink::new(up.clone()),
                 repeaters,
                 cpu,
                 rtio: SimRtio(rtio.clone()),
-                dma: SimDma::new(rtio),
+                dma: SimDma::new(rtio.clone()),
                 clock: SimClock::new(),
                 config: CardStore::mount(match (options.no_card, card.take()) {
                     (true, _) => Err(CardError::NoCard),
@@ -177,14 +235,23 @@ impl SimBench {
                     (false, None) => Ok(blank_card(options.card_blocks)),
                 }),
                 system: SimSystem::default(),
+                moninj: SimMoninj(rtio),
+                i2c: SimI2c::new(&libkasli::model::BoardSpec::default()),
             };
             let arena = Arena::with_capacity(options.ddma_budget).expect("DDMA arena");
             sats.push(Satellite::new(hw, Store::new(arena), options.config));
         }
+        // Each repeater's `set_time` loads the TSC of the satellite below.
+        for (p, cs) in children.iter().enumerate() {
+            for &c in cs {
+                shared[p].rtio.add_below(shared[c].rtio.clone());
+            }
+        }
         let sat = sats.remove(0);
         let first = shared.remove(0);
-        let master = Master::new(SimTransport { sat, link: link.clone(), downstream: sats });
-        SimBench { master, rtio: first.rtio, cpu: first.cpu, link, heap, downstream: shared }
+        let transport = SimTransport { sat, link: link.clone(), downstream: sats, origin: Instant::now() };
+        let master = Master::new(transport);
+        SimBench { master, rtio: first.rtio, cpu: first.cpu, link, heap, downstream: shared, trace, children }
     }
 
     /// Satellite `n` of a chain (0 = the one on the master's link).

@@ -8,7 +8,7 @@
 //! `break_realtime`'s 125 000 mu of slack survives a loaded test machine.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,7 +16,11 @@ use libdma::record::Records;
 use libdma::PlaybackTrace;
 use libksupport::msg::PlaybackStatus;
 use libksupport::runtime::{RtioInput, RtioStatus};
-use satman::hal::{DmaEngine, Initiator, Rtio, RtioError};
+use satman::hal::{DmaEngine, Initiator, LinkErrors, RepeaterFault, Rtio, RtioError};
+
+use super::trace::{Trace, TraceEvent};
+use satman::hal::{Moninj, MoninjError};
+use satman::qemu::{QemuMoninj, RtioEvent};
 
 /// One output event as the RTIO core saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +49,34 @@ pub struct RtioShared {
     pub dma_stall: AtomicBool,
     /// Fault injection: kernel outputs underflow.
     pub underflow: AtomicBool,
+    /// The RTIO of the satellite below each repeater (`set_time` loads its
+    /// TSC), and where this satellite is in the bench's trace.
+    below: Mutex<Vec<Arc<RtioShared>>>,
+    trace: Mutex<Option<(usize, Arc<Trace>)>>,
+    /// Fault injection: protocol errors of the RT link, and of a repeater.
+    link_errors: Mutex<VecDeque<LinkErrors>>,
+    repeater_errors: Mutex<VecDeque<(usize, LinkErrors)>>,
+    /// Added to the wall time by the last TSC load.
+    tsc_offset: Arc<AtomicI64>,
+    /// Fault injection: `set_time` never clears.
+    pub set_time_stuck: AtomicBool,
+    pub repeater_resets: AtomicU64,
+    /// The channels as TTLs for moninj: the QEMU board's model, fed with
+    /// every event submitted here.
+    ttls: Mutex<QemuMoninj<Box<dyn Fn() -> i64 + Send>>>,
 }
 
 impl RtioShared {
     pub fn new() -> Arc<RtioShared> {
+        let origin = Instant::now();
+        let tsc_offset = Arc::new(AtomicI64::new(0));
+        let offset = tsc_offset.clone();
+        // The same counter as `counter()`, for the moninj model.
+        let counter: Box<dyn Fn() -> i64 + Send> =
+            Box::new(move || origin.elapsed().as_micros() as i64 + offset.load(Ordering::SeqCst));
         Arc::new(RtioShared {
-            origin: Instant::now(),
+            origin,
+            ttls: Mutex::new(QemuMoninj::new(counter)),
             selected: Mutex::new(Initiator::Drtio),
             events: Mutex::new(Vec::new()),
             misrouted: AtomicU64::new(0),
@@ -62,11 +88,55 @@ impl RtioShared {
             routes: Mutex::new(vec![0xff; 256]),
             dma_stall: AtomicBool::new(false),
             underflow: AtomicBool::new(false),
+            below: Mutex::new(Vec::new()),
+            trace: Mutex::new(None),
+            link_errors: Mutex::new(VecDeque::new()),
+            repeater_errors: Mutex::new(VecDeque::new()),
+            tsc_offset,
+            set_time_stuck: AtomicBool::new(false),
+            repeater_resets: AtomicU64::new(0),
         })
     }
 
+    /// Wires repeater `below.len()` to the satellite whose RTIO is `rtio`.
+    pub fn add_below(&self, rtio: Arc<RtioShared>) {
+        self.below.lock().unwrap().push(rtio);
+    }
+
+    /// Records this satellite's timing events as `node` in `trace`.
+    pub fn set_trace(&self, node: usize, trace: Arc<Trace>) {
+        *self.trace.lock().unwrap() = Some((node, trace));
+    }
+
+    fn log(&self, f: impl FnOnce(usize) -> TraceEvent) {
+        if let Some((node, t)) = &*self.trace.lock().unwrap() {
+            t.push(f(*node));
+        }
+    }
+
+    /// The RT link (the master's `set_time`, or the repeater above) loads
+    /// the TSC with `counter`, the loader's. Until then each simulated
+    /// satellite counts from its own start, as a real one counts from its
+    /// power-up, so timestamps only agree across a tree once it is synced.
+    pub fn load_tsc(&self, counter: i64) {
+        let own = self.origin.elapsed().as_micros() as i64;
+        self.tsc_offset.store(counter - own, Ordering::SeqCst);
+        self.log(|node| TraceEvent::TscLoaded { node });
+        self.set_tsc_loaded();
+    }
+
+    pub fn inject_link_errors(&self, e: LinkErrors) {
+        self.link_errors.lock().unwrap().push_back(e);
+    }
+
+    pub fn inject_repeater_errors(&self, repeater: usize, e: LinkErrors) {
+        self.repeater_errors.lock().unwrap().push_back((repeater, e));
+    }
+
+    /// The timestamp counter: wall time since this satellite's start, until
+    /// a TSC load sets it to the loader's ([`RtioShared::load_tsc`]).
     pub fn counter(&self) -> i64 {
-        self.origin.elapsed().as_micros() as i64
+        self.origin.elapsed().as_micros() as i64 + self.tsc_offset.load(Ordering::SeqCst)
     }
 
     pub fn selected(&self) -> Initiator {
@@ -90,6 +160,12 @@ impl RtioShared {
             self.misrouted.fetch_add(1, Ordering::Relaxed);
         }
         self.events.lock().unwrap().push(Event { timestamp, target, data, source });
+        let code = match source {
+            Initiator::Drtio => 0,
+            Initiator::Dma => 1,
+            Initiator::Kernel => 2,
+        };
+        self.ttls.lock().unwrap().observe(&RtioEvent { source: code, timestamp, target, data });
     }
 
     pub fn inject_error(&self, e: RtioError) {
@@ -146,6 +222,52 @@ impl Rtio for SimRtio {
 
     fn take_tsc_loaded(&mut self) -> bool {
         self.0.tsc_loaded.swap(false, Ordering::SeqCst)
+    }
+
+    fn take_link_errors(&mut self) -> Option<LinkErrors> {
+        self.0.link_errors.lock().unwrap().pop_front()
+    }
+
+    /// Loads the TSC of the satellite below at once (the gateware takes a
+    /// few cycles), or times out when `set_time_stuck` is set.
+    fn repeater_set_time(&mut self, i: usize) -> Result<(), RepeaterFault> {
+        let below = self.0.below.lock().unwrap().get(i).cloned().ok_or(RepeaterFault::Absent)?;
+        if self.0.set_time_stuck.load(Ordering::Relaxed) {
+            return Err(RepeaterFault::Timeout);
+        }
+        self.0.log(|node| TraceEvent::SetTime { node, repeater: i });
+        below.load_tsc(self.0.counter());
+        Ok(())
+    }
+
+    fn repeater_reset(&mut self, i: usize) -> Result<(), RepeaterFault> {
+        if i >= self.0.below.lock().unwrap().len() {
+            return Err(RepeaterFault::Absent);
+        }
+        self.0.repeater_resets.fetch_add(1, Ordering::Relaxed);
+        self.0.log(|node| TraceEvent::RepeaterReset { node, repeater: i });
+        Ok(())
+    }
+
+    fn take_repeater_errors(&mut self, i: usize) -> Option<LinkErrors> {
+        let mut q = self.0.repeater_errors.lock().unwrap();
+        let k = q.iter().position(|&(r, _)| r == i)?;
+        q.remove(k).map(|(_, e)| e)
+    }
+}
+
+/// Moninj over the simulated channels (TTLs, as in QEMU).
+pub struct SimMoninj(pub Arc<RtioShared>);
+
+impl Moninj for SimMoninj {
+    fn monitor(&mut self, channel: u16, probe: u8) -> Result<u64, MoninjError> {
+        self.0.ttls.lock().unwrap().monitor(channel, probe)
+    }
+    fn inject(&mut self, channel: u16, overrd: u8, value: u8) -> Result<(), MoninjError> {
+        self.0.ttls.lock().unwrap().inject(channel, overrd, value)
+    }
+    fn injection_status(&mut self, channel: u16, overrd: u8) -> Result<u8, MoninjError> {
+        self.0.ttls.lock().unwrap().injection_status(channel, overrd)
     }
 }
 

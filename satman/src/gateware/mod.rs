@@ -3,8 +3,10 @@
 //! | driver | hardware | implements |
 //! |---|---|---|
 //! | [`GatewareAux`] | `drtioauxN` + its buffers, `drtiosat`/`drtiorepN` `rx_up` | [`hal::AuxLink`](crate::hal::AuxLink) |
-//! | [`GatewareRtio`] | `drtiosat` (reset, errors, TSC), `cri_con`, `routing_table` | [`hal::Rtio`](crate::hal::Rtio) |
+//! | [`GatewareRtio`] | `drtiosat` (reset, errors, TSC, protocol errors), `cri_con`, `routing_table`, `drtiorepN` (TSC sync, reset, errors: [`repeater`]) | [`hal::Rtio`](crate::hal::Rtio) |
 //! | [`GatewareDma`] | `rtio_dma` | [`hal::DmaEngine`](crate::hal::DmaEngine) |
+//! | [`GatewareMoninj`] | `rtio_moninj` | [`hal::Moninj`](crate::hal::Moninj) |
+//! | [`board_i2c::BoardI2cBus`] | the board's bit-banged I2C bus (PS side, shared with the start-up) | [`hal::I2cBus`](crate::hal::I2cBus) |
 //! | [`GatewareKernelRtio`] | `rtio` (the CSR kernel initiator, driven by CPU1) | what `libksupport::runtime::KernelHost`'s `rtio_*` methods need |
 //!
 //! Every driver is generic over a [`Bus`]: the firmware passes
@@ -27,6 +29,7 @@
 //! bounded by [`wait_while`], on a microsecond clock the caller provides
 //! and a spin count that ends the wait even if that clock stops.
 
+pub mod board_i2c;
 pub mod bus;
 pub mod csr;
 
@@ -36,6 +39,10 @@ mod aux;
 mod dma;
 #[cfg(gateware_driver = "kernel_rtio")]
 mod kernel_rtio;
+#[cfg(gateware_driver = "repeaters")]
+pub mod repeater;
+#[cfg(gateware_driver = "moninj")]
+mod moninj;
 #[cfg(gateware_driver = "rtio")]
 mod rtio;
 pub mod uplink;
@@ -50,6 +57,8 @@ pub use bus::Bus;
 pub use dma::{GatewareDma, TRACE_ALIGN};
 #[cfg(gateware_driver = "kernel_rtio")]
 pub use kernel_rtio::{GatewareKernelRtio, KernelRtioStats, Limits};
+#[cfg(gateware_driver = "moninj")]
+pub use moninj::GatewareMoninj;
 #[cfg(gateware_driver = "rtio")]
 pub use rtio::{GatewareRtio, RESET_PULSE_US};
 

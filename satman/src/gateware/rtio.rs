@@ -17,11 +17,22 @@
 //!   2 = the kernel CPU.
 //! - `routing_table`: write `destination`, then write `hop` (a strobe) to
 //!   store the entry.
+//! - `drtiosat.protocol_error`: sticky flags, bit 0 unknown packet type,
+//!   bit 1 truncated packet, bit 2 buffer space timeout
+//!   (`buffer_space_timeout_dest`), bit 3 write underflow
+//!   (`underflow_channel`, `underflow_timestamp_event`,
+//!   `underflow_timestamp_counter`), bit 4 write overflow; writing 1s clears
+//!   them (artiq `rt_errors_satellite.py`).
+//!
+//! The repeater methods (`drtiorepN`) are in [`super::repeater`], compiled
+//! in when the map has the repeater banks.
 
 use super::bus::Bus;
 use super::csr::{cri_con, drtiosat, routing_table};
 use super::wait_while;
-use crate::hal::{Initiator, Rtio, RtioError};
+use crate::hal::{Initiator, LinkErrors, Rtio, RtioError, Underflow};
+#[cfg(gateware_driver = "repeaters")]
+use crate::hal::RepeaterFault;
 
 /// How long `reset` holds the RTIO core in reset, as the reference
 /// firmware does.
@@ -31,6 +42,13 @@ pub const RESET_PULSE_US: u64 = 100;
 const SEQUENCE_ERROR: u32 = 1 << 0;
 const COLLISION: u32 = 1 << 1;
 const BUSY: u32 = 1 << 2;
+
+/// `drtiosat.protocol_error` bits.
+const UNKNOWN_PACKET: u32 = 1 << 0;
+const TRUNCATED_PACKET: u32 = 1 << 1;
+const BUFFER_SPACE_TIMEOUT: u32 = 1 << 2;
+const UNDERFLOW: u32 = 1 << 3;
+const OVERFLOW: u32 = 1 << 4;
 
 /// The RTIO core. `clock` gives microseconds (the platform's global timer)
 /// and only times the reset pulse.
@@ -118,6 +136,47 @@ impl<B: Bus, C: Fn() -> u64> Rtio for GatewareRtio<B, C> {
         drtiosat::TSC_LOADED.write(&self.bus, 1);
         true
     }
+
+    /// Reads the flags, then the details of each flag set (the gateware
+    /// latches them with the first error and keeps them while the flag is
+    /// set), then clears exactly the flags read.
+    fn take_link_errors(&mut self) -> Option<LinkErrors> {
+        let bus = &self.bus;
+        let flags = drtiosat::PROTOCOL_ERROR.read(bus);
+        if flags == 0 {
+            return None;
+        }
+        let errors = LinkErrors {
+            unknown_packet: flags & UNKNOWN_PACKET != 0,
+            truncated_packet: flags & TRUNCATED_PACKET != 0,
+            buffer_space_timeout: (flags & BUFFER_SPACE_TIMEOUT != 0)
+                .then(|| drtiosat::BUFFER_SPACE_TIMEOUT_DEST.read(bus) as u8),
+            underflow: (flags & UNDERFLOW != 0).then(|| Underflow {
+                channel: drtiosat::UNDERFLOW_CHANNEL.read(bus) as u16,
+                timestamp: drtiosat::UNDERFLOW_TIMESTAMP_EVENT.read(bus) as i64,
+                counter: drtiosat::UNDERFLOW_TIMESTAMP_COUNTER.read(bus) as i64,
+            }),
+            overflow: flags & OVERFLOW != 0,
+            command_missed: None,
+        };
+        drtiosat::PROTOCOL_ERROR.write(bus, flags);
+        Some(errors)
+    }
+
+    #[cfg(gateware_driver = "repeaters")]
+    fn repeater_set_time(&mut self, i: usize) -> Result<(), RepeaterFault> {
+        super::repeater::set_time(&self.bus, &self.clock, i)
+    }
+
+    #[cfg(gateware_driver = "repeaters")]
+    fn repeater_reset(&mut self, i: usize) -> Result<(), RepeaterFault> {
+        super::repeater::reset(&self.bus, &self.clock, i)
+    }
+
+    #[cfg(gateware_driver = "repeaters")]
+    fn take_repeater_errors(&mut self, i: usize) -> Option<LinkErrors> {
+        super::repeater::take_errors(&self.bus, i)
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +196,10 @@ mod tests {
 
     impl Model for Core {
         fn write(&mut self, mem: &mut Mem, addr: usize, value: u32) -> bool {
-            if addr == drtiosat::RTIO_ERROR.addr() || addr == drtiosat::TSC_LOADED.addr() {
+            if addr == drtiosat::RTIO_ERROR.addr()
+                || addr == drtiosat::TSC_LOADED.addr()
+                || addr == drtiosat::PROTOCOL_ERROR.addr()
+            {
                 *mem.entry(addr).or_default() &= !value;
                 return true;
             }
@@ -224,6 +286,32 @@ mod tests {
         let mut rtio = GatewareRtio::new(&bus, clock);
         rtio.set_route(7, 2);
         assert_eq!(bus.writes(), [(routing_table::DESTINATION.addr(), 7), (routing_table::HOP.addr(), 2)]);
+        bus.assert_accesses_valid();
+    }
+
+    #[test]
+    fn protocol_errors_come_with_their_details_and_are_cleared() {
+        let (bus, _, clock) = setup();
+        let mut rtio = GatewareRtio::new(&bus, clock);
+        assert_eq!(rtio.take_link_errors(), None);
+        bus.set(drtiosat::PROTOCOL_ERROR.addr(), 0b11110);
+        bus.set(drtiosat::BUFFER_SPACE_TIMEOUT_DEST.addr(), 3);
+        bus.set(drtiosat::UNDERFLOW_CHANNEL.addr(), 0x12);
+        bus.set64(drtiosat::UNDERFLOW_TIMESTAMP_EVENT.addr(), 1000);
+        bus.set64(drtiosat::UNDERFLOW_TIMESTAMP_COUNTER.addr(), 1500);
+        let e = rtio.take_link_errors().unwrap();
+        assert_eq!(
+            e,
+            LinkErrors {
+                unknown_packet: false,
+                truncated_packet: true,
+                buffer_space_timeout: Some(3),
+                underflow: Some(Underflow { channel: 0x12, timestamp: 1000, counter: 1500 }),
+                overflow: true,
+                command_missed: None,
+            }
+        );
+        assert_eq!(bus.writes(), [(drtiosat::PROTOCOL_ERROR.addr(), 0b11110)]);
         bus.assert_accesses_valid();
     }
 

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use libdma::StoreError;
 use libdrtio::{Packet, PayloadStatus, Progress, Reassembler, MASTER_PAYLOAD_MAX_SIZE};
 use libksupport::msg::{Bytes, FromKernel, KernelError, ToKernel};
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::session::{Outgoing, RemoteFinish, RemoteTrace, Wait};
 use super::{Ctx, Kernels};
@@ -64,7 +64,11 @@ impl Kernels {
                 self.reply_kernel(ctx, ToKernel::Ack);
             }
             FromKernel::RtioInit => {
-                ctx.rtio.reset();
+                // Acknowledged without resetting the RTIO core, as the
+                // reference satellite does: a reset here would drop the
+                // events the master has queued on this satellite. The
+                // master resets the satellites itself (`ResetRequest`).
+                debug!("subkernel rtio_init: acknowledged, RTIO core left running");
                 self.reply_kernel(ctx, ToKernel::Ack);
             }
             FromKernel::DestinationStatus { destination } => {

@@ -9,6 +9,7 @@
 //! [`Wire`] — borrowed for one call.
 
 pub mod repeater;
+pub mod tsc;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -38,6 +39,8 @@ pub struct Links {
     /// State of each downstream link.
     repeaters: Vec<RepeaterState>,
     uplink_up: bool,
+    /// A TSC load from the master being passed down ([`tsc`]).
+    tsc: Option<tsc::TscSync>,
 }
 
 impl Links {
@@ -50,6 +53,7 @@ impl Links {
             outbox: Outbox::new(repeaters),
             repeaters: alloc::vec![RepeaterState::Down; repeaters],
             uplink_up: false,
+            tsc: None,
         }
     }
 
@@ -81,10 +85,12 @@ impl Links {
         Some(up)
     }
 
-    /// Forgets everything queued upstream and to ourselves (the uplink
-    /// changed state: the master re-initialises this satellite).
+    /// Forgets everything queued upstream and to ourselves, and a TSC load
+    /// being passed down (the uplink changed state: the master
+    /// re-initialises this satellite).
     pub fn clear_upstream(&mut self) {
         self.outbox.clear_upstream();
+        self.tsc = None;
     }
 
     // ---- routing ------------------------------------------------------------

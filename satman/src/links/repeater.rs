@@ -5,10 +5,16 @@
 //! for its own links):
 //!
 //! ```text
-//!   Down ──rx up──▶ Ping ──EchoReply──▶ Routing(0..=255) ──▶ Rank ──RoutingAck──▶ Up
-//!    ▲               │ 200 pings unanswered     │ no RoutingAck in time
-//!    └─── rx down ───┴──────▶ Failed ◀──────────┘   (until the link drops)
+//!   Down ──rx up──▶ Ping ──EchoReply──▶ Tsc ──TSCAck──▶ Routing(0..=255) ──▶ Rank ──RoutingAck──▶ Up
+//!    ▲               │ 200 pings unanswered   │ set_time stuck, no TSCAck or RoutingAck in time
+//!    └─── rx down ───┴──────▶ Failed ◀────────┘   (until the link drops)
 //! ```
+//!
+//! `Tsc` loads the timestamp counter of the satellite below
+//! (`drtiorepN.set_time`, [`Rtio::repeater_set_time`]) and waits for its
+//! `TSCAck` (10 s, as the reference), so that the routing set-up, and the
+//! master's traffic after it, find the satellite below on the master's
+//! time. Later TSC loads from the master are passed down by [`super::tsc`].
 //!
 //! While a link is Up, packets from below go to the satellite's dispatcher:
 //! routed by destination when they have one, and otherwise relayed upstream
@@ -16,15 +22,15 @@
 //! Nothing here waits: each step sends one packet and expects its answer by
 //! a deadline checked on every pass.
 //!
-//! Not done: the timestamp counter sync of the downstream satellite
-//! (`drtiorep.set_time`), which needs a gateware hook the board does not
-//! offer yet.
+//! Not done: the reference drains the link for 200 ms after the first
+//! `EchoReply`; here late `EchoReply`s are only logged as unexpected.
 
 use libdrtio::{Frame, Packet, MAX_PACKET};
-use log::{info, warn};
+use log::{debug, error, info, warn};
 
+use super::tsc::TSC_ACK_TIMEOUT_US;
 use super::Links;
-use crate::hal::{AuxLink, LinkError};
+use crate::hal::{AuxLink, LinkError, RepeaterFault, Rtio};
 use crate::outbox::Queue;
 
 /// Ping period and how many pings a link gets to answer.
@@ -37,6 +43,9 @@ const ACK_TIMEOUT_US: u64 = 200_000;
 pub enum RepeaterState {
     Down,
     Ping { sent: u32, next: u64 },
+    /// The TSC was sent down; the satellite below acknowledges by
+    /// `deadline`.
+    Tsc { deadline: u64 },
     /// Sending routing table row `row`, acknowledged by `deadline`.
     Routing { row: u16, deadline: u64 },
     Rank { deadline: u64 },
@@ -49,7 +58,14 @@ impl Links {
     /// packet from it. Returns the length of a packet from a link that is
     /// up, left in `buf` for the dispatcher; packets of the set-up are
     /// handled here.
-    pub fn poll_repeater(&mut self, i: usize, link: &mut dyn AuxLink, now: u64, buf: &mut [u8; MAX_PACKET]) -> Option<usize> {
+    pub fn poll_repeater(
+        &mut self,
+        i: usize,
+        link: &mut dyn AuxLink,
+        rtio: &mut dyn Rtio,
+        now: u64,
+        buf: &mut [u8; MAX_PACKET],
+    ) -> Option<usize> {
         let up = link.is_up();
         let state = self.repeaters[i];
         let next = match (up, state) {
@@ -57,6 +73,7 @@ impl Links {
             (false, _) => {
                 info!("repeater {}: link down", i);
                 self.outbox.clear_downstream(i as u8);
+                self.tsc_link_lost(i);
                 RepeaterState::Down
             }
             (true, RepeaterState::Down) => {
@@ -72,6 +89,10 @@ impl Links {
                     RepeaterState::Ping { sent: sent + ok as u32, next: now + PING_PERIOD_US }
                 }
             }
+            (true, RepeaterState::Tsc { deadline }) if now >= deadline => {
+                error!("repeater {}: no TSCAck from below, giving up until the link drops", i);
+                RepeaterState::Failed
+            }
             (true, RepeaterState::Routing { deadline, .. } | RepeaterState::Rank { deadline }) if now >= deadline => {
                 warn!("repeater {}: routing set-up not acknowledged, giving up until the link drops", i);
                 RepeaterState::Failed
@@ -79,11 +100,18 @@ impl Links {
             (true, s) => s,
         };
         self.repeaters[i] = next;
-        self.receive_repeater(i, link, now, buf)
+        self.receive_repeater(i, link, rtio, now, buf)
     }
 
     /// Takes one packet from repeater `i`.
-    fn receive_repeater(&mut self, i: usize, link: &mut dyn AuxLink, now: u64, buf: &mut [u8; MAX_PACKET]) -> Option<usize> {
+    fn receive_repeater(
+        &mut self,
+        i: usize,
+        link: &mut dyn AuxLink,
+        rtio: &mut dyn Rtio,
+        now: u64,
+        buf: &mut [u8; MAX_PACKET],
+    ) -> Option<usize> {
         let n = match link.receive(buf) {
             Ok(Some(n)) => n.min(MAX_PACKET),
             Ok(None) => return None,
@@ -103,10 +131,25 @@ impl Links {
             }
         };
         match (self.repeaters[i], packet) {
-            (RepeaterState::Ping { .. }, Packet::EchoReply) => {
-                info!("repeater {}: answered, sending the routing table", i);
+            (RepeaterState::Ping { .. }, Packet::EchoReply) => match rtio.repeater_set_time(i) {
+                Ok(()) => {
+                    info!("repeater {}: answered, TSC sent down", i);
+                    self.repeaters[i] = RepeaterState::Tsc { deadline: now + TSC_ACK_TIMEOUT_US };
+                }
+                Err(RepeaterFault::Absent) => {
+                    warn!("repeater {}: answered; this board cannot set the TSC below it, sending the routing table", i);
+                    self.send_routing_row(i, link, 0, now);
+                }
+                Err(e) => {
+                    error!("repeater {}: TSC sync failed ({:?}), giving up until the link drops", i, e);
+                    self.repeaters[i] = RepeaterState::Failed;
+                }
+            },
+            (RepeaterState::Tsc { .. }, Packet::TSCAck) => {
+                info!("repeater {}: TSC synced, sending the routing table", i);
                 self.send_routing_row(i, link, 0, now);
             }
+            (state, Packet::TSCAck) => debug!("repeater {}: TSCAck in state {:?} ignored", i, state),
             (RepeaterState::Routing { row, .. }, Packet::RoutingAck) => self.send_routing_row(i, link, row + 1, now),
             (RepeaterState::Rank { .. }, Packet::RoutingAck) => {
                 info!("repeater {}: up", i);

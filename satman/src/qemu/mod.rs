@@ -3,16 +3,18 @@
 //! In QEMU there is no gateware: the DRTIO aux link is UART0 carried to a
 //! host socket, with SLIP-framed records tagged by channel, and the RTIO
 //! core and DMA engine are software models that report every event to the
-//! host. Everything here is platform-independent and tested on the host;
+//! host, and moninj watches those events (`moninj`). Everything here is platform-independent and tested on the host;
 //! the firmware supplies the UART and the clock.
 
 pub mod analyzer;
 mod aux;
+mod moninj;
 mod rtio;
 pub mod sed;
 pub mod slip;
 
 pub use aux::{ByteStream, Control, QemuAux};
+pub use moninj::QemuMoninj;
 pub use rtio::{EventQueue, QemuDma, QemuRtio, QueueFull, RtioEvent, RtioModel};
 
 /// Record channels.

@@ -60,43 +60,44 @@ impl<P: Platform> Satellite<P> {
             }
             Packet::RoutingSetRank { rank } => self.handle_set_rank(rank),
 
-            Packet::MonitorRequest { destination, .. } => {
+            // Moninj for an unreachable destination gets no reply: its
+            // replies have no failure code (`for_us` logs the drop).
+            Packet::MonitorRequest { destination, channel, probe } => {
                 if self.links.for_us(destination, &packet) {
-                    self.reply(&Packet::MonitorReply { value: 0 });
+                    self.with_moninj(|m, ctx| m.monitor(ctx, channel, probe));
                 }
             }
-            Packet::InjectionRequest { destination, .. } => {
+            Packet::InjectionRequest { destination, channel, overrd, value } => {
                 if self.links.for_us(destination, &packet) {
-                    debug!("moninj injection ignored: no moninj core on this board");
+                    self.with_moninj(|m, ctx| m.inject(ctx, channel, overrd, value));
                 }
             }
-            Packet::InjectionStatusRequest { destination, .. } => {
+            Packet::InjectionStatusRequest { destination, channel, overrd } => {
                 if self.links.for_us(destination, &packet) {
-                    self.reply(&Packet::InjectionStatusReply { value: 0 });
+                    self.with_moninj(|m, ctx| m.injection_status(ctx, channel, overrd));
                 }
             }
 
             Packet::I2cStartRequest { destination, .. }
             | Packet::I2cRestartRequest { destination, .. }
             | Packet::I2cStopRequest { destination, .. }
-            | Packet::I2cSwitchSelectRequest { destination, .. } => {
+            | Packet::I2cSwitchSelectRequest { destination, .. }
+            | Packet::I2cWriteRequest { destination, .. }
+            | Packet::I2cReadRequest { destination, .. } => {
                 if self.links.for_us(destination, &packet) {
-                    warn!("I2C over DRTIO is not supported by this firmware");
-                    self.reply(&Packet::I2cBasicReply { succeeded: false });
+                    self.handle_i2c(&packet);
+                } else if self.links.route(destination) == Route::Unreachable {
+                    // Say so at once rather than let the master's kernel
+                    // wait out its timeout.
+                    self.reply(&match packet {
+                        Packet::I2cWriteRequest { .. } => Packet::I2cWriteReply { succeeded: false, ack: false },
+                        Packet::I2cReadRequest { .. } => Packet::I2cReadReply { succeeded: false, data: 0xff },
+                        _ => Packet::I2cBasicReply { succeeded: false },
+                    });
                 }
             }
-            Packet::I2cWriteRequest { destination, .. } => {
-                if self.links.for_us(destination, &packet) {
-                    warn!("I2C over DRTIO is not supported by this firmware");
-                    self.reply(&Packet::I2cWriteReply { succeeded: false, ack: false });
-                }
-            }
-            Packet::I2cReadRequest { destination, .. } => {
-                if self.links.for_us(destination, &packet) {
-                    warn!("I2C over DRTIO is not supported by this firmware");
-                    self.reply(&Packet::I2cReadReply { succeeded: false, data: 0xff });
-                }
-            }
+            // SPI over DRTIO is refused, as the reference satellite does
+            // (the Zynq master never sends it).
             Packet::SpiSetConfigRequest { destination, .. } | Packet::SpiWriteRequest { destination, .. } => {
                 if self.links.for_us(destination, &packet) {
                     self.reply(&Packet::SpiBasicReply { succeeded: false });
@@ -250,6 +251,8 @@ impl<P: Platform> Satellite<P> {
         match packet {
             // Acknowledgements of the management packets we broadcast.
             Packet::RoutingAck | Packet::ResetAck => {}
+            // The satellite below has the TSC we passed down.
+            Packet::TSCAck => self.links.tsc_acked(i),
             // Anything else answers a request we forwarded: relay it as is.
             _ => self.links.relay_upstream(i, &raw[..len]),
         }
@@ -258,6 +261,7 @@ impl<P: Platform> Satellite<P> {
     fn handle_reset(&mut self) {
         self.end_everything(End::Reset);
         self.hw.rtio.reset();
+        self.reset_repeaters();
         self.links.broadcast_downstream(&Packet::ResetRequest);
         self.reply(&Packet::ResetAck);
     }

@@ -6,7 +6,8 @@
 //! packet on each link. The firmware calls it in a tight loop; tests call it
 //! until the state they want is reached.
 //!
-//! The parts — [`Links`], [`Kernels`], [`Ddma`], [`Mgmt`] — own their state
+//! The parts — [`Links`], [`Kernels`], [`Ddma`], [`Mgmt`], [`Moninj`],
+//! [`I2c`] — own their state
 //! and never see each other: each call gets a context holding only what it
 //! may touch (hardware handles, the DDMA store, a [`Wire`](crate::wire::Wire)
 //! to send through). Where two parts cooperate, the satellite does it
@@ -19,14 +20,17 @@ use alloc::boxed::Box;
 
 use libdma::Store;
 use libdrtio::{Frame, Packet, MAX_PACKET};
-use log::warn;
+use log::{debug, warn};
 
 use crate::config::Config;
 use crate::ddma::Ddma;
+use crate::diag::{self, Diag};
 use crate::hal::{AuxLink, Clock, Hardware, Platform, Rtio};
 use crate::kernels::{End, KernelState, Kernels};
+use crate::i2c::I2c;
 use crate::links::{Counts, Links, RepeaterState};
 use crate::mgmt::Mgmt;
+use crate::moninj::Moninj;
 use crate::stats::Stats;
 
 pub use dispatch::Origin;
@@ -41,6 +45,9 @@ pub struct Satellite<P: Platform> {
     kernels: Kernels,
     ddma: Ddma,
     mgmt: Mgmt,
+    diag: Diag,
+    moninj: Moninj,
+    i2c: I2c,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -57,6 +64,9 @@ impl<P: Platform> Satellite<P> {
             kernels: Kernels::new(),
             ddma: Ddma::default(),
             mgmt: Mgmt::default(),
+            diag: Diag::default(),
+            moninj: Moninj::default(),
+            i2c: I2c::default(),
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
@@ -75,6 +85,18 @@ impl<P: Platform> Satellite<P> {
 
     pub fn kernels(&self) -> &Kernels {
         &self.kernels
+    }
+
+    /// Whether the master holds an I2C transfer open on the board's bus:
+    /// the board must leave the bus alone meanwhile.
+    pub fn i2c_in_transfer(&self) -> bool {
+        self.i2c.in_transfer()
+    }
+
+    /// Moninj and I2C requests refused or failed (bad channel, bus, mask,
+    /// bus fault), for the state dump and tests.
+    pub fn moninj_i2c_refused(&self) -> (u64, u64) {
+        (self.moninj.refused(), self.i2c.refused())
     }
 
     pub fn repeater_state(&self, i: usize) -> Option<RepeaterState> {
@@ -98,7 +120,12 @@ impl<P: Platform> Satellite<P> {
             self.uplink_changed(up);
         }
         if self.links.uplink_up() {
+            let now = self.hw.clock.now_us();
             if self.hw.rtio.take_tsc_loaded() {
+                // Passed down first: our TSCAck waits for the repeaters'.
+                self.links.tsc_loaded(&mut self.hw.rtio, now);
+            }
+            if self.links.tsc_ack_due(now) {
                 self.send_upstream(&Packet::TSCAck);
             }
             if !self.receive_uplink() {
@@ -106,6 +133,7 @@ impl<P: Platform> Satellite<P> {
             }
         }
         self.poll_repeaters();
+        self.poll_diagnostics();
         self.with_kernels(|k, ctx| k.poll(ctx));
         self.poll_playbacks();
         self.with_kernels(|k, ctx| k.poll_deadlines(ctx));
@@ -170,8 +198,32 @@ impl<P: Platform> Satellite<P> {
         let now = self.hw.clock.now_us();
         let mut buf = [0u8; MAX_PACKET];
         for i in 0..self.hw.repeaters.len() {
-            if let Some(n) = self.links.poll_repeater(i, &mut self.hw.repeaters[i], now, &mut buf) {
+            if let Some(n) = self.links.poll_repeater(i, &mut self.hw.repeaters[i], &mut self.hw.rtio, now, &mut buf) {
                 self.from_repeater(i, &buf[..n]);
+            }
+        }
+    }
+
+    /// Reads, counts, logs and clears the RT links' protocol errors.
+    fn poll_diagnostics(&mut self) {
+        let master_drives = !self.kernels.running() && !self.ddma.busy(&self.store);
+        self.diag.poll(&mut diag::Ctx {
+            rtio: &mut self.hw.rtio,
+            stats: &mut self.stats,
+            now: self.hw.clock.now_us(),
+            repeaters: self.hw.repeaters.len(),
+            master_drives,
+        });
+    }
+
+    /// Pulses every repeater's RTIO reset (before a `ResetRequest` goes
+    /// down), as the reference does whether or not the link is up.
+    fn reset_repeaters(&mut self) {
+        for i in 0..self.hw.repeaters.len() {
+            match self.hw.rtio.repeater_reset(i) {
+                Ok(()) => {}
+                Err(crate::hal::RepeaterFault::Absent) => debug!("repeater {}: no reset on this board", i),
+                Err(e) => warn!("repeater {}: RTIO reset failed: {:?}", i, e),
             }
         }
     }

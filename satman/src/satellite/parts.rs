@@ -22,7 +22,7 @@ use super::Satellite;
 use crate::ddma::{self, Ddma};
 use crate::hal::{Clock, DmaEngine, Initiator, Platform, Rtio};
 use crate::kernels::{self, End, Kernels};
-use crate::mgmt;
+use crate::{i2c, mgmt, moninj};
 
 /// The DMA engine lent to a kernel's playback: the engine and the DDMA
 /// part that keeps its bookkeeping.
@@ -97,6 +97,27 @@ impl<P: Platform> Satellite<P> {
         stats.packets_out += counts.sent;
         stats.dropped_packets += counts.dropped;
         r
+    }
+
+    /// Calls the moninj part with the board's moninj core.
+    pub(super) fn with_moninj<R>(&mut self, f: impl FnOnce(&mut moninj::Moninj, &mut moninj::Ctx<'_>) -> R) -> R {
+        let Satellite { hw, stats, links, moninj, .. } = self;
+        let mut net = links.net(&mut hw.uplink);
+        let r = f(moninj, &mut moninj::Ctx { moninj: &mut hw.moninj, wire: &mut net });
+        let counts = net.counts();
+        stats.packets_out += counts.sent;
+        stats.dropped_packets += counts.dropped;
+        r
+    }
+
+    /// Hands an I2C request to the I2C part with the board's bus.
+    pub(super) fn handle_i2c(&mut self, packet: &Packet<'_>) {
+        let Satellite { hw, stats, links, i2c, .. } = self;
+        let mut net = links.net(&mut hw.uplink);
+        i2c.handle(&mut i2c::Ctx { bus: &mut hw.i2c, wire: &mut net }, packet);
+        let counts = net.counts();
+        stats.packets_out += counts.sent;
+        stats.dropped_packets += counts.dropped;
     }
 
     /// Hands a core management request to its owner and sends the reply.
