@@ -165,7 +165,10 @@ impl CpuFault {
             None => format!("PC {:#010x} (not in the kernel image)", self.pc),
         };
         match self.kind {
-            FaultKind::UndefinedInstruction | FaultKind::FirmwarePanic | FaultKind::UnexpectedException => {
+            FaultKind::FirmwarePanic => {
+                String::from("kernel CPU fault: firmware panic while serving the kernel (the satellite log has the cause)")
+            }
+            FaultKind::UndefinedInstruction | FaultKind::UnexpectedException => {
                 format!("kernel CPU fault: {} at {}", self.kind, place)
             }
             FaultKind::PrefetchAbort => format!(
