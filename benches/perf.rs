@@ -175,6 +175,9 @@ impl KernelCpu for NullCpu {
     fn receive(&mut self) -> Option<FromKernel> {
         None
     }
+    fn fault(&mut self) -> Option<satman::fault::CpuFault> {
+        None
+    }
 }
 
 pub struct NullRtio;

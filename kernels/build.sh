@@ -49,6 +49,12 @@ kernels=(
     underflow_uncaught
     fifo_fill
     rtio_errors
+    undefined_instruction
+    data_abort
+    prefetch_abort
+    stack_overflow
+    alignment_fault
+    wild_write
 )
 
 # A build script's environment describes the outer build (its compiler, its

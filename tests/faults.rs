@@ -320,3 +320,59 @@ fn exception_of_a_replaced_kernel_can_still_be_fetched() {
     }
     recovers(&mut b, base);
 }
+
+/// A kernel CPU fault (issue 9 item 1) on the host simulation: the master
+/// gets `SubkernelFinished` with exactly the exception the firmware sends
+/// (`CpuFault::message`, RuntimeError, params PC/address/status), and the
+/// satellite runs the experiment again.
+#[test]
+fn kernel_cpu_fault_ends_the_kernel_with_the_firmware_s_exception() {
+    use satman::fault::{CpuFault, Vector};
+    let mut fault = CpuFault::classify(Vector::DataAbort, 0x0a00_0124, 0x0400_0010, 0x80D, 0..0);
+    fault.image_base = 0x0a00_0000;
+    fault.image_size = 0x1000;
+    let mut b = SimBench::new(SimOptions::default());
+    scenario::register_kernels(&mut b);
+    b.register(
+        "wild_write",
+        std::sync::Arc::new(move |k: &mut dyn libksupport::runtime::KernelApi| {
+            k.delay_mu(1000);
+            satman_systest::sim::cpu::crash(fault)
+        }),
+    );
+    b.master.init_link(DEST).unwrap();
+    experiment(&mut b).unwrap();
+    let base = b.heap.bytes();
+    for _ in 0..2 {
+        b.master.upload_subkernel(DEST, B, &image("wild_write", IMAGE_SIZE)).unwrap();
+        let e = exception(preload_run_await(&mut b, B).unwrap());
+        assert_eq!(e.id, id::RUNTIME_ERROR);
+        assert_eq!(
+            e.message.as_deref(),
+            Some(
+                "kernel CPU fault: data abort at PC 0x0a000124 (kernel image + 0x124), write of address 0x04000010: \
+                 permission (not accessible to kernels)"
+            )
+        );
+        assert_eq!(e.param, [0x0a00_0124, 0x0400_0010, 0x80D]);
+        assert_eq!(b.sat().kernel_state(), KernelState::Idle);
+    }
+    recovers(&mut b, base);
+}
+
+/// A kernel that runs past `Config::kernel_run_limit_us` is stopped as a
+/// runaway, reported, and the next run works.
+#[test]
+fn runaway_kernel_is_stopped_at_its_run_limit() {
+    let mut options = SimOptions::default();
+    options.config.kernel_run_limit_us = Some(200_000);
+    let (mut b, base) = bench(options);
+    {
+        b.master.upload_subkernel(DEST, B, &image("never_finishes", IMAGE_SIZE)).unwrap();
+        let e = exception(preload_run_await(&mut b, B).unwrap());
+        assert_eq!(e.id, id::RUNTIME_ERROR);
+        assert_eq!(e.message.as_deref(), Some("kernel CPU fault: runaway kernel stopped after its run limit of 200 ms"));
+    }
+    recovers(&mut b, base);
+}
+

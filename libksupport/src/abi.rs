@@ -32,6 +32,8 @@ use crate::runtime::{DmaTrace, KernelApi, KernelHost, Runtime};
 /// The host the runtime uses on this CPU.
 pub type HostRef = &'static mut dyn KernelHost;
 
+// CPU1 writes it: in the pages its translation table lets it write.
+#[cfg_attr(all(target_arch = "arm", target_os = "none"), unsafe(link_section = ".cpu1"))]
 static mut CURRENT: Option<Runtime<HostRef>> = None;
 
 /// Installs the runtime of the kernel about to run.

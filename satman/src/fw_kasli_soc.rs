@@ -216,6 +216,7 @@ impl Service {
 // ---- CPU1: the kernel initiator ------------------------------------------------
 
 /// CPU1's own driver instance (only CPU1 touches the `rtio` bank).
+#[unsafe(link_section = ".cpu1")]
 static mut KERNEL_RTIO: Option<GatewareKernelRtio<Mmio>> = None;
 
 fn kernel_rtio() -> &'static mut GatewareKernelRtio<Mmio> {

@@ -61,6 +61,10 @@ pub trait KernelCpu {
     fn restart(&mut self) -> Result<(), CpuError>;
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError>;
     fn receive(&mut self) -> Option<FromKernel>;
+    /// The fatal exception CPU1 took since the last restart, if any (once:
+    /// the record is consumed). CPU1 then waits, touching nothing, for
+    /// [`KernelCpu::restart`].
+    fn fault(&mut self) -> Option<crate::fault::CpuFault>;
 }
 
 /// Who drives the satellite's RTIO interconnect (`cri_con.selected`).

@@ -21,7 +21,7 @@ use libksupport::runtime::{KernelHost, RtioInput, RtioStatus, Runtime};
 use satman::hal::{CpuError, KernelCpu};
 
 use crate::board;
-use crate::platform::{cache, cpu1, heap, time, Instant};
+use crate::platform::{cache, cpu1, heap, mmu, time, Instant};
 
 #[unsafe(link_section = ".shared")]
 static TO_KERNEL: Mailbox<ToKernel, 4> = Mailbox::new();
@@ -45,7 +45,11 @@ impl KernelCpu for Cpu1Link {
             log::error!("kernel CPU did not stop: {:?}", e);
             CpuError::Unresponsive
         })?;
-        // CPU1 touches nothing now: its heap and the mailboxes start afresh.
+        // CPU1 touches nothing now: its heap and the mailboxes start afresh,
+        // a lease it held is no longer writable, an unread fault record was
+        // the stopped run's.
+        mmu::unmap_lease();
+        cpu1::forget_fault();
         heap::reset_heap1();
         TO_KERNEL.reset();
         FROM_KERNEL.reset();
@@ -56,13 +60,28 @@ impl KernelCpu for Cpu1Link {
         if matches!(msg, ToKernel::Start { .. }) {
             START_SENT.store(time::ticks(), Ordering::Release);
         }
+        if let ToKernel::Lease(lease) = msg {
+            // CPU1 waits for this reply: the window is writable before it
+            // can use it.
+            mmu::map_lease(lease.ptr as usize, lease.cap);
+        }
         TO_KERNEL.try_send(msg).map_err(|_| CpuError::MailboxFull)?;
         cpu1::notify();
         Ok(())
     }
 
     fn receive(&mut self) -> Option<FromKernel> {
-        FROM_KERNEL.try_recv()
+        let msg = FROM_KERNEL.try_recv()?;
+        if matches!(msg, FromKernel::DmaRecordStop { .. } | FromKernel::DmaRecordGrow { .. }) {
+            // The recording is handed back (or is about to be moved): CPU1
+            // waits for the reply and writes the lease no more.
+            mmu::unmap_lease();
+        }
+        Some(msg)
+    }
+
+    fn fault(&mut self) -> Option<satman::fault::CpuFault> {
+        cpu1::take_fault()
     }
 }
 
@@ -186,6 +205,7 @@ pub fn cpu1_main() -> ! {
                 unsafe { abi::install(rt) };
                 let stack = crate::platform::boot::regions::stack1();
                 unsafe { eh::set_kernel(k.base, k.size, k.exidx.clone(), stack.start as u32..stack.end as u32) };
+                cpu1::set_kernel_image(k.base, k.size);
                 let now = time::ticks();
                 let latency = now.saturating_sub(START_SENT.load(Ordering::Acquire));
                 log::info!(

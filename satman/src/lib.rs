@@ -39,6 +39,7 @@ extern crate std;
 
 pub mod build_id;
 pub mod chunks;
+pub mod fault;
 mod config;
 mod ddma;
 mod diag;

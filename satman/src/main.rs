@@ -59,8 +59,10 @@ pub(crate) fn firmware_main() -> ! {
             // The satellite still serves the link; kernel loads fail explicitly.
             log::error!("cpu1: did not start: {e:?}");
         }
-        let hw = board::hardware();
-        let mut sat = satman::Satellite::new(hw, board::store(), satman::Config::default());
+        let mut hw = board::hardware();
+        let mut config = satman::Config::default();
+        config.apply_store(&mut hw.config);
+        let mut sat = satman::Satellite::new(hw, board::store(), config);
         sat.apply_log_config();
         let mut service = board::Service::new();
         log::info!("satman: ready ({}, build {})", platform::board::NAME, satman::build_id::get());

@@ -17,4 +17,6 @@ pub struct Stats {
     pub underflows: u64,
     /// Reports of a repeater's `protocol_error`.
     pub repeater_protocol_errors: u64,
+    /// Fatal CPU exceptions CPU1 took (each ended its kernel, if any).
+    pub kernel_cpu_faults: u64,
 }

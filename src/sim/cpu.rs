@@ -9,6 +9,11 @@
 //! never calls the API cannot be stopped, like a CPU1 with IRQs masked, and
 //! the restart reports `Unresponsive` after its deadline.
 //!
+//! A kernel "crashes" with [`crash`]: the thread records the [`CpuFault`]
+//! the firmware's exception vectors would record and waits for CPU0's
+//! restart, as CPU1 does; CPU0 finds it through `KernelCpu::fault`, so the
+//! master gets exactly the exception the firmware sends.
+//!
 //! Kernel "images" are ordinary uploads whose bytes name a registered
 //! closure (`SIMK` + name + padding), so uploads cross the wire in real
 //! chunks.
@@ -24,6 +29,7 @@ use libksupport::exception::{self, id};
 use libksupport::mailbox::Mailbox;
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use libksupport::runtime::{KernelApi, KernelHost, RtioInput, RtioStatus, Runtime};
+use satman::fault::CpuFault;
 use satman::hal::{CpuError, KernelCpu};
 
 use super::rtio::RtioShared;
@@ -55,13 +61,22 @@ fn image_name(image: &[u8]) -> Option<&str> {
 /// The unwinding payload that ends a kernel run when CPU0 restarts CPU1.
 struct Stopped;
 
+/// The unwinding payload of [`crash`].
+struct Crashed(CpuFault);
+
+/// Ends the calling simulated kernel as if CPU1 took `fault` (an undefined
+/// instruction, an abort...): nothing after it runs, CPU0 is told.
+pub fn crash(fault: CpuFault) -> ! {
+    std::panic::panic_any(Crashed(fault))
+}
+
 fn quiet_panics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let p = info.payload();
-            if !p.is::<Stopped>() {
+            if !p.is::<Stopped>() && !p.is::<Crashed>() {
                 default(info);
             }
         }));
@@ -81,6 +96,8 @@ pub struct CpuShared {
     pub restarts: AtomicU64,
     /// The kernel thread is running (its start-up allocations are done).
     started: AtomicBool,
+    /// The fault the kernel thread took, until CPU0 reads it.
+    fault: Mutex<Option<CpuFault>>,
 }
 
 /// CPU0's handle on the simulated CPU1.
@@ -107,6 +124,7 @@ impl SimCpu {
             runs: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             started: AtomicBool::new(false),
+            fault: Mutex::new(None),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -167,6 +185,10 @@ impl KernelCpu for SimCpu {
 
     fn receive(&mut self) -> Option<FromKernel> {
         self.shared.from_kernel.try_recv()
+    }
+
+    fn fault(&mut self) -> Option<CpuFault> {
+        self.shared.fault.lock().unwrap().take()
     }
 }
 
@@ -246,6 +268,7 @@ fn kernel_loop(shared: Arc<CpuShared>) {
             }
             // Restart: forget the kernel, empty the mailboxes, acknowledge.
             loaded = None;
+            *shared.fault.lock().unwrap() = None;
             shared.to_kernel.reset();
             shared.from_kernel.reset();
             shared.stop.store(false, Ordering::SeqCst);
@@ -296,7 +319,14 @@ fn run_kernel(shared: &Arc<CpuShared>, kernel: &KernelFn, timestamp: u64) {
         rt.host.notify(FromKernel::Finished);
     }));
     if let Err(payload) = result {
-        if !payload.is::<Stopped>() {
+        if let Some(Crashed(fault)) = payload.downcast_ref::<Crashed>() {
+            // Like CPU1's exception vectors: record, then touch nothing
+            // until CPU0 restarts us.
+            *shared.fault.lock().unwrap() = Some(*fault);
+            while !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        } else if !payload.is::<Stopped>() {
             // A bug in a test kernel: report it like an uncaught exception.
             let msg = payload
                 .downcast_ref::<String>()

@@ -98,10 +98,18 @@ struct Kernel {
 }
 
 // CPU1 only; entry points never nest (a kernel runs one API call at a time).
+// CPU1 writes it: in the pages its translation table lets it write.
+#[cfg_attr(all(target_arch = "arm", target_os = "none"), unsafe(link_section = ".cpu1"))]
 static mut KERNEL: Option<Kernel> = None;
+// CPU1 writes it: in the pages its translation table lets it write.
+#[cfg_attr(all(target_arch = "arm", target_os = "none"), unsafe(link_section = ".cpu1"))]
 static mut STATE: InFlight = InFlight::new();
+// CPU1 writes it: in the pages its translation table lets it write.
+#[cfg_attr(all(target_arch = "arm", target_os = "none"), unsafe(link_section = ".cpu1"))]
 static mut LANDING: LandingCtx = LandingCtx { r4_r11: [0; 8], sp: 0, pc: 0, r0: 0, r1: 0, d8_d15: [0; 8] };
 /// Written by the API trampolines at every raising API call.
+// CPU1 writes it: in the pages its translation table lets it write.
+#[cfg_attr(all(target_arch = "arm", target_os = "none"), unsafe(link_section = ".cpu1"))]
 pub static mut BOUNDARY: Saved = Saved::ZERO;
 
 /// Tells the unwinder where the kernel about to run is: its memory

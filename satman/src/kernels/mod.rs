@@ -78,6 +78,7 @@ mod tests {
         restarts: u32,
         to_kernel: Vec<ToKernel>,
         from_kernel: VecDeque<FromKernel>,
+        fault: Option<crate::fault::CpuFault>,
     }
 
     impl KernelCpu for FakeCpu {
@@ -91,6 +92,9 @@ mod tests {
         }
         fn receive(&mut self) -> Option<FromKernel> {
             self.from_kernel.pop_front()
+        }
+        fn fault(&mut self) -> Option<crate::fault::CpuFault> {
+            self.fault.take()
         }
     }
 
@@ -253,6 +257,72 @@ mod tests {
         // Fetched: the next request gets an empty last slice.
         k.exception_request(&mut b.ctx(), 0);
         assert!(matches!(b.last(), (0, Packet::SubkernelException { last: true, data: &[], .. })));
+    }
+
+    /// Every exception slice kept for the master, parsed.
+    fn fetch_exception(b: &mut Bench, k: &mut Kernels) -> libksupport::exception::ParsedException {
+        let mut blob = Vec::new();
+        loop {
+            k.exception_request(&mut b.ctx(), 0);
+            let (_, Packet::SubkernelException { last, data, .. }) = b.last() else { panic!("not an exception slice") };
+            blob.extend_from_slice(data);
+            if last {
+                break;
+            }
+        }
+        libksupport::exception::parse(&blob).unwrap()
+    }
+
+    #[test]
+    fn a_cpu1_fault_ends_the_kernel_with_the_fault_pc_and_address() {
+        use crate::fault::{CpuFault, Vector};
+        let (mut b, mut k) = running();
+        let restarts = b.cpu.restarts;
+        let mut fault = CpuFault::classify(Vector::DataAbort, 0x0a00_0124, 0x0400_0010, 0x80D, 0..0);
+        fault.image_base = 0x0a00_0000;
+        fault.image_size = 0x1000;
+        b.cpu.fault = Some(fault);
+        k.poll(&mut b.ctx());
+        assert_eq!(k.state(), KernelState::Idle);
+        assert_eq!(b.cpu.restarts, restarts + 1, "CPU1 restarted by the teardown");
+        assert_eq!(b.rtio.0.last(), Some(&Initiator::Drtio));
+        assert!(matches!(b.last(), (0, Packet::SubkernelFinished { id: 1, with_exception: true, .. })));
+        assert_eq!((b.stats.kernels_failed, b.stats.kernel_cpu_faults), (1, 1));
+        let e = fetch_exception(&mut b, &mut k);
+        assert_eq!(e.id, libksupport::exception::id::RUNTIME_ERROR);
+        assert_eq!(e.message.as_deref(), Some(fault.message().as_str()));
+        assert_eq!(e.param, [0x0a00_0124, 0x0400_0010, 0x80D]);
+        // The next load works.
+        k.load_run(&mut b.ctx(), 0, 1, true, 99);
+        assert_eq!(k.state(), KernelState::Loading(1));
+    }
+
+    #[test]
+    fn a_fault_while_loading_answers_the_load_false() {
+        use crate::fault::{CpuFault, Vector};
+        let mut b = Bench::new();
+        let mut k = Kernels::new();
+        k.upload(&mut b.ctx(), 1, PayloadStatus::FirstAndLast, b"image");
+        k.load_run(&mut b.ctx(), 0, 1, false, 0);
+        b.cpu.fault = Some(CpuFault::classify(Vector::UndefinedInstruction, 0x10_0000, 0, 0, 0..0));
+        k.poll(&mut b.ctx());
+        assert_eq!(k.state(), KernelState::Idle);
+        assert!(matches!(b.last(), (0, Packet::SubkernelLoadRunReply { succeeded: false, .. })));
+    }
+
+    #[test]
+    fn a_runaway_kernel_is_stopped_at_its_run_limit() {
+        let (mut b, mut k) = running();
+        b.config.kernel_run_limit_us = Some(2_000_000);
+        b.clock.0.set(1_999_999);
+        k.poll_deadlines(&mut b.ctx());
+        assert_eq!(k.state(), KernelState::Running(1));
+        b.clock.0.set(2_000_000);
+        k.poll_deadlines(&mut b.ctx());
+        assert_eq!(k.state(), KernelState::Idle);
+        assert!(matches!(b.last(), (0, Packet::SubkernelFinished { id: 1, with_exception: true, .. })));
+        let e = fetch_exception(&mut b, &mut k);
+        assert_eq!(e.message.as_deref(), Some("kernel CPU fault: runaway kernel stopped after its run limit of 2000 ms"));
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub struct Session {
     /// Destination that started the kernel; gets its return value and
     /// `SubkernelFinished`.
     pub requester: u8,
+    /// When it was started (CPU0's clock, µs), for the run limit.
+    pub started_us: u64,
     pub wait: Wait,
     /// Complete messages for the kernel, by id, oldest first.
     pub inbox: VecDeque<(u32, Vec<u8>)>,
@@ -124,6 +126,7 @@ impl Session {
         Session {
             id,
             requester,
+            started_us: 0,
             wait: Wait::None,
             inbox: VecDeque::new(),
             partial: Vec::new(),

@@ -38,6 +38,7 @@ use log::{error, info, warn};
 use super::session::{RemoteState, Session, Wait};
 use super::Ctx;
 use crate::chunks::Chunks;
+use crate::fault::CpuFault;
 use crate::hal::Initiator;
 
 /// How a kernel ended.
@@ -55,16 +56,30 @@ pub enum End {
     LinkLost,
     /// CPU1 broke the protocol or missed a deadline.
     Fault(&'static str),
+    /// CPU1 took a fatal exception (undefined instruction, abort, alignment
+    /// fault, stack overflow, a panic of its firmware) while running it.
+    Crashed(CpuFault),
+    /// It ran longer than `Config::kernel_run_limit_us`.
+    Runaway { limit_us: u64 },
 }
 
 impl End {
-    fn message(&self) -> &'static str {
+    /// The exception the master gets for an end the kernel did not choose:
+    /// id, message, parameters.
+    fn exception(&self, id: u32) -> (u32, String, [i64; 3]) {
+        let text = |t: &str| (exn_id::SUBKERNEL_ERROR, String::from(t), [id as i64, 0, 0]);
         match self {
-            End::Finished | End::Exception(_) => "",
-            End::Replaced => "subkernel stopped: replaced by a new upload or load",
-            End::Reset => "subkernel stopped by a reset request",
-            End::LinkLost => "subkernel stopped: uplink lost",
-            End::Fault(why) => why,
+            End::Finished | End::Exception(_) => text(""),
+            End::Replaced => text("subkernel stopped: replaced by a new upload or load"),
+            End::Reset => text("subkernel stopped by a reset request"),
+            End::LinkLost => text("subkernel stopped: uplink lost"),
+            End::Fault(why) => text(why),
+            End::Crashed(f) => (exn_id::RUNTIME_ERROR, f.message(), f.params()),
+            End::Runaway { limit_us } => (
+                exn_id::RUNTIME_ERROR,
+                alloc::format!("kernel CPU fault: runaway kernel stopped after its run limit of {} ms", limit_us / 1000),
+                [id as i64, (*limit_us / 1000) as i64, 0],
+            ),
         }
     }
 }
@@ -296,7 +311,9 @@ impl Kernels {
             return;
         }
         info!("subkernel {}: started at {}", id, timestamp);
-        self.cpu = Cpu::Running(Box::new(Session::new(id, requester)));
+        let mut session = Box::new(Session::new(id, requester));
+        session.started_us = ctx.now();
+        self.cpu = Cpu::Running(session);
     }
 
     fn load_finished(&mut self, ctx: &mut Ctx<'_>, ok: bool, reason: &str) {
@@ -393,11 +410,11 @@ impl Kernels {
                 true
             }
             ref other => {
-                let msg = other.message();
+                let (exn, msg, params) = other.exception(id);
                 warn!("subkernel {}: {}", id, msg);
                 ctx.stats.kernels_failed += 1;
                 let mut blob = Vec::new();
-                exception::serialize_message(exn_id::SUBKERNEL_ERROR, msg, [id as i64, 0, 0], &mut blob);
+                exception::serialize_message(exn, &msg, params, &mut blob);
                 self.keep_exception(id, Some(blob));
                 true
             }
@@ -446,6 +463,9 @@ impl Kernels {
 
     /// Handles what CPU1 has sent since the last pass.
     pub fn poll(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(fault) = ctx.cpu.fault() {
+            self.crashed(ctx, fault);
+        }
         // A few per pass: the aux link must not starve behind a chatty kernel.
         for _ in 0..8 {
             let Some(msg) = ctx.cpu.receive() else { return };
@@ -475,6 +495,24 @@ impl Kernels {
         }
     }
 
+    /// CPU1 took a fatal exception: whatever it held ends through the
+    /// teardown (a load is answered `false`), and CPU1 restarts.
+    fn crashed(&mut self, ctx: &mut Ctx<'_>, fault: CpuFault) {
+        ctx.stats.kernel_cpu_faults += 1;
+        error!("{}", fault.message());
+        match self.state() {
+            KernelState::Running(_) | KernelState::Loading(_) => self.end(ctx, End::Crashed(fault)),
+            KernelState::Loaded(_) | KernelState::Idle => {
+                // Outside a kernel (the loader, CPU1's idle loop): nothing
+                // to report to the master, but CPU1 must come back.
+                let loaded = core::mem::replace(&mut self.cpu, Cpu::Idle);
+                drop(loaded);
+                self.restart_cpu1(ctx);
+            }
+            KernelState::Dead => {}
+        }
+    }
+
     /// Answers the request CPU1 waits on.
     pub(super) fn reply_kernel(&mut self, ctx: &mut Ctx<'_>, msg: ToKernel) {
         if ctx.cpu.send(msg).is_err() {
@@ -491,6 +529,13 @@ impl Kernels {
             if now >= deadline {
                 error!("subkernel {}: CPU1 did not finish loading in time", id);
                 self.end(ctx, End::Fault("kernel load timed out"));
+            }
+        }
+        if let (Some(limit_us), Cpu::Running(s)) = (ctx.config.kernel_run_limit_us, &self.cpu) {
+            if now.saturating_sub(s.started_us) >= limit_us {
+                error!("subkernel {}: still running after its run limit", s.id);
+                self.end(ctx, End::Runaway { limit_us });
+                return;
             }
         }
         self.poll_session_deadlines(ctx, now);

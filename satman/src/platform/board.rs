@@ -44,6 +44,16 @@ pub const SLCR_L2C_RAM_SETUP: bool = false;
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
 pub const SLCR_L2C_RAM_SETUP: bool = true;
 
+/// Peripheral ranges CPU1 (kernels) may access besides the CPU-private
+/// ones, `(base, len)`, all in one MiB; mapped as whole 4 KiB pages in
+/// CPU1's translation table (`mmu.rs`). QEMU's kernel initiator is the
+/// software RTIO model in `shared` memory: nothing.
+#[cfg(feature = "qemu")]
+pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[];
+/// The Kasli-SoC's kernel RTIO initiator (the `rtio` CSR bank).
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[(satman::gateware::csr::rtio::BASE, satman::gateware::csr::rtio::SIZE)];
+
 /// Whether a CPU1 hard reset through the SLCR can work. QEMU ignores
 /// A9_CPU_RST_CTRL, so there an unresponsive CPU1 is reported as dead.
 #[cfg(feature = "qemu")]

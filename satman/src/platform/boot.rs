@@ -318,4 +318,12 @@ pub mod regions {
         /// The firmware image and its .bss.
         image, __text_start, __bss_end
     );
+    region_fn!(
+        /// The image's code and read-only data (up to `.data`).
+        code, __text_start, __data_start
+    );
+    region_fn!(
+        /// The statics CPU1 writes (`.cpu1`, whole pages).
+        cpu1_data, __cpu1_start, __cpu1_end
+    );
 }

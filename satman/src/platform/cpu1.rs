@@ -103,6 +103,19 @@ struct Control {
     entry: AtomicUsize,
     panics: AtomicU32,
     hard_resets: AtomicU32,
+    /// The running kernel's image (CPU1 sets it at `Start`), for the fault
+    /// record's image-relative PC.
+    image_base: AtomicU32,
+    image_size: AtomicU32,
+    /// The last fatal exception: fields written first, then `fault_seq`
+    /// bumped (Release); CPU0 reads each record once.
+    fault_seq: AtomicU32,
+    fault_kind: AtomicU32,
+    fault_pc: AtomicU32,
+    fault_address: AtomicU32,
+    fault_status: AtomicU32,
+    fault_image_base: AtomicU32,
+    fault_image_size: AtomicU32,
 }
 
 #[unsafe(link_section = ".shared")]
@@ -115,7 +128,62 @@ static CONTROL: Control = Control {
     entry: AtomicUsize::new(0),
     panics: AtomicU32::new(0),
     hard_resets: AtomicU32::new(0),
+    image_base: AtomicU32::new(0),
+    image_size: AtomicU32::new(0),
+    fault_seq: AtomicU32::new(0),
+    fault_kind: AtomicU32::new(0),
+    fault_pc: AtomicU32::new(0),
+    fault_address: AtomicU32::new(0),
+    fault_status: AtomicU32::new(0),
+    fault_image_base: AtomicU32::new(0),
+    fault_image_size: AtomicU32::new(0),
 };
+
+/// The fault record CPU0 has read up to (CPU0 only).
+static FAULT_SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// CPU0: the fatal exception CPU1 recorded since the last call (or the last
+/// [`forget_fault`]), if any.
+pub fn take_fault() -> Option<satman::fault::CpuFault> {
+    let seq = CONTROL.fault_seq.load(Ordering::Acquire);
+    if seq == FAULT_SEEN.swap(seq, Ordering::Relaxed) {
+        return None;
+    }
+    Some(satman::fault::CpuFault {
+        kind: satman::fault::FaultKind::from_code(CONTROL.fault_kind.load(Ordering::Relaxed))?,
+        pc: CONTROL.fault_pc.load(Ordering::Relaxed),
+        address: CONTROL.fault_address.load(Ordering::Relaxed),
+        status: CONTROL.fault_status.load(Ordering::Relaxed),
+        image_base: CONTROL.fault_image_base.load(Ordering::Relaxed),
+        image_size: CONTROL.fault_image_size.load(Ordering::Relaxed),
+    })
+}
+
+/// CPU0, with CPU1 stopped: a record CPU0 did not read belongs to the run
+/// that was just stopped, not to the next.
+pub fn forget_fault() {
+    FAULT_SEEN.store(CONTROL.fault_seq.load(Ordering::Acquire), Ordering::Relaxed);
+}
+
+/// CPU1: the kernel about to run is the image `base..base + size` (0, 0:
+/// none).
+pub fn set_kernel_image(base: u32, size: u32) {
+    CONTROL.image_base.store(base, Ordering::Relaxed);
+    CONTROL.image_size.store(size, Ordering::Relaxed);
+}
+
+/// CPU1: publishes a fatal exception for CPU0 (see [`take_fault`]).
+pub(super) fn record_fault(mut f: satman::fault::CpuFault) {
+    f.image_base = CONTROL.image_base.load(Ordering::Relaxed);
+    f.image_size = CONTROL.image_size.load(Ordering::Relaxed);
+    CONTROL.fault_kind.store(f.kind.code(), Ordering::Relaxed);
+    CONTROL.fault_pc.store(f.pc, Ordering::Relaxed);
+    CONTROL.fault_address.store(f.address, Ordering::Relaxed);
+    CONTROL.fault_status.store(f.status, Ordering::Relaxed);
+    CONTROL.fault_image_base.store(f.image_base, Ordering::Relaxed);
+    CONTROL.fault_image_size.store(f.image_size, Ordering::Relaxed);
+    CONTROL.fault_seq.fetch_add(1, Ordering::Release);
+}
 
 fn set_state(s: Cpu1State) {
     CONTROL.state.store(s as u32, Ordering::Release);
@@ -264,6 +332,7 @@ pub(super) fn stop_requested() -> bool {
     CONTROL.stop_req.load(Ordering::Acquire) != CONTROL.stop_ack.load(Ordering::Relaxed)
 }
 
+#[unsafe(link_section = ".cpu1")]
 static CPU1_PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// CPU1's first Rust code (from `__satman_cpu1_entry`): MMU off, IRQs
@@ -301,6 +370,7 @@ fn run_or_park() -> ! {
         gic::ack_pending();
     }
     CPU1_PANICKING.store(false, Ordering::Relaxed);
+    set_kernel_image(0, 0);
     set_state(Cpu1State::Running);
     CONTROL.entries.fetch_add(1, Ordering::AcqRel);
     let entry = CONTROL.entry.load(Ordering::Acquire);
@@ -318,9 +388,8 @@ pub fn wait_for_event() {
 /// CPU1's end after a panic: counted, state [`Cpu1State::Panicked`], then
 /// sleeps with IRQs enabled so that a stop from CPU0 can still restart it.
 pub(super) fn panic_park() -> ! {
-    if !CPU1_PANICKING.swap(true, Ordering::Relaxed) {
-        CONTROL.panics.fetch_add(1, Ordering::Relaxed);
-    }
+    CPU1_PANICKING.store(true, Ordering::Relaxed);
+    CONTROL.panics.fetch_add(1, Ordering::Relaxed);
     set_state(Cpu1State::Panicked);
     unsafe { cpu::unmask_irqs() };
     loop {
@@ -331,4 +400,10 @@ pub(super) fn panic_park() -> ! {
 /// True if the calling CPU1 is already handling a panic (a nested panic).
 pub(super) fn cpu1_panicking() -> bool {
     CPU1_PANICKING.load(Ordering::Relaxed)
+}
+
+/// CPU1 marks itself as handling a fatal exception; true if it already was
+/// (a fault inside the fault path: go straight to [`panic_park`]).
+pub(super) fn cpu1_enter_fault() -> bool {
+    CPU1_PANICKING.swap(true, Ordering::Relaxed)
 }

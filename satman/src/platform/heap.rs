@@ -131,8 +131,16 @@ impl CpuHeap {
     }
 }
 
-static HEAPS: [CpuHeap; 2] = [CpuHeap::new(), CpuHeap::new()];
+static HEAP0: CpuHeap = CpuHeap::new();
+/// CPU1 writes its heap's state: in the pages CPU1 may write (linker/satman.ld).
+#[unsafe(link_section = ".cpu1")]
+static HEAP1: CpuHeap = CpuHeap::new();
+#[unsafe(link_section = ".cpu1")]
 static FOREIGN_FREES: AtomicU32 = AtomicU32::new(0);
+
+fn heap_of(cpu: usize) -> &'static CpuHeap {
+    if cpu == 0 { &HEAP0 } else { &HEAP1 }
+}
 
 /// Usage of one heap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -165,8 +173,8 @@ pub struct HeapStats {
 /// Current usage of both heaps. Any CPU; reads mirrored atomics only.
 pub fn stats() -> HeapStats {
     HeapStats {
-        heap0: HEAPS[0].usage(),
-        heap1: HEAPS[1].usage(),
+        heap0: HEAP0.usage(),
+        heap1: HEAP1.usage(),
         foreign_frees: FOREIGN_FREES.load(Ordering::Relaxed),
     }
 }
@@ -175,8 +183,8 @@ pub fn stats() -> HeapStats {
 /// released and before the first allocation.
 pub fn init() {
     unsafe {
-        HEAPS[0].init(regions::heap0());
-        HEAPS[1].init(regions::heap1());
+        HEAP0.init(regions::heap0());
+        HEAP1.init(regions::heap1());
     }
 }
 
@@ -186,7 +194,7 @@ pub fn init() {
 /// overwrites CPU1's heap state, including its busy flag if CPU1 was
 /// stopped inside the allocator.
 pub fn reset_heap1() {
-    unsafe { HEAPS[1].init(regions::heap1()) };
+    unsafe { HEAP1.init(regions::heap1()) };
 }
 
 struct DualHeap;
@@ -194,7 +202,7 @@ struct DualHeap;
 unsafe impl GlobalAlloc for DualHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let cpu = cpu::id();
-        let heap = &HEAPS[cpu];
+        let heap = heap_of(cpu);
         let r = heap.with(|t| unsafe { t.allocate(layout) });
         match r {
             Some(Some(p)) => {
@@ -222,7 +230,7 @@ unsafe impl GlobalAlloc for DualHeap {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let addr = ptr as usize;
         let cpu = cpu::id();
-        let heap = &HEAPS[cpu];
+        let heap = heap_of(cpu);
         if !heap.contains(addr) {
             FOREIGN_FREES.fetch_add(1, Ordering::Relaxed);
             return;
@@ -238,9 +246,9 @@ static ALLOCATOR: DualHeap = DualHeap;
 
 /// Which CPU's heap holds `addr`, if any.
 pub fn owner_of(addr: usize) -> Option<Cpu> {
-    if HEAPS[0].contains(addr) {
+    if HEAP0.contains(addr) {
         Some(Cpu::Cpu0)
-    } else if HEAPS[1].contains(addr) {
+    } else if HEAP1.contains(addr) {
         Some(Cpu::Cpu1)
     } else {
         None

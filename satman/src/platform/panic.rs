@@ -6,14 +6,21 @@
 //!   semihosting, so tests fail loudly. On silicon CPU0 logs that it halts
 //!   and sleeps in WFI with IRQs masked: nothing is served any more, but the
 //!   reason is on the console.
-//! * CPU1: the line goes through CPU1's lock-free log ring, the shared state
-//!   becomes `Panicked` and CPU1 sleeps with IRQs enabled, so CPU0 (which
-//!   sees the state and the line) can restart it with SGI 0.
+//! * CPU1: the line goes through CPU1's lock-free log ring, a fault record
+//!   (`FirmwarePanic`) is published for CPU0 ([`super::cpu1::take_fault`]),
+//!   the shared state becomes `Panicked` and CPU1 sleeps with IRQs enabled,
+//!   so CPU0 ends the kernel through its teardown, which restarts CPU1 with
+//!   SGI 0.
 //! * A panic while already panicking on the same CPU skips straight to the
 //!   end (halt / exit / park) with a short raw message.
 //! * Data/prefetch aborts, undefined instructions, unexpected SVCs and FIQs
-//!   arrive in [`__satman_exception`] (from `boot.rs`) and become panics
-//!   with the fault registers in the message.
+//!   arrive in [`__satman_exception`] (from `boot.rs`). On CPU0 they become
+//!   panics with the fault registers in the message. On CPU1 (a kernel's
+//!   fault, or its firmware's) they are classified
+//!   ([`satman::fault::CpuFault::classify`]: alignment, stack overflow into
+//!   the guard below CPU1's stack, ...), published as a fault record, logged,
+//!   and CPU1 parks like after a panic: the master gets the fault as the
+//!   kernel's exception (issue 9 item 1).
 
 use super::cpu::{self, Cpu};
 use core::panic::PanicInfo;
@@ -32,6 +39,15 @@ fn panic(info: &PanicInfo) -> ! {
         Cpu::Cpu0 => CPU0_PANICKING.swap(true, Ordering::Relaxed),
         Cpu::Cpu1 => super::cpu1::cpu1_panicking(),
     };
+    if cpu == Cpu::Cpu1 && !nested {
+        super::cpu1::record_fault(satman::fault::CpuFault::classify(
+            satman::fault::Vector::Panic,
+            0,
+            0,
+            0,
+            0..0,
+        ));
+    }
     if nested {
         if cpu == Cpu::Cpu0 {
             super::uart::emergency_write_uart1(b"\nsatman: panic while panicking\n", 1000);
@@ -76,6 +92,28 @@ pub fn halt() -> ! {
     }
 }
 
+/// CPU1's fatal exception: classify, publish for CPU0, log, park.
+fn cpu1_fault(kind: u32, pc: u32, (dfsr, dfar, ifsr, ifar): (u32, u32, u32, u32), spsr: u32) -> ! {
+    use satman::fault::{CpuFault, Vector};
+    if super::cpu1::cpu1_enter_fault() {
+        // Faulted while handling a fault or a panic: publish nothing more.
+        super::cpu1::panic_park()
+    }
+    let guard = super::mmu::cpu1_stack_guard();
+    let fault = match kind {
+        1 => CpuFault::classify(Vector::UndefinedInstruction, pc, 0, 0, guard),
+        3 => CpuFault::classify(Vector::PrefetchAbort, pc, ifar, ifsr, guard),
+        4 => CpuFault::classify(Vector::DataAbort, pc, dfar, dfsr, guard),
+        _ => CpuFault::classify(Vector::Unexpected, pc, 0, 0, guard),
+    };
+    super::cpu1::record_fault(fault);
+    super::logger::panic_write(
+        Cpu::Cpu1,
+        format_args!("{} (pc={:#010x}, DFAR={:#010x}, DFSR={:#x}, IFSR={:#x}, spsr={:#x})", kind_name(kind), pc, dfar, dfsr, ifsr, spsr),
+    );
+    super::cpu1::panic_park()
+}
+
 /// Exception kinds as numbered by the stubs in `boot.rs`.
 fn kind_name(kind: u32) -> &'static str {
     match kind {
@@ -107,9 +145,14 @@ fn read_fault_regs() -> (u32, u32, u32, u32) {
 /// the faulting instruction's address.
 #[unsafe(no_mangle)]
 extern "C" fn __satman_exception(kind: u32, regs: *const [u32; 14], spsr: u32) -> ! {
+    // SAFETY: the stub passes its own stack frame of 14 saved words, alive
+    // until this function (which never returns) is done with it.
     let regs = unsafe { &*regs };
     let pc = regs[13];
     let (dfsr, dfar, ifsr, ifar) = read_fault_regs();
+    if cpu::current() == Cpu::Cpu1 {
+        cpu1_fault(kind, pc, (dfsr, dfar, ifsr, ifar), spsr)
+    }
     match kind {
         4 => panic!(
             "{} at pc={:#010x}: address {:#010x}, DFSR={:#x}, spsr={:#x}, r0-r3={:x?}",

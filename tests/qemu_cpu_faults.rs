@@ -1,0 +1,130 @@
+//! Kernel CPU faults on the firmware in QEMU (issue 9 items 1 and 2). One
+//! QEMU for the whole file. After a first run of the user's experiment (the
+//! heap baseline), each fault kernel (kernels/README.md) is uploaded as
+//! subkernel A and run; the master must get `SubkernelFinished` with a
+//! RuntimeError naming the fault, its PC and address, and the experiment
+//! must pass afterwards with heap0/heap1 back at the baseline:
+//!
+//! 1. `undefined_instruction`: PC inside the kernel image;
+//! 2. `data_abort`: a read of 0x3000_0000 (unmapped);
+//! 3. `prefetch_abort`: a call to 0x3000_0000;
+//! 4. `stack_overflow`: recursion into the guard below CPU1's stack (a
+//!    write fault there; the PC may be the firmware's `memset`);
+//! 5. `alignment_fault`: `LDRD` from an odd address;
+//! 6. `wild_write`: a store into satman's heap0, which CPU1's translation
+//!    table keeps read-only: a permission fault, and satman's heap intact
+//!    (the store never happened: the experiment and the heap baseline
+//!    check after it pass).
+//!
+//! Needs the firmware and kernels the build script builds; with
+//! SATMAN_SKIP_FIRMWARE set it prints a loud skip and passes.
+
+use std::time::Duration;
+
+use libksupport::exception::{id, ParsedException};
+use satman_systest::qemu::cases::{expect_eq, Case, Ctx};
+use satman_systest::qemu::experiment::A;
+
+const AWAIT: Duration = Duration::from_secs(5);
+const UNMAPPED: i64 = 0x3000_0000;
+
+/// Runs `name` as A; its exception, which must be a kernel CPU fault of
+/// `kind`. Checks the kernel counts as failed and the satellite is idle.
+fn fault(c: &mut Ctx, name: &str, kind: &str) -> Result<ParsedException, String> {
+    let before = c.stats()?;
+    c.start(name, A)?;
+    let e = c.exception(A)?;
+    c.q.master.clear_async();
+    expect_eq("exception id (RuntimeError)", e.id, id::RUNTIME_ERROR)?;
+    let msg = e.message.clone().unwrap_or_default();
+    eprintln!("{name}: {msg} (params {:x?})", e.param);
+    if !msg.starts_with(&format!("kernel CPU fault: {kind} at PC ")) {
+        return Err(format!("message {msg:?}: expected a {kind}"));
+    }
+    let s = c.idle(name)?;
+    expect_eq("kernels_failed", s.kernels_failed, before.kernels_failed + 1)?;
+    Ok(e)
+}
+
+/// The PC (param 0) is inside the kernel image, and the message says where.
+fn pc_in_image(e: &ParsedException) -> Result<(), String> {
+    let msg = e.message.as_deref().unwrap_or_default();
+    if !msg.contains("(kernel image + 0x") {
+        return Err(format!("message {msg:?}: the PC should be inside the kernel image"));
+    }
+    Ok(())
+}
+
+fn undefined_instruction(c: &mut Ctx) -> Result<(), String> {
+    let e = fault(c, "undefined_instruction", "undefined instruction")?;
+    pc_in_image(&e)?;
+    // The event before the fault went out.
+    let ev = c.events(1)?;
+    expect_eq("event data", ev[0].data, 1)
+}
+
+fn data_abort(c: &mut Ctx) -> Result<(), String> {
+    let e = fault(c, "data_abort", "data abort")?;
+    pc_in_image(&e)?;
+    expect_eq("address", e.param[1], UNMAPPED)?;
+    let msg = e.message.unwrap_or_default();
+    if !msg.contains("read of address 0x30000000: translation") {
+        return Err(format!("message {msg:?}"));
+    }
+    Ok(())
+}
+
+fn prefetch_abort(c: &mut Ctx) -> Result<(), String> {
+    let e = fault(c, "prefetch_abort", "prefetch abort")?;
+    expect_eq("pc, address", (e.param[0], e.param[1]), (UNMAPPED, UNMAPPED))
+}
+
+fn stack_overflow(c: &mut Ctx) -> Result<(), String> {
+    // The PC is wherever the store into the guard happened: typically the
+    // firmware's `memset` the kernel calls to clear its frame.
+    let e = fault(c, "stack_overflow", "stack overflow")?;
+    if e.param[2] & 0x800 == 0 {
+        return Err(format!("status {:#x}: expected a write", e.param[2]));
+    }
+    Ok(())
+}
+
+fn alignment_fault(c: &mut Ctx) -> Result<(), String> {
+    let e = fault(c, "alignment_fault", "alignment fault")?;
+    pc_in_image(&e)?;
+    if e.param[1] % 4 == 0 {
+        return Err(format!("address {:#x} is aligned", e.param[1]));
+    }
+    Ok(())
+}
+
+fn wild_write(c: &mut Ctx) -> Result<(), String> {
+    let e = fault(c, "wild_write", "data abort")?;
+    pc_in_image(&e)?;
+    expect_eq("address", e.param[1], 0x0330_0000)?;
+    let msg = e.message.unwrap_or_default();
+    if !msg.contains("write of address 0x03300000: permission") {
+        return Err(format!("message {msg:?}"));
+    }
+    // Only the event before the store.
+    let ev = c.events(1)?;
+    expect_eq("event data", ev[0].data, 1)
+}
+
+#[test]
+fn qemu_cpu_faults() {
+    let Some(mut c) = Ctx::boot("qemu_cpu_faults", AWAIT) else { return };
+    let first = c.experiment().unwrap_or_else(|e| panic!("first experiment: {e}\n{}", c.q.diagnostics()));
+    c.baseline = Some(first.after.expect("baseline"));
+
+    let cases: [(&str, Case); 6] = [
+        ("undefined_instruction", undefined_instruction),
+        ("data_abort", data_abort),
+        ("prefetch_abort", prefetch_abort),
+        ("stack_overflow", stack_overflow),
+        ("alignment_fault", alignment_fault),
+        ("wild_write (heap0)", wild_write),
+    ];
+    c.run_cases("fault", &cases);
+    c.exit();
+}
