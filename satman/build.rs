@@ -5,9 +5,16 @@
 //!    (`cargo test`) see no link arguments at all. The script is passed exactly
 //!    once: given twice, lld fails with "region already defined".
 //! 2. Generates `$OUT_DIR/csr.rs` (included by `src/gateware/csr.rs`) from the
-//!    gateware's CSR map: `gateware/kasli-soc-satellite-csr.csv`, or the file
-//!    named by `SATMAN_CSR_CSV` (relative paths are taken from the workspace
-//!    root). A malformed map fails the build with its line number. For each
+//!    gateware's CSR map, taken from ONE of (relative paths from the
+//!    workspace root; setting both variables fails the build):
+//!    - `SATMAN_GATEWARE_DIR`: the artiq-zynq gateware build's output
+//!      directory, holding the `pl.rs`, `mem.rs` and `rustc-cfg` it wrote;
+//!      converted by `csrgen::export` (the CSV made from them is left in
+//!      `$OUT_DIR/gateware-csr.csv` for diffing);
+//!    - `SATMAN_CSR_CSV`: a map in the CSV format of `gateware/README.md`;
+//!    - neither: the shipped `gateware/kasli-soc-satellite-csr.csv`.
+//!
+//!    A malformed map fails the build with its file and line. For each
 //!    driver in `src/gateware` the map can feed, sets
 //!    `gateware_driver = "<name>"`; with the `kasli_soc` feature, a driver the
 //!    board needs that the map cannot feed fails the build, naming what is
@@ -35,22 +42,58 @@ fn link_script() {
 /// The map shipped with the firmware, relative to the workspace root.
 const DEFAULT_CSV: &str = "gateware/kasli-soc-satellite-csr.csv";
 
+/// The files of a gateware build directory, as artiq-zynq's
+/// `kasli_soc.py -r pl.rs -m mem.rs -c rustc-cfg` names them.
+const EXPORT_FILES: [&str; 3] = ["pl.rs", "mem.rs", "rustc-cfg"];
+
 fn csr_map() {
     println!("cargo:rerun-if-env-changed=SATMAN_CSR_CSV");
+    println!("cargo:rerun-if-env-changed=SATMAN_GATEWARE_DIR");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let workspace = manifest.parent().unwrap_or(&manifest).to_path_buf();
-    let path = match std::env::var_os("SATMAN_CSR_CSV").filter(|p| !p.is_empty()) {
-        Some(p) => workspace.join(p), // `join` keeps an absolute path as it is
-        None => workspace.join(DEFAULT_CSV),
-    };
-    println!("cargo:rerun-if-changed={}", path.display());
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let default = workspace.join(DEFAULT_CSV);
-    if path != default {
-        println!("cargo:rerun-if-changed={}", default.display());
-    }
-
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| fail(&format!("cannot read the CSR map {}: {}", path.display(), e)));
+    println!("cargo:rerun-if-changed={}", default.display());
+    let csv_var = std::env::var_os("SATMAN_CSR_CSV").filter(|p| !p.is_empty());
+    let dir_var = std::env::var_os("SATMAN_GATEWARE_DIR").filter(|p| !p.is_empty());
+    // (where the map came from, for messages; the CSV text; its file name
+    // for `SOURCE_FILE`)
+    let (path, text, name) = match (csv_var, dir_var) {
+        (Some(_), Some(_)) => fail(
+            "both SATMAN_CSR_CSV and SATMAN_GATEWARE_DIR are set: set the one that names your gateware's map",
+        ),
+        (None, Some(dir)) => {
+            let dir = workspace.join(dir); // `join` keeps an absolute path as it is
+            let mut files = Vec::new();
+            for f in EXPORT_FILES {
+                let p = dir.join(f);
+                println!("cargo:rerun-if-changed={}", p.display());
+                files.push(std::fs::read_to_string(&p).unwrap_or_else(|e| {
+                    fail(&format!(
+                        "SATMAN_GATEWARE_DIR={}: cannot read {} ({}); the directory must hold pl.rs, mem.rs and \
+                         rustc-cfg as the gateware build writes them",
+                        dir.display(),
+                        f,
+                        e
+                    ))
+                }));
+            }
+            let source = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let csv = csrgen::export::to_csv(&files[0], &files[1], &files[2], &source)
+                .unwrap_or_else(|(f, e)| fail(&format!("{}:{}: {}", dir.join(f).display(), e.line, e.message)));
+            let made = out_dir.join("gateware-csr.csv");
+            write_if_changed(&made, &csv);
+            (made, csv, format!("{}/{{pl.rs,mem.rs,rustc-cfg}}", source))
+        }
+        (csv, None) => {
+            let path = csv.map_or_else(|| default.clone(), |p| workspace.join(p));
+            println!("cargo:rerun-if-changed={}", path.display());
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| fail(&format!("cannot read the CSR map {}: {}", path.display(), e)));
+            let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            (path, text, name)
+        }
+    };
     let map = csrgen::parse(&text).unwrap_or_else(|e| fail(&format!("{}:{}: {}", path.display(), e.line, e.message)));
     let analysis = csrgen::analyze(&map);
 
@@ -76,8 +119,8 @@ fn csr_map() {
     if !errors.is_empty() {
         fail(&format!(
             "the `kasli_soc` feature needs gateware drivers that the CSR map {} cannot feed:\n  {}\n\
-             Point SATMAN_CSR_CSV at the CSV exported from the Kasli-SoC satellite gateware \
-             (see gateware/README.md).",
+             Point SATMAN_GATEWARE_DIR at the Kasli-SoC satellite gateware build's output \
+             (pl.rs, mem.rs, rustc-cfg), or SATMAN_CSR_CSV at a CSV map (see gateware/README.md).",
             path.display(),
             errors.join("\n  ")
         ));
@@ -90,10 +133,8 @@ fn csr_map() {
         println!("cargo:rustc-cfg=gateware_csr_shipped");
     }
 
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let code = csrgen::generate(&map, &analysis, &name, csrgen::fnv1a(text.as_bytes()));
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("csr.rs");
-    write_if_changed(&out, &code);
+    write_if_changed(&out_dir.join("csr.rs"), &code);
 }
 
 /// Leaves the file alone when it already holds `code`, so that an unchanged

@@ -32,6 +32,8 @@
 //! constants. [`DRIVERS`] and [`check_driver`] say which gateware drivers the
 //! map can feed.
 
+pub mod export;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

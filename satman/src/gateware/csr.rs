@@ -1,7 +1,9 @@
 //! The satellite gateware's CSR and memory map, generated at build time.
 //!
 //! `satman/build.rs` reads the map (`gateware/kasli-soc-satellite-csr.csv`,
-//! or the file named by `SATMAN_CSR_CSV`) and generates the items below
+//! the gateware build's `pl.rs`/`mem.rs`/`rustc-cfg` in the directory named
+//! by `SATMAN_GATEWARE_DIR`, or the CSV named by `SATMAN_CSR_CSV`) and
+//! generates the items below
 //! the types of this module:
 //!
 //! - one module per CSR bank (`csr::rtio_dma`, ...) with `BASE`, `SIZE`
@@ -275,9 +277,9 @@ mod tests {
         assert_eq!(rtio_dma::TIME_OFFSET.addr(), 0x8000_600c);
         assert_eq!(routing_table::HOP.addr(), 0x8000_7004);
         assert_eq!((DRTIOAUX_LEN, DRTIOREP_LEN, GRABBER_LEN), (3, 2, 1));
-        assert_eq!(DRTIOAUX_MEM[0].rx.base(), 0x8001_2400);
+        assert_eq!(DRTIOAUX_MEM[0].rx.base(), 0x8001_4000);
         assert_eq!(DRTIOAUX_MEM[1].tx, mem::DRTIOAUX1_MEM_TX);
-        assert_eq!((mem::DRTIOAUX2_MEM.base(), mem::DRTIOAUX2_MEM.size()), (0x8001_8400, 0x4000));
+        assert_eq!((mem::DRTIOAUX2_MEM.base(), mem::DRTIOAUX2_MEM.size()), (0x8001_a000, 0x4000));
         assert!(!mem::DRTIOAUX0_MEM_RX.writable());
         assert_eq!(config::KI_IMPL, "csr");
         assert_eq!(config::RTIO_LOG_CHANNEL, "57");
