@@ -8,6 +8,7 @@
 
 pub mod cpu;
 pub mod i2c;
+pub mod kasli;
 pub mod link;
 pub mod rtio;
 pub mod system;
