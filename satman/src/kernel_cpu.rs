@@ -150,7 +150,6 @@ struct Loaded {
     load_ticks: u64,
 }
 
-const TICKS_PER_US: u64 = crate::platform::board::GLOBAL_TIMER_HZ / 1_000_000;
 
 /// Loads the ELF image CPU0 lends into heap1.
 fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
@@ -186,7 +185,7 @@ pub fn cpu1_main() -> ! {
                     log::info!(
                         "kernel loaded: {} byte image, {} µs ({} timer ticks)",
                         image.len(),
-                        k.load_ticks / TICKS_PER_US,
+                        time::ticks_to_us(k.load_ticks),
                         k.load_ticks
                     );
                     loaded = Some(k);
@@ -210,7 +209,7 @@ pub fn cpu1_main() -> ! {
                 let latency = now.saturating_sub(START_SENT.load(Ordering::Acquire));
                 log::info!(
                     "kernel start: {} µs after CPU0 sent Start ({} timer ticks, {} of them on CPU1 after the wake-up)",
-                    latency / TICKS_PER_US,
+                    time::ticks_to_us(latency),
                     latency,
                     now - dequeued
                 );

@@ -39,6 +39,8 @@ extern crate std;
 
 pub mod build_id;
 pub mod chunks;
+pub mod clocks;
+pub mod cpu1_reset;
 pub mod fault;
 mod config;
 mod ddma;

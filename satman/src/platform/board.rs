@@ -17,14 +17,32 @@ pub const DDR_SIZE: usize = 512 << 20;
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
 pub const DDR_SIZE: usize = 1 << 30;
 
-/// Global timer input clock. QEMU's a9 global timer counts at 100 MHz; on
-/// silicon it runs at CPU_3x2x = CPU clock / 2. The Kasli-SoC's ARM PLL is
-/// set up by its FSBL for a 1 GHz CPU clock: 500 MHz here. On-paper value:
-/// check it against a known time source on hardware.
+/// Where the global timer's rate comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerClock {
+    /// A fixed rate.
+    Fixed(u64),
+    /// CPU_3x2x as the SLCR's PLL and clock words give it
+    /// (`satman::clocks`), from the board's PS_CLK.
+    FromSlcr { ps_clk_hz: u64 },
+}
+
+/// QEMU's a9 global timer counts 10 ns per tick whatever the SLCR says
+/// (its SLCR reset values would give CPU_3x2x = 108.3 MHz): 100 MHz.
 #[cfg(feature = "qemu")]
-pub const GLOBAL_TIMER_HZ: u64 = 100_000_000;
+pub const TIMER_CLOCK: TimerClock = TimerClock::Fixed(100_000_000);
+/// The Kasli-SoC's PS_CLK is 33.333 MHz (as in zynq-rs's clock set-up for
+/// `target_kasli_soc`); the PLLs are whatever its loader programmed.
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
-pub const GLOBAL_TIMER_HZ: u64 = 500_000_000;
+pub const TIMER_CLOCK: TimerClock = TimerClock::FromSlcr { ps_clk_hz: 33_333_333 };
+
+/// The console (log) UART. QEMU: UART1 (UART0 is the aux byte channel,
+/// docs/qemu-link.md). Kasli-SoC: UART1 as well, unconfirmed: the upstream
+/// loader sources available here (zynq-rs's stdio) name the console UART
+/// for the ZC706 (UART1) and the Cora Z7 / Red Pitaya (UART0) but not for
+/// the Kasli-SoC; check the board's micro-USB bridge wiring (MIO 48/49 =
+/// UART1, MIO 14/15 or 46/47 = UART0) and change it here.
+pub const CONSOLE: super::uart::Port = super::uart::Port::Uart1;
 
 /// Whether the UART baud rate generator is programmed by us. QEMU ignores
 /// it (we still program 115200 8N1 from a 100 MHz reference so the values

@@ -14,9 +14,9 @@
 //! silicon only CPU0 arrives there (from the FSBL) while CPU1 waits in the
 //! BootROM's loop for an address at 0xFFFF_FFF0.
 //!
-//! * CPU0: SVC mode, IRQ/FIQ masked, MMU and caches off (the FSBL cleans its
-//!   caches before the hand-over; our L1 D-cache is then invalidated, not
-//!   cleaned), VBAR, VFP/NEON on,
+//! * CPU0: SVC mode, IRQ/FIQ masked; an L1 D-cache or PL310 L2 the loader
+//!   left on is cleaned, invalidated and (L2) disabled
+//!   (`__satman_loader_caches_off`), then MMU and caches off, VBAR, VFP/NEON on,
 //!   stacks in `stack0`, `.bss` and the used part of `.shared` zeroed, then
 //!   [`super::cpu0_start`].
 //! * CPU1 arriving at `_start` (QEMU only): parks in WFI with its GIC CPU
@@ -77,6 +77,7 @@ _start:
     mrc     p15, 0, r0, c0, c0, 5   @ MPIDR
     ands    r0, r0, #3              @ CPU id
     bne     __satman_cpu1_park
+    bl      __satman_loader_caches_off
     bl      __satman_cpu_early
     ldr     r0, =__stack0_end
     bl      __satman_set_stacks
@@ -121,6 +122,49 @@ __satman_cpu_early:
     isb
     bx      lr
 
+@ CPU0, before the MMU and caches go off: a loader may leave the L1
+@ D-cache and the PL310 L2 on with dirty lines (our image, its data). L1
+@ is cleaned and invalidated by set/way (4 ways x 256 sets of 32 bytes),
+@ then an enabled L2 is cleaned and invalidated by way (all 8), synced and
+@ disabled (PL310 TRM: control 0x100, cache sync 0x730, clean+invalidate by
+@ way 0x7FC). The background operation's wait is bounded. No stack, no RAM
+@ writes; clobbers r0-r3.
+    .type __satman_loader_caches_off, %function
+__satman_loader_caches_off:
+    mrc     p15, 0, r0, c1, c0, 0   @ SCTLR
+    tst     r0, #0x4                @ C: D-cache on?
+    beq     3f
+    mov     r1, #0                  @ way
+1:  mov     r2, #0                  @ set
+2:  lsl     r3, r1, #30
+    orr     r3, r3, r2, lsl #5
+    mcr     p15, 0, r3, c7, c14, 2  @ DCCISW
+    add     r2, r2, #1
+    cmp     r2, #256
+    blo     2b
+    add     r1, r1, #1
+    cmp     r1, #4
+    blo     1b
+    dsb
+3:  ldr     r0, =0xF8F02000         @ PL310
+    ldr     r1, [r0, #0x100]        @ control
+    tst     r1, #1
+    beq     6f
+    mov     r1, #0xFF
+    str     r1, [r0, #0x7FC]        @ clean and invalidate ways 0-7
+    ldr     r2, =1000000
+4:  ldr     r1, [r0, #0x7FC]
+    tst     r1, #0xFF
+    beq     5f
+    subs    r2, r2, #1
+    bne     4b
+5:  mov     r1, #0
+    str     r1, [r0, #0x730]        @ cache sync
+    dsb
+    str     r1, [r0, #0x100]        @ L2 off
+    dsb
+6:  bx      lr
+
 @ r0 = top of this CPU's stack region. Must be called in SVC mode (lr is
 @ banked). Leaves SVC mode with IRQ/FIQ masked. Clobbers r0.
     .type __satman_set_stacks, %function
@@ -153,7 +197,10 @@ __satman_zero:
 @ CPU1 under QEMU: wait for the BootROM-style release. No stack, no RAM
 @ writes. The GIC CPU interface must be on for an SGI to end WFI; every
 @ interrupt that wakes us is acknowledged here (IRQs stay masked), else WFI
-@ would return at once forever.
+@ would return at once forever. Gated: 0xFFFF_FFF0 survives a soft reset
+@ (OCM is not reloaded) and still holds the previous run's entry, so CPU1
+@ looks at it only once CPU0 has opened __satman_cpu1_gate (in .data,
+@ which QEMU reloads from the ELF at every reset: closed again after one).
     .type __satman_cpu1_park, %function
 __satman_cpu1_park:
     bl      __satman_cpu_early
@@ -167,11 +214,16 @@ __satman_cpu1_park:
     str     r0, [r4, #0x0]          @ ICCICR: interface on
     ldr     r6, =0xFFFFFFF0         @ BootROM CPU1 start address word
     movw    r7, #1023               @ spurious interrupt id
+    ldr     r8, =__satman_cpu1_gate
+    ldr     r9, ={gate_open}
 1:  dsb
+    ldr     r0, [r8]
+    cmp     r0, r9
+    bne     2f
     ldr     r0, [r6]
     cmp     r0, #0
     bxne    r0
-    wfi
+2:  wfi
     ldr     r1, [r4, #0xC]          @ ICCIAR: acknowledge
     ubfx    r2, r1, #0, #10
     cmp     r2, r7
@@ -240,7 +292,21 @@ __satman_cpu1_abandon:
     satman_exception __satman_fiq,  5, 4
 "#,
     exc_stack = const EXCEPTION_STACK_SIZE,
+    gate_open = const CPU1_GATE_OPEN,
 );
+
+/// [`__satman_cpu1_gate`] values.
+pub const CPU1_GATE_CLOSED: u32 = 0xC105_ED00;
+pub const CPU1_GATE_OPEN: u32 = 0x0BE7_0BE7;
+
+/// Opened by CPU0 when it releases CPU1 (after publishing the entry at
+/// 0xFFFF_FFF0): until then our QEMU park ignores that word, which may be
+/// stale (see the park in the assembly above). In `.data` so that a reset
+/// of a `-kernel` boot reloads it closed.
+#[unsafe(no_mangle)]
+#[used]
+#[allow(non_upper_case_globals)]
+pub static mut __satman_cpu1_gate: u32 = CPU1_GATE_CLOSED;
 
 unsafe extern "C" {
     /// CPU1's entry point (above); its address is what CPU0 publishes at

@@ -49,6 +49,13 @@ pub fn enable_scu() {
     aarch32_cpu::asm::dsb();
 }
 
+/// Invalidates CPU1's SCU duplicate tags (its four ways), for CPU1 held in
+/// reset: its L1 is gone, the SCU must not snoop it.
+pub fn invalidate_scu_tags_of_cpu1() {
+    scu().write_invalidate_all_regs_in_secure_state(0x00F0);
+    aarch32_cpu::asm::dsb();
+}
+
 /// True if the SCU is enabled.
 pub fn scu_enabled() -> bool {
     scu().read_control() & 1 != 0
@@ -95,8 +102,8 @@ const L2_POLL_LIMIT: u32 = 1_000_000;
 pub fn enable_l2() -> L2State {
     let mut l2 = l2();
     if l2.read_control().enabled() {
-        // Left enabled by a previous stage: keep it (it is coherent with
-        // what it holds); reprogramming aux control requires it off.
+        // `_start` turns off an L2 a loader left on (boot.rs); if it is on
+        // anyway, keep it: reprogramming aux control requires it off.
         L2_STATE.store(L2State::Enabled as u8, Ordering::Relaxed);
         return L2State::Enabled;
     }

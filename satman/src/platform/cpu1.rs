@@ -225,8 +225,15 @@ pub fn counters() -> Cpu1Counters {
 /// WFE (BootROM) with SEV and a WFI (our QEMU park) with an SGI.
 fn release_by_bootrom_protocol() {
     let entry = super::boot::__satman_cpu1_entry as *const () as usize as u32;
+    // SAFETY: the BootROM's start word, mapped (non-cacheable) by mmu.rs
+    // and written by CPU0 only.
     unsafe { CPU1_START_ADDR.write_volatile(entry) };
     aarch32_cpu::asm::dsb();
+    // Our QEMU park reads the gate with its MMU off: to the point of
+    // coherency. SAFETY: a word only CPU0 writes.
+    let gate = &raw mut super::boot::__satman_cpu1_gate;
+    unsafe { gate.write_volatile(super::boot::CPU1_GATE_OPEN) };
+    super::cache::clean_range(gate as usize, 4);
     aarch32_cpu::asm::sev();
     gic::send_sgi(1, Sgi::Doorbell);
 }
@@ -309,18 +316,44 @@ pub fn notify() {
     }
 }
 
-/// SLCR A9_CPU_RST_CTRL sequence for CPU1 (Zynq TRM): assert reset and
-/// stop its clock, deassert reset, restart the clock; then the BootROM
-/// release. Silicon only (see [`board::CPU1_HARD_RESET`]).
+/// The Zynq's side of [`satman::cpu1_reset::ResetOps`]; runs with the
+/// SLCR unlocked.
+struct SiliconReset;
+
+impl satman::cpu1_reset::ResetOps for SiliconReset {
+    fn cpu1_reset(&mut self, asserted: bool) {
+        // SAFETY: the PAC's fixed SLCR reset block; CPU0 is its only user.
+        let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
+        rst.modify_a9_cpu(|v| v.with_cpu1_reset(asserted));
+    }
+    fn cpu1_clock_stop(&mut self, stopped: bool) {
+        // SAFETY: as above.
+        let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
+        rst.modify_a9_cpu(|v| v.with_cpu1_clockstop(stopped));
+    }
+    fn write_word(&mut self, addr: u32, value: u32) {
+        // Address 0 is the OCM on silicon (mapped by CPU0's first DDR
+        // section); a Rust pointer to 0 would be null, hence the asm.
+        // SAFETY: a store to the low OCM/DDR, which nothing of satman uses.
+        unsafe { core::arch::asm!("str {v}, [{a}]", v = in(reg) value, a = in(reg) addr, options(nostack, preserves_flags)) };
+    }
+    fn clean_to_poc(&mut self, addr: u32, len: u32) {
+        super::cache::clean_range(addr as usize, len as usize);
+    }
+    fn scu_invalidate_cpu1_tags(&mut self) {
+        super::cache::invalidate_scu_tags_of_cpu1();
+    }
+}
+
+/// Hard reset of CPU1 through SLCR A9_CPU_RST_CTRL (Zynq TRM), with the
+/// reset vector CPU1 fetches at 0 and its SCU tags invalidated
+/// ([`satman::cpu1_reset`]); then the BootROM release as well. Silicon only
+/// (see [`board::CPU1_HARD_RESET`]).
 fn hard_reset() {
     CONTROL.hard_resets.fetch_add(1, Ordering::Relaxed);
     set_state(Cpu1State::Booting);
-    super::slcr::with_unlocked(|| {
-        let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
-        rst.modify_a9_cpu(|v| v.with_cpu1_reset(true).with_cpu1_clockstop(true));
-        rst.modify_a9_cpu(|v| v.with_cpu1_reset(false));
-        rst.modify_a9_cpu(|v| v.with_cpu1_clockstop(false));
-    });
+    let entry = super::boot::__satman_cpu1_entry as *const () as usize as u32;
+    super::slcr::with_unlocked(|| satman::cpu1_reset::hard_reset(&mut SiliconReset, entry));
     release_by_bootrom_protocol();
 }
 

@@ -20,7 +20,7 @@ use super::cpu::{self, Cpu};
 use super::ring::ByteRing;
 use super::stats;
 use super::time::{self, Instant};
-use super::uart::{Port, Uart};
+use super::uart::Uart;
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
@@ -58,7 +58,7 @@ pub fn init(level: LevelFilter) {
         if let Some(mut s) = SINK.try_lock() {
             if s.uart.is_none() {
                 // Safety: only here, guarded by `uart.is_none()` under the lock.
-                s.uart = Some(unsafe { Uart::new(Port::Uart1, &mut *(&raw mut RING)) });
+                s.uart = Some(unsafe { Uart::new(super::board::CONSOLE, &mut *(&raw mut RING)) });
             }
         }
     });
@@ -277,7 +277,7 @@ pub fn panic_write(cpu: Cpu, args: fmt::Arguments) {
                 }
             });
             if !via_sink {
-                super::uart::emergency_write_uart1(bytes, 1000);
+                super::uart::emergency_write_console(bytes, 1000);
             }
         }
     }

@@ -72,6 +72,15 @@ pub(crate) fn cpu0_start() -> ! {
         l2,
         cpu::vfp_d32_neon_enabled(),
     );
+    log::info!(
+        "clocks: global timer {} Hz{}, CPU {}",
+        time::hz(),
+        if time::rate_is_a_guess() { " (GUESS: the SLCR's clock words make no sense)" } else { "" },
+        match time::cpu_hz() {
+            Some(hz) => alloc::format!("{hz} Hz (SLCR)"),
+            None => alloc::string::String::from("not read (fixed timer rate)"),
+        }
+    );
     let r = boot::regions::shared();
     log::info!(
         "regions: stack0 {:#x} stack1 {:#x} heap0 {:#x} ddma {:#x} heap1 {:#x} shared {:#x}..{:#x}",

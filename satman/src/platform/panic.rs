@@ -50,7 +50,7 @@ fn panic(info: &PanicInfo) -> ! {
     }
     if nested {
         if cpu == Cpu::Cpu0 {
-            super::uart::emergency_write_uart1(b"\nsatman: panic while panicking\n", 1000);
+            super::uart::emergency_write_console(b"\nsatman: panic while panicking\n", 1000);
         }
         final_stop(cpu, false)
     }

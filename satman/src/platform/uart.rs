@@ -235,7 +235,7 @@ pub const AUX_TX_RING: usize = 16 * 1024;
 
 /// Hands out the UART0 (aux channel) driver, once. CPU0 only.
 pub fn take_aux() -> Option<Uart> {
-    if AUX_TAKEN.swap(true, Ordering::AcqRel) {
+    if board::CONSOLE == Port::Uart0 || AUX_TAKEN.swap(true, Ordering::AcqRel) {
         return None;
     }
     static mut RING: [u8; AUX_TX_RING] = [0; AUX_TX_RING];
@@ -246,8 +246,15 @@ pub fn take_aux() -> Option<Uart> {
 /// Last-resort output for the panic path when the logger's UART is
 /// unavailable (its lock is held by the code that panicked): writes straight
 /// into UART1's FIFO, waiting at most `per_byte_us` per byte for room.
-pub fn emergency_write_uart1(data: &[u8], per_byte_us: u64) {
-    let mut regs = unsafe { Registers::new_mmio_fixed_1() };
+pub fn emergency_write_console(data: &[u8], per_byte_us: u64) {
+    // SAFETY: the PAC's fixed register block of the console UART; this
+    // write path is the panic's, which runs with IRQs masked on CPU0.
+    let mut regs = unsafe {
+        match board::CONSOLE {
+            Port::Uart0 => Registers::new_mmio_fixed_0(),
+            Port::Uart1 => Registers::new_mmio_fixed_1(),
+        }
+    };
     // A panic before the logger's init: enable TX (QEMU drops otherwise).
     let cr = regs.read_control();
     if !cr.tx_enable() || cr.tx_disable() {

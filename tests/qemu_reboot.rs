@@ -1,0 +1,34 @@
+//! A soft reset of the firmware booted straight with `-kernel` (no loader):
+//! `CoreMgmtReboot` resets the system through the SLCR; QEMU restarts both
+//! CPUs at the ELF entry while 0xFFFF_FFF0 still holds the previous run's
+//! CPU1 entry. CPU1's park must wait for CPU0's release (the gate word in
+//! `.data`, boot.rs) instead of jumping there at once; the kernels of the
+//! user's experiment then run on CPU1 after the reboot as before it, and
+//! the boot banner gives the clocks.
+//!
+//! Needs the firmware the build script builds; with SATMAN_SKIP_FIRMWARE
+//! set it prints a loud skip and passes.
+
+use std::time::Duration;
+
+use satman_systest::qemu::cases::Ctx;
+use satman_systest::qemu::experiment::DEST;
+
+#[test]
+fn qemu_reboot_keeps_cpu1_parked_until_released() {
+    let Some(mut c) = Ctx::boot("qemu_reboot", Duration::from_secs(5)) else { return };
+    c.experiment().unwrap_or_else(|e| panic!("experiment before the reboot: {e}\n{}", c.q.diagnostics()));
+    for round in 0..2 {
+        let readies = c.q.master.transport.ready_count();
+        c.q.master.reboot(DEST).unwrap();
+        c.q.wait_reboot(readies, Duration::from_secs(30)).unwrap_or_else(|e| panic!("reboot {round}: {e}\n{}", c.q.diagnostics()));
+        c.q.master.init_link(DEST).unwrap();
+        c.experiment().unwrap_or_else(|e| panic!("experiment after reboot {round}: {e}\n{}", c.q.diagnostics()));
+        let log = c.log().unwrap();
+        if let Some(l) = log.lines().find(|l| l.contains("cpu1: did not start") || l.contains("PANIC")) {
+            panic!("after reboot {round}: {l}");
+        }
+        assert!(log.contains("clocks: global timer 100000000 Hz"), "no clock line in the boot log:\n{log}");
+    }
+    c.exit();
+}
