@@ -109,7 +109,7 @@ fn cpu1_fault(kind: u32, pc: u32, (dfsr, dfar, ifsr, ifar): (u32, u32, u32, u32)
     super::cpu1::record_fault(fault);
     super::logger::panic_write(
         Cpu::Cpu1,
-        format_args!("{} (pc={:#010x}, DFAR={:#010x}, DFSR={:#x}, IFSR={:#x}, spsr={:#x})", kind_name(kind), pc, dfar, dfsr, ifsr, spsr),
+        format_args!("{} at pc={:#010x}: DFAR={:#010x}, DFSR={:#x}, IFSR={:#x}, spsr={:#x}", kind_name(kind), pc, dfar, dfsr, ifsr, spsr),
     );
     super::cpu1::panic_park()
 }
