@@ -89,6 +89,12 @@ pub trait Bench {
     fn reboot(&mut self, destination: u8) -> Result<(), MasterError>;
     /// `artiq_coremgmt flash`: the image + CRC; `progress(sent, total)`.
     fn flash(&mut self, destination: u8, image: &[u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), MasterError>;
+    /// `MonitorRequest`: the probe's value.
+    fn monitor(&mut self, destination: u8, channel: u16, probe: u8) -> Result<u64, MasterError>;
+    /// `InjectionRequest` (no reply).
+    fn inject(&mut self, destination: u8, channel: u16, overrd: u8, value: u8) -> Result<(), MasterError>;
+    /// `InjectionStatusRequest`.
+    fn injection_status(&mut self, destination: u8, channel: u16, overrd: u8) -> Result<u8, MasterError>;
 }
 
 impl<T: Transport + Observe> Bench for Master<T> {
@@ -163,6 +169,15 @@ impl<T: Transport + Observe> Bench for Master<T> {
     }
     fn flash(&mut self, destination: u8, image: &[u8], progress: &mut dyn FnMut(usize, usize)) -> Result<(), MasterError> {
         Master::flash(self, destination, image, progress)
+    }
+    fn monitor(&mut self, destination: u8, channel: u16, probe: u8) -> Result<u64, MasterError> {
+        Master::monitor(self, destination, channel, probe)
+    }
+    fn inject(&mut self, destination: u8, channel: u16, overrd: u8, value: u8) -> Result<(), MasterError> {
+        Master::inject(self, destination, channel, overrd, value)
+    }
+    fn injection_status(&mut self, destination: u8, channel: u16, overrd: u8) -> Result<u8, MasterError> {
+        Master::injection_status(self, destination, channel, overrd)
     }
     fn observe(&mut self) -> &mut dyn Observe {
         &mut self.transport

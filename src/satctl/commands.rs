@@ -42,6 +42,7 @@ impl Command {
             Command::Config(super::ConfigCommand::Remove { .. }) => "config remove",
             Command::Config(super::ConfigCommand::Erase { .. }) => "config erase",
             Command::Reboot { .. } => "reboot",
+            Command::Moninj(_) => "moninj",
         }
     }
 }
@@ -66,6 +67,7 @@ pub fn run(command: &Command, target: &mut dyn Target, out: &Out, timeout: Durat
         Command::Flash { file, destination, no_wait } => super::mgmt::flash(target, file, *destination, *no_wait, out, timeout),
         Command::Config(c) => super::mgmt::config(target, c, out),
         Command::Reboot { destination } => super::mgmt::reboot(target, *destination, timeout),
+        Command::Moninj(a) => super::moninj::moninj(target, a, out),
     }
 }
 

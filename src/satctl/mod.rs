@@ -8,6 +8,7 @@
 //!            | scenario [--runs R] [--a ELF] [--b ELF]
 //!            | kernel ELF [--preload] [--run] [--arg T:V]... [--message T:V]... [--await MS]
 //!            | measure [--uploads N] [--repeat R]
+//!            | moninj [--channel C] [--override LEVEL] [--release] [--watch MS] [--kernel ELF]
 //! satctl [--json] sdcard make -o IMG [--boot BOOT.BIN] [--size 64M] [--config K=V]... | ls IMG
 //! ```
 //!
@@ -24,6 +25,7 @@ mod json;
 mod kernel;
 mod measure;
 mod mgmt;
+mod moninj;
 mod progress;
 mod sdcard;
 mod target;
@@ -184,6 +186,9 @@ pub enum Command {
     /// The satellite's configuration (on its SD card; QEMU: needs --card).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Watch an RTIO channel through moninj, optionally overriding it and
+    /// running a kernel meanwhile.
+    Moninj(moninj::MoninjArgs),
     /// Reboot the satellite (CoreMgmtRebootRequest) and wait until it is back.
     Reboot {
         #[arg(long, default_value_t = 1)]

@@ -12,11 +12,14 @@
 //! ARTIQ's analyzer it records what the initiators emitted.
 //!
 //! Events reach the model ahead of their timestamps (kernels run with
-//! slack): each channel keeps a short queue of pending level changes,
-//! applied once the RTIO counter passes them. A channel whose queue is full
-//! applies its oldest change early rather than lose the latest.
+//! slack, and a kernel may emit a whole pulse train at once): each channel
+//! keeps a bounded queue of pending level changes on the heap, allocated
+//! whole at the channel's first event (only channels that see events use
+//! memory), applied once the RTIO counter
+//! passes them. A channel whose queue is full applies its oldest change
+//! early rather than lose the latest.
 
-use heapless::Deque;
+use alloc::collections::VecDeque;
 
 use super::rtio::RtioEvent;
 use crate::hal::{Moninj, MoninjError};
@@ -25,8 +28,9 @@ use crate::hal::{Moninj, MoninjError};
 /// channel selector reaches).
 pub const CHANNELS: usize = 64;
 
-/// Pending level changes kept per channel.
-const PENDING: usize = 32;
+/// Pending level changes kept per channel (a kernel's 100-pulse train is
+/// 200).
+const PENDING: usize = 1024;
 
 #[derive(Default)]
 struct Ttl {
@@ -34,7 +38,7 @@ struct Ttl {
     level: bool,
     override_en: bool,
     override_o: bool,
-    pending: Deque<(i64, bool), PENDING>,
+    pending: VecDeque<(i64, bool)>,
 }
 
 impl Ttl {
@@ -77,12 +81,17 @@ impl<C: Fn() -> i64> QemuMoninj<C> {
         if address != 0 {
             return;
         }
-        if ttl.pending.is_full() {
+        if ttl.pending.capacity() == 0 {
+            // All at once, so the heap does not move again for this channel
+            // (tests compare heaps between runs).
+            ttl.pending.reserve_exact(PENDING);
+        }
+        if ttl.pending.len() >= PENDING {
             if let Some((_, level)) = ttl.pending.pop_front() {
                 ttl.level = level;
             }
         }
-        let _ = ttl.pending.push_back((ev.timestamp, ev.data & 1 != 0));
+        ttl.pending.push_back((ev.timestamp, ev.data & 1 != 0));
     }
 
     fn ttl(&mut self, channel: u16) -> Result<&mut Ttl, MoninjError> {
