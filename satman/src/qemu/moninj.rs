@@ -13,13 +13,14 @@
 //!
 //! Events reach the model ahead of their timestamps (kernels run with
 //! slack, and a kernel may emit a whole pulse train at once): each channel
-//! keeps a bounded queue of pending level changes on the heap, allocated
-//! whole at the channel's first event (only channels that see events use
-//! memory), applied once the RTIO counter
+//! keeps a bounded queue of pending level changes, allocated whole at
+//! start-up (so the heap never moves for moninj: tests compare heaps
+//! between runs), applied once the RTIO counter
 //! passes them. A channel whose queue is full applies its oldest change
 //! early rather than lose the latest.
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 use super::rtio::RtioEvent;
 use crate::hal::{Moninj, MoninjError};
@@ -29,8 +30,8 @@ use crate::hal::{Moninj, MoninjError};
 pub const CHANNELS: usize = 64;
 
 /// Pending level changes kept per channel (a kernel's 100-pulse train is
-/// 200).
-const PENDING: usize = 1024;
+/// 200); 512 KiB for all channels.
+const PENDING: usize = 512;
 
 #[derive(Default)]
 struct Ttl {
@@ -64,13 +65,14 @@ impl Ttl {
 /// The TTL channels; `counter` gives the RTIO counter (machine units).
 /// The host simulation uses it too, with its own counter.
 pub struct QemuMoninj<C = fn() -> i64> {
-    ttls: [Ttl; CHANNELS],
+    ttls: Vec<Ttl>,
     counter: C,
 }
 
 impl<C: Fn() -> i64> QemuMoninj<C> {
     pub fn new(counter: C) -> Self {
-        QemuMoninj { ttls: core::array::from_fn(|_| Ttl::default()), counter }
+        let ttls = (0..CHANNELS).map(|_| Ttl { pending: VecDeque::with_capacity(PENDING), ..Ttl::default() }).collect();
+        QemuMoninj { ttls, counter }
     }
 
     /// An event the RTIO core accepted (any initiator).
@@ -80,11 +82,6 @@ impl<C: Fn() -> i64> QemuMoninj<C> {
         let Some(ttl) = self.ttls.get_mut(channel) else { return };
         if address != 0 {
             return;
-        }
-        if ttl.pending.capacity() == 0 {
-            // All at once, so the heap does not move again for this channel
-            // (tests compare heaps between runs).
-            ttl.pending.reserve_exact(PENDING);
         }
         if ttl.pending.len() >= PENDING {
             if let Some((_, level)) = ttl.pending.pop_front() {
