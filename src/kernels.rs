@@ -125,6 +125,40 @@ pub fn huge_recording(api: &mut dyn KernelApi) {
     api.dma_record_stop(d, true);
 }
 
+/// Bytes of the oversized values below: over the 1 MiB memory budget the
+/// flood tests give CPU0.
+pub const HUGE: usize = 2 << 20;
+
+/// Raises an exception whose message is [`HUGE`] bytes long.
+pub fn huge_exception(api: &mut dyn KernelApi) {
+    let text = "x".repeat(HUGE);
+    let exn = Exception {
+        id: id::VALUE_ERROR,
+        file: CSlice::new("huge.py"),
+        line: 1,
+        column: 1,
+        function: CSlice::new("huge_exception"),
+        message: CSlice::from_bytes(text.as_bytes()),
+        param: [0; 3],
+    };
+    api.raise(&exn);
+}
+
+/// Sends the master a string of [`HUGE`] bytes as its return value.
+pub fn huge_message(api: &mut dyn KernelApi) {
+    let text = vec![b'y'; HUGE];
+    let hdr = libksupport::rpc::ListHeader { ptr: text.as_ptr() as *mut u8, len: text.len() as u32 };
+    unsafe { api.subkernel_send_message(0, true, 0, b"s:s", &[(&hdr as *const libksupport::rpc::ListHeader).cast()]) };
+}
+
+/// Fills the kernel cache with [`HUGE`] bytes, 64 KiB a key.
+pub fn cache_flood(api: &mut dyn KernelApi) {
+    let value = vec![7i32; 16 * 1024];
+    for i in 0..HUGE / (64 * 1024) {
+        api.cache_put(format!("key{i}").as_bytes(), &value);
+    }
+}
+
 /// Takes two int32 arguments and returns their sum (kernel-abi §4).
 pub fn add_args(api: &mut dyn KernelApi) {
     let n = api.subkernel_await_message(-1, 10_000, b"ii", 2, 2);

@@ -5,6 +5,28 @@
 //! the unsolicited packets a master consumes while waiting
 //! (`SubkernelFinished`, `DmaPlaybackStatus`, `SubkernelMessage`, which it
 //! acknowledges) set aside for the operations that await them.
+//!
+//! Subkernels follow the ARTIQ 9 master's state machine (artiq-zynq
+//! `runtime/src/subkernel.rs`), transition for transition:
+//!
+//! ```text
+//!   NotLoaded ──upload ok──▶ Uploaded ──load(run) ok──▶ Running ──SubkernelFinished──▶ Finished(status)
+//!       ▲                      ▲  │ load(preload) ok: stays                │ link down: Finished(CommLost)
+//!       │                      │  ▼                                         ▼
+//!       └── link down ─────────┴──────────── await_finish ◀──────────── Finished
+//! ```
+//!
+//! - `load_run` needs `Uploaded` (a subkernel still `Running` or not yet
+//!   awaited cannot be loaded: `IncorrectState`, without a packet sent);
+//! - a `SubkernelFinished` counts only while its subkernel is `Running`:
+//!   a late one (of a run that was replaced, after the master has moved on)
+//!   is ignored and counted in [`MasterStats::late_finishes`], so it can
+//!   never be taken for the next run's end;
+//! - `await_finish` needs `Running` or `Finished`, and returns the
+//!   subkernel to `Uploaded`; messages for a known subkernel that is not
+//!   `Running` are dropped (still acknowledged, as the master does), and
+//!   `await_message` fails once the subkernel finished with an exception
+//!   or lost its link.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -36,6 +58,15 @@ pub enum MasterError {
     Unexpected { waiting_for: &'static str, got: u8 },
     /// The satellite answered `succeeded: false`.
     Refused(&'static str),
+    /// The master's own subkernel state forbids the operation (ARTIQ's
+    /// `IncorrectState`); nothing was sent.
+    IncorrectState(&'static str),
+    /// No subkernel of that id was uploaded (ARTIQ's `SubkernelNotFound`).
+    SubkernelNotFound(u32),
+    /// The awaited subkernel finished with an exception.
+    SubkernelException,
+    /// The awaited subkernel's destination went down.
+    CommLost,
     /// A frame that does not decode.
     Corrupt(String),
     Transport(String),
@@ -49,6 +80,10 @@ impl fmt::Display for MasterError {
                 write!(f, "{}: unexpected reply {:#04x}", waiting_for, got)
             }
             MasterError::Refused(what) => write!(f, "{}: refused by the satellite", what),
+            MasterError::IncorrectState(what) => write!(f, "{}: incorrect subkernel state", what),
+            MasterError::SubkernelNotFound(id) => write!(f, "subkernel {} not found", id),
+            MasterError::SubkernelException => f.write_str("subkernel finished with an exception"),
+            MasterError::CommLost => f.write_str("subkernel destination lost"),
             MasterError::Corrupt(e) => write!(f, "corrupt frame: {}", e),
             MasterError::Transport(e) => write!(f, "transport: {}", e),
         }
@@ -73,6 +108,24 @@ pub struct DmaStatus {
     pub error: u8,
     pub channel: u32,
     pub timestamp: u64,
+}
+
+/// How a finished subkernel ended, as the ARTIQ master records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishStatus {
+    Ok,
+    CommLost,
+    /// With an exception to fetch from this destination.
+    Exception(u8),
+}
+
+/// The ARTIQ 9 master's state of one subkernel (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubkernelState {
+    NotLoaded,
+    Uploaded,
+    Running,
+    Finished(FinishStatus),
 }
 
 /// How an awaited subkernel ended.
@@ -197,6 +250,11 @@ pub struct MasterStats {
     pub frames_received: u64,
     pub async_packets: u64,
     pub timeouts: u64,
+    /// `SubkernelFinished` packets ignored because their subkernel was not
+    /// `Running` (late ones, of a run that was replaced or abandoned).
+    pub late_finishes: u64,
+    /// Subkernel messages dropped because their subkernel was not `Running`.
+    pub dropped_messages: u64,
 }
 
 pub struct Master<T: Transport> {
@@ -205,6 +263,8 @@ pub struct Master<T: Transport> {
     pub timeout: Duration,
     pub stats: MasterStats,
     finished: Vec<Finished>,
+    /// Every subkernel this master uploaded: (id, destination, state).
+    subkernels: Vec<(u32, u8, SubkernelState)>,
     statuses: Vec<DmaStatus>,
     messages: Vec<(u8, u32, Vec<u8>)>,
     partial: Vec<(u8, u32, Vec<u8>)>,
@@ -221,6 +281,9 @@ impl<T: Transport> Master<T> {
             timeout: Duration::from_millis(200),
             stats: MasterStats::default(),
             finished: Vec::new(),
+            // Room for the ids a session uses, allocated once: heap
+            // baselines taken after the first run stay put.
+            subkernels: Vec::with_capacity(64),
             statuses: Vec::new(),
             messages: Vec::new(),
             partial: Vec::new(),
@@ -237,14 +300,58 @@ impl<T: Transport> Master<T> {
         self.transport.send(bytes)
     }
 
+    /// The master's state of subkernel `id` (`None`: never uploaded).
+    pub fn subkernel_state(&self, id: u32) -> Option<SubkernelState> {
+        self.subkernels.iter().find(|s| s.0 == id).map(|s| s.2)
+    }
+
+    fn state_mut(&mut self, id: u32) -> Option<&mut SubkernelState> {
+        self.subkernels.iter_mut().find(|s| s.0 == id).map(|s| &mut s.2)
+    }
+
+    /// A destination's link went down: its running subkernels finish with
+    /// `CommLost`, the others must be uploaded again.
+    pub fn destination_down(&mut self, destination: u8) {
+        for (_, _, state) in self.subkernels.iter_mut().filter(|s| s.1 == destination) {
+            *state = match *state {
+                SubkernelState::Running => SubkernelState::Finished(FinishStatus::CommLost),
+                _ => SubkernelState::NotLoaded,
+            };
+        }
+    }
+
     /// Takes an unsolicited packet aside; returns false if it is a reply.
     fn consume_async(&mut self, packet: &Packet<'_>) -> Result<bool, MasterError> {
         match *packet {
             Packet::SubkernelFinished { destination: 0, id, with_exception, exception_src } => {
-                self.finished.push(Finished { id, with_exception, exception_src });
+                match self.state_mut(id) {
+                    Some(state) if *state == SubkernelState::Running => {
+                        *state = SubkernelState::Finished(if with_exception {
+                            FinishStatus::Exception(exception_src)
+                        } else {
+                            FinishStatus::Ok
+                        });
+                        self.finished.push(Finished { id, with_exception, exception_src });
+                    }
+                    // Unknown ids: not ours to track (a test driving the
+                    // satellite directly); kept for it to look at.
+                    None => self.finished.push(Finished { id, with_exception, exception_src }),
+                    Some(_) => self.stats.late_finishes += 1,
+                }
             }
             Packet::DmaPlaybackStatus { source, destination: 0, id, error, channel, timestamp } => {
                 self.statuses.push(DmaStatus { source, id, error, channel, timestamp });
+            }
+            Packet::SubkernelMessage { source, destination: 0, id, status, data }
+                if self.subkernel_state(id).is_some_and(|s| s != SubkernelState::Running) =>
+            {
+                // The master drops messages of a known subkernel that is not
+                // running, and still acknowledges them.
+                let _ = data;
+                if status.is_last() {
+                    self.stats.dropped_messages += 1;
+                }
+                self.send(&Packet::SubkernelMessageAck { destination: source })?;
             }
             Packet::SubkernelMessage { source, destination: 0, id, status, data } => {
                 if status.is_first() {
@@ -404,7 +511,21 @@ impl<T: Transport> Master<T> {
 
     // ---- subkernels ---------------------------------------------------------
 
+    /// Adds subkernel `id` (state `NotLoaded`) and uploads it (`Uploaded`
+    /// once every slice was accepted).
     pub fn upload_subkernel(&mut self, destination: u8, id: u32, image: &[u8]) -> Result<(), MasterError> {
+        match self.subkernels.iter_mut().find(|s| s.0 == id) {
+            Some(s) => *s = (id, destination, SubkernelState::NotLoaded),
+            None => self.subkernels.push((id, destination, SubkernelState::NotLoaded)),
+        }
+        self.upload_image(destination, id, image)?;
+        if let Some(state) = self.state_mut(id) {
+            *state = SubkernelState::Uploaded;
+        }
+        Ok(())
+    }
+
+    fn upload_image(&mut self, destination: u8, id: u32, image: &[u8]) -> Result<(), MasterError> {
         let n = image.len().div_ceil(MASTER_PAYLOAD_MAX_SIZE).max(1);
         for i in 0..n {
             let chunk = &image[i * MASTER_PAYLOAD_MAX_SIZE..((i + 1) * MASTER_PAYLOAD_MAX_SIZE).min(image.len())];
@@ -418,7 +539,28 @@ impl<T: Transport> Master<T> {
         Ok(())
     }
 
+    /// Loads (and with `run`, starts) subkernel `id`, which must be
+    /// `Uploaded`; `Running` once the satellite accepted a run.
     pub fn load_run(&mut self, destination: u8, id: u32, run: bool, timestamp: u64) -> Result<(), MasterError> {
+        let what = if run { "subkernel run" } else { "subkernel preload" };
+        match self.subkernel_state(id) {
+            None => return Err(MasterError::SubkernelNotFound(id)),
+            Some(SubkernelState::Uploaded) => {}
+            Some(_) => return Err(MasterError::IncorrectState(what)),
+        }
+        self.request_load_run(destination, id, run, timestamp)?;
+        if run {
+            if let Some(state) = self.state_mut(id) {
+                *state = SubkernelState::Running;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `SubkernelLoadRunRequest` transaction alone, whatever the
+    /// master's state (tests that probe what a satellite does with requests
+    /// the ARTIQ master would not send).
+    pub fn request_load_run(&mut self, destination: u8, id: u32, run: bool, timestamp: u64) -> Result<(), MasterError> {
         let p = Packet::SubkernelLoadRunRequest { source: 0, destination, id, run, timestamp };
         self.expect_ok(&p, if run { "subkernel run" } else { "subkernel preload" }, |r| match r {
             Packet::SubkernelLoadRunReply { destination: 0, succeeded } => Some(*succeeded),
@@ -426,20 +568,32 @@ impl<T: Transport> Master<T> {
         })
     }
 
-    /// Waits for `SubkernelFinished` of `id`, then fetches its exception if
-    /// it raised.
+    /// Waits until subkernel `id` is `Finished`, returns it to `Uploaded`,
+    /// then fetches its exception if it raised. A subkernel that is not
+    /// `Running` or `Finished` cannot be awaited.
     pub fn await_finish(&mut self, id: u32, timeout: Duration) -> Result<Outcome, MasterError> {
+        match self.subkernel_state(id) {
+            None => return Err(MasterError::SubkernelNotFound(id)),
+            Some(SubkernelState::Running | SubkernelState::Finished(_)) => {}
+            Some(_) => return Err(MasterError::IncorrectState("subkernel await")),
+        }
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(i) = self.finished.iter().position(|f| f.id == id) {
-                let f = self.finished.remove(i);
-                if !f.with_exception {
-                    return Ok(Outcome::Finished);
+            if let Some(SubkernelState::Finished(status)) = self.subkernel_state(id) {
+                if let Some(state) = self.state_mut(id) {
+                    *state = SubkernelState::Uploaded;
                 }
-                let blob = self.fetch_exception(f.exception_src)?;
-                return exception::parse(&blob)
-                    .map(Outcome::Exception)
-                    .map_err(|e| MasterError::Corrupt(format!("exception: {}", e)));
+                self.finished.retain(|f| f.id != id);
+                return match status {
+                    FinishStatus::Ok => Ok(Outcome::Finished),
+                    FinishStatus::CommLost => Err(MasterError::CommLost),
+                    FinishStatus::Exception(src) => {
+                        let blob = self.fetch_exception(src)?;
+                        exception::parse(&blob)
+                            .map(Outcome::Exception)
+                            .map_err(|e| MasterError::Corrupt(format!("exception: {}", e)))
+                    }
+                };
             }
             if Instant::now() >= deadline {
                 return Err(MasterError::Timeout("subkernel await"));
@@ -478,11 +632,23 @@ impl<T: Transport> Master<T> {
     }
 
     /// Waits for a complete message from subkernel `id`.
+    /// For a subkernel's id, the subkernel must be `Running` or `Finished`;
+    /// the wait fails once it finished with an exception or lost its link.
     pub fn await_message(&mut self, id: u32, timeout: Duration) -> Result<Vec<u8>, MasterError> {
+        match self.subkernel_state(id) {
+            None | Some(SubkernelState::Running | SubkernelState::Finished(FinishStatus::Ok | FinishStatus::Exception(_))) => {}
+            Some(SubkernelState::Finished(FinishStatus::CommLost)) => return Err(MasterError::CommLost),
+            Some(_) => return Err(MasterError::IncorrectState("subkernel message")),
+        }
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(i) = self.messages.iter().position(|(_, m, _)| *m == id) {
                 return Ok(self.messages.remove(i).2);
+            }
+            match self.subkernel_state(id) {
+                Some(SubkernelState::Finished(FinishStatus::CommLost)) => return Err(MasterError::CommLost),
+                Some(SubkernelState::Finished(FinishStatus::Exception(_))) => return Err(MasterError::SubkernelException),
+                _ => {}
             }
             if Instant::now() >= deadline {
                 return Err(MasterError::Timeout("subkernel message"));

@@ -18,23 +18,23 @@ static ALLOC: TrackingAlloc = TrackingAlloc;
 
 /// A bench that has run the experiment once; returns it and the heap
 /// baseline.
-fn bench(options: SimOptions) -> (SimBench, isize) {
+fn bench(options: SimOptions) -> (SimBench, (isize, isize)) {
     let mut b = SimBench::new(options);
     scenario::register_kernels(&mut b);
     b.master.init_link(DEST).unwrap();
     experiment(&mut b).unwrap();
-    let base = b.heap.bytes();
+    let base = (b.heap.bytes(), b.heap1.bytes());
     (b, base)
 }
 
 /// The experiment runs again and the satellite is back where it was.
-fn recovers(b: &mut SimBench, base: isize) {
+fn recovers(b: &mut SimBench, base: (isize, isize)) {
     for _ in 0..2 {
         experiment(b).unwrap();
     }
     assert!(b.sat().store().is_empty());
     assert_eq!(b.sat().kernel_state(), KernelState::Idle);
-    assert_eq!(b.heap.bytes(), base, "heap not back at its baseline");
+    assert_eq!((b.heap.bytes(), b.heap1.bytes()), base, "heaps (CPU0, CPU1) not back at their baselines");
     assert_eq!(b.rtio.misrouted.load(Ordering::Relaxed), 0);
     assert_eq!(b.rtio.misaligned.load(Ordering::Relaxed), 0);
 }
@@ -127,11 +127,17 @@ fn upload_over_a_running_kernel() {
         b.master.load_run(DEST, B, true, now(&b)).unwrap();
         b.pump(Duration::from_millis(5));
         assert_eq!(b.sat().kernel_state(), KernelState::Running(B));
-        // A new upload of the same id stops the old kernel through the teardown.
+        // A new upload of the same id stops the old kernel through the
+        // teardown. Its SubkernelFinished arrives while the master's state
+        // of B is the new upload's: the ARTIQ master ignores it (a late
+        // finish), so it cannot be taken for the next run's end.
+        let late = b.master.stats.late_finishes;
         b.master.upload_subkernel(DEST, B, &image("ddma", IMAGE_SIZE)).unwrap();
-        let e = exception(b.master.await_finish(B, AWAIT).unwrap());
-        assert!(e.message.unwrap().contains("replaced"));
-        // The new image runs.
+        assert_eq!(b.sat().kernel_state(), KernelState::Idle);
+        b.master.poll_async(Duration::from_millis(20)).unwrap();
+        assert_eq!(b.master.stats.late_finishes, late + 1);
+        assert_eq!(b.master.await_finish(B, AWAIT), Err(MasterError::IncorrectState("subkernel await")));
+        // The new image runs, and its own end is what the master sees.
         assert_eq!(preload_run_await(&mut b, B).unwrap(), Outcome::Finished);
         b.rtio.take_events();
         b.master.clear_async();
@@ -342,7 +348,7 @@ fn kernel_cpu_fault_ends_the_kernel_with_the_firmware_s_exception() {
     );
     b.master.init_link(DEST).unwrap();
     experiment(&mut b).unwrap();
-    let base = b.heap.bytes();
+    let base = (b.heap.bytes(), b.heap1.bytes());
     for _ in 0..2 {
         b.master.upload_subkernel(DEST, B, &image("wild_write", IMAGE_SIZE)).unwrap();
         let e = exception(preload_run_await(&mut b, B).unwrap());
@@ -376,3 +382,45 @@ fn runaway_kernel_is_stopped_at_its_run_limit() {
     recovers(&mut b, base);
 }
 
+#[test]
+fn a_new_run_replaces_a_kernel_whose_own_playback_runs() {
+    let (mut b, base) = bench(SimOptions::default());
+    {
+        // B records and plays; the engine holds its playback.
+        b.rtio.dma_stall.store(true, Ordering::Relaxed);
+        b.master.reset().unwrap();
+        b.master.load_run(DEST, B, true, now(&b)).unwrap();
+        assert!(b.pump_until(Duration::from_secs(2), |b| b.sat().store().playing().is_some()));
+        assert_eq!(b.sat().kernel_state(), KernelState::Running(B));
+        // A run of A is not refused for B's playback: B ends through the
+        // teardown (its playback abandoned) and A runs.
+        let t = now(&b);
+        b.master.load_run(DEST, A, true, t).unwrap();
+        b.rtio.dma_stall.store(false, Ordering::Relaxed);
+        let e = exception(b.master.await_finish(B, AWAIT).unwrap());
+        assert!(e.message.unwrap().contains("replaced"));
+        assert_eq!(b.master.await_finish(A, AWAIT).unwrap(), Outcome::Finished);
+        // B's trace was never played out; A's pulses were.
+        let events = b.rtio.take_events();
+        satman_systest::kernels::check_pulses(&events, satman::hal::Initiator::Kernel).unwrap();
+        assert!(b.sat().store().is_empty());
+        b.master.clear_async();
+    }
+    recovers(&mut b, base);
+}
+
+#[test]
+fn analyzer_requests_are_refused_not_answered_with_made_up_data() {
+    let (mut b, base) = bench(SimOptions::default());
+    {
+        for p in [
+            Packet::AnalyzerHeaderRequest { destination: DEST },
+            Packet::AnalyzerDataRequest { destination: DEST },
+        ] {
+            let reply = b.master.transact(&p, "analyzer").unwrap();
+            assert_eq!(reply.decode().unwrap(), Packet::CoreMgmtReply { succeeded: false }, "{p:?}");
+        }
+        b.master.echo().unwrap();
+    }
+    recovers(&mut b, base);
+}

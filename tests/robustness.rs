@@ -101,7 +101,7 @@ fn random_packets_never_break_the_satellite() {
     scenario::register_kernels(&mut b);
     b.master.init_link(DEST).unwrap();
     experiment(&mut b).unwrap();
-    let base = b.heap.bytes();
+    let base = (b.heap.bytes(), b.heap1.bytes());
     let samples = samples();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut decoded = 0;
@@ -161,5 +161,5 @@ fn random_packets_never_break_the_satellite() {
     for s in model.world.borrow_mut().switches.iter_mut() {
         s.writes = Vec::new();
     }
-    assert_eq!(b.heap.bytes(), base, "heap not back at its baseline");
+    assert_eq!((b.heap.bytes(), b.heap1.bytes()), base, "heaps (CPU0, CPU1) not back at their baselines");
 }

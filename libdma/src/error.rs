@@ -64,6 +64,7 @@ impl From<SplitError> for StoreError {
             SplitError::Malformed { offset } => StoreError::Malformed { offset },
             SplitError::DestinationZero { offset } => StoreError::DestinationZero { offset },
             SplitError::OutOfMemory => StoreError::OutOfMemory,
+            SplitError::RemoteTooLarge { at_least, max } => StoreError::OverBudget { requested: at_least, available: max },
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum SplitError {
     /// satellite cannot play.
     DestinationZero { offset: usize },
     OutOfMemory,
+    /// The parts for other destinations would take more than the caller's
+    /// limit of general heap (`max` bytes); `at_least` were needed.
+    RemoteTooLarge { at_least: usize, max: usize },
 }
 
 impl fmt::Display for SplitError {
@@ -45,6 +48,9 @@ impl fmt::Display for SplitError {
                 write!(f, "DMA record at offset {} targets destination 0", offset)
             }
             SplitError::OutOfMemory => f.write_str("out of memory splitting DMA trace"),
+            SplitError::RemoteTooLarge { at_least, max } => {
+                write!(f, "DMA trace parts for other destinations over budget: {} bytes or more, {} allowed", at_least, max)
+            }
         }
     }
 }
@@ -58,6 +64,14 @@ impl From<TryReserveError> for SplitError {
 /// Splits `buf` (exactly the recorded bytes) keeping `local` events in place.
 /// On error the buffer's contents are unspecified.
 pub fn split_in_place(buf: &mut [u8], local: u8) -> Result<Split, SplitError> {
+    split_in_place_within(buf, local, usize::MAX)
+}
+
+/// [`split_in_place`], with the parts for other destinations (copied to
+/// the general heap) limited to `max_remote` bytes in total: over that, the
+/// split stops before copying more.
+pub fn split_in_place_within(buf: &mut [u8], local: u8, max_remote: usize) -> Result<Split, SplitError> {
+    let mut remote_bytes = 0usize;
     let mut read = 0;
     let mut write = 0;
     let mut remote: Vec<RemotePart> = Vec::new();
@@ -75,6 +89,10 @@ pub fn split_in_place(buf: &mut [u8], local: u8) -> Result<Split, SplitError> {
         } else if dest == 0 {
             return Err(SplitError::DestinationZero { offset: read });
         } else {
+            remote_bytes = remote_bytes.saturating_add(len);
+            if remote_bytes > max_remote {
+                return Err(SplitError::RemoteTooLarge { at_least: remote_bytes, max: max_remote });
+            }
             let part = match remote.iter_mut().position(|p| p.destination == dest) {
                 Some(i) => &mut remote[i],
                 None => {
@@ -104,6 +122,22 @@ mod tests {
             t.extend_from_slice(&rec[..n]);
         }
         t
+    }
+
+    #[test]
+    fn remote_parts_over_the_limit_are_refused_before_copying() {
+        let events = [(0x0200_0100, 1), (0x0100_0F00, 2), (0x0300_0000, 3)];
+        let remote: usize = 2 * trace(&events[..1]).len();
+        let mut t = trace(&events);
+        assert_eq!(split_in_place_within(&mut t, 1, remote).unwrap().remote.len(), 2);
+        let mut t = trace(&events);
+        assert_eq!(
+            split_in_place_within(&mut t, 1, remote - 1),
+            Err(SplitError::RemoteTooLarge { at_least: remote, max: remote - 1 })
+        );
+        // All local: no limit applies.
+        let mut t = trace(&events[1..2]);
+        assert!(split_in_place_within(&mut t, 1, 0).is_ok());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use crate::arena::{Arena, ArenaStats, Block};
 use crate::error::StoreError;
 use crate::record;
-use crate::split::{split_in_place, RemotePart};
+use crate::split::{split_in_place_within, RemotePart};
 
 /// Identifies a trace: the destination that created it and its id there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,7 +120,14 @@ pub struct Store {
     /// The playing trace was erased: free it when the playback ends.
     orphaned: bool,
     next_id: u32,
+    /// Bytes of trace names held by the index (for [`Store::index_bytes`]).
+    name_bytes: usize,
 }
+
+/// General-heap bytes one index entry costs, name excluded: the entry and
+/// the map's node overhead (B-tree nodes are on average about half full,
+/// hence twice the entry). The traces' bytes are in the arena.
+pub const INDEX_ENTRY_BYTES: usize = 2 * (core::mem::size_of::<Key>() + core::mem::size_of::<Trace>()) + 16;
 
 /// Growth policy: a quarter more each time, so a finished trace never held
 /// more than 1.25× its size (plus one step) while it grew.
@@ -130,7 +137,7 @@ fn next_capacity(cap: usize, needed: usize) -> usize {
 
 impl Store {
     pub fn new(arena: Arena) -> Store {
-        Store { arena, traces: BTreeMap::new(), recording: None, playing: None, orphaned: false, next_id: 1 }
+        Store { arena, traces: BTreeMap::new(), recording: None, playing: None, orphaned: false, next_id: 1, name_bytes: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -168,7 +175,15 @@ impl Store {
         StoreError::OverBudget { requested, available: self.arena.available() }
     }
 
+    /// General-heap bytes the index holds (entries, names, the recording's
+    /// name), for CPU0's memory budget. Constant time.
+    pub fn index_bytes(&self) -> usize {
+        let recording = self.recording.as_ref().map_or(0, |r| r.name.capacity());
+        self.traces.len().saturating_mul(INDEX_ENTRY_BYTES).saturating_add(self.name_bytes).saturating_add(recording)
+    }
+
     fn free_trace(&mut self, trace: Trace) {
+        self.name_bytes = self.name_bytes.saturating_sub(trace.name.as_ref().map_or(0, String::capacity));
         self.arena.free(trace.block);
         if self.traces.is_empty() {
             // An emptied BTreeMap keeps its root node; drop it so the heap
@@ -251,9 +266,12 @@ impl Store {
     }
 
     fn insert(&mut self, key: Key, trace: Trace) -> Result<(), StoreError> {
-        // BTreeMap cannot report allocation failure; the firmware's
-        // allocation error handler covers a heap that is truly exhausted.
-        self.traces.insert(key, trace);
+        // BTreeMap cannot report allocation failure: CPU0's memory budget
+        // admits every new entry before it gets here (`INDEX_ENTRY_BYTES`).
+        self.name_bytes = self.name_bytes.saturating_add(trace.name.as_ref().map_or(0, String::capacity));
+        if let Some(old) = self.traces.insert(key, trace) {
+            self.free_trace(old);
+        }
         Ok(())
     }
 
@@ -344,8 +362,15 @@ impl Store {
     /// as a complete trace and returns the rest. On error the recording is
     /// discarded.
     pub fn finish_recording(&mut self, used: usize, duration: u64, local: u8) -> Result<Recorded, StoreError> {
+        self.finish_recording_within(used, duration, local, usize::MAX)
+    }
+
+    /// [`Store::finish_recording`] with the parts for other destinations,
+    /// which are copied to the general heap, limited to `max_remote` bytes
+    /// (over that: `OverBudget`, and the recording is discarded).
+    pub fn finish_recording_within(&mut self, used: usize, duration: u64, local: u8, max_remote: usize) -> Result<Recorded, StoreError> {
         let mut rec = self.recording.take().ok_or(StoreError::NotRecording)?;
-        let (len, remote) = match self.trim_recording(&mut rec.block, used, local) {
+        let (len, remote) = match self.trim_recording(&mut rec.block, used, local, max_remote) {
             Ok(r) => r,
             Err(e) => {
                 self.arena.free(rec.block);
@@ -370,11 +395,11 @@ impl Store {
     /// Splits the recording in place, appends the terminator and returns
     /// the block's tail to the arena. Returns the local length (terminator
     /// included) and the remote parts.
-    fn trim_recording(&mut self, block: &mut Block, used: usize, local: u8) -> Result<(usize, Vec<RemotePart>), StoreError> {
+    fn trim_recording(&mut self, block: &mut Block, used: usize, local: u8, max_remote: usize) -> Result<(usize, Vec<RemotePart>), StoreError> {
         if used > block.capacity() {
             return Err(StoreError::BadLength { len: used, capacity: block.capacity() });
         }
-        let split = split_in_place(unsafe { block.bytes_mut(used) }, local)?;
+        let split = split_in_place_within(unsafe { block.bytes_mut(used) }, local, max_remote)?;
         let len = split.local_len + 1;
         if !self.arena.grow(block, len, split.local_len) {
             return Err(self.over_budget(len));
@@ -538,6 +563,40 @@ mod tests {
         assert_eq!(s.add_chunk(key, false, false, &[1, 2]), Err(StoreError::OrphanChunk));
         assert_eq!(s.add_chunk(key, false, true, &[1, 2]), Err(StoreError::OrphanChunk));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn index_bytes_follow_entries_and_names() {
+        let mut s = store(64 * 1024);
+        assert_eq!(s.index_bytes(), 0);
+        upload(&mut s, Key { source: MASTER, id: 1 }, &pulses(2, 0x0100_0F00)).unwrap();
+        assert_eq!(s.index_bytes(), INDEX_ENTRY_BYTES);
+        let lease = s.begin_recording(7, "twelve bytes").unwrap();
+        assert_eq!(s.index_bytes(), INDEX_ENTRY_BYTES + 12);
+        let _ = lease;
+        let rec = s.finish_recording(0, 0, SELF).unwrap();
+        assert_eq!(s.index_bytes(), 2 * INDEX_ENTRY_BYTES + 12);
+        s.remove(rec.key).unwrap();
+        assert_eq!(s.index_bytes(), INDEX_ENTRY_BYTES);
+        s.clear();
+        assert_eq!(s.index_bytes(), 0);
+    }
+
+    #[test]
+    fn recording_whose_remote_parts_exceed_the_heap_limit_is_discarded() {
+        let mut s = store(64 * 1024);
+        let lease = s.begin_recording(7, "r").unwrap();
+        let mut rec = [0u8; 17];
+        let n = encode(&mut rec, 0x0200_0100, 5, &[1]).unwrap();
+        // SAFETY: the lease is ours to write until the recording ends.
+        unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), lease.ptr, n) };
+        match s.finish_recording_within(n, 10, SELF, n - 1) {
+            Err(StoreError::OverBudget { requested, available }) => assert_eq!((requested, available), (n, n - 1)),
+            other => panic!("{:?}", other),
+        }
+        assert!(s.is_empty());
+        assert_eq!(s.arena_stats().in_use, 0);
+        assert_eq!(s.index_bytes(), 0);
     }
 
     #[test]

@@ -149,6 +149,24 @@ impl Reassembler {
         Ok(())
     }
 
+    /// Bytes of memory held now.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Bytes of memory a push of a `chunk_len`-byte chunk (not first)
+    /// would add at most: what [`Reassembler::push`] would reserve. A
+    /// caller with a memory budget asks for this much before pushing.
+    pub fn growth_for(&self, first: bool, chunk_len: usize) -> usize {
+        let len = if first { 0 } else { self.buf.len() };
+        let size = len.saturating_add(chunk_len);
+        let cap = self.buf.capacity();
+        if size <= cap || size > self.max_size {
+            return 0;
+        }
+        cap.saturating_mul(2).max(size).min(self.max_size) - cap
+    }
+
     /// The completed payload, leaving the reassembler idle; `None` if no
     /// payload is complete.
     pub fn take(&mut self) -> Option<Vec<u8>> {
@@ -277,6 +295,23 @@ mod tests {
         }
         assert_eq!(r.push(Last, &[0; 10]), Ok(Progress::Complete));
         assert_eq!(r.buf.capacity(), 1000);
+    }
+
+    #[test]
+    fn growth_for_is_what_a_push_reserves() {
+        let mut r = Reassembler::new(1000);
+        assert_eq!(r.growth_for(true, 10), 10);
+        r.push(First, &[0; 10]).unwrap();
+        for _ in 0..50 {
+            let before = r.capacity();
+            let growth = r.growth_for(false, 10);
+            r.push(Middle, &[0; 10]).unwrap();
+            assert_eq!(r.capacity() - before, growth);
+        }
+        // Over the maximum: the push is refused, nothing is reserved.
+        assert_eq!(r.growth_for(false, 1000), 0);
+        // A first chunk reuses the buffer.
+        assert_eq!(r.growth_for(true, 10), 0);
     }
 
     #[test]

@@ -233,14 +233,19 @@ unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize)
 
 unsafe fn encode_elements(elt: &[u8], base: *const u8, n: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
     let (size, _) = layout(elt)?;
-    if elt[0] == b'n' {
-        // None has no wire bytes: nothing to do, however many there are.
+    if size == 0 {
+        // Nones (or tuples and ranges of them) have no wire bytes: nothing
+        // to do, however many there are (a count of 2^32 must not cost
+        // 2^32 calls).
         return Ok(());
     }
+    // The kernel's count times the element size: checked, as a 32-bit
+    // `usize` overflows for counts the list header can hold.
+    let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
     if is_packed(elt) {
         // Little-endian target: the elements are already in wire order.
         if n > 0 {
-            out.extend_from_slice(core::slice::from_raw_parts(base, n * size));
+            out.extend_from_slice(core::slice::from_raw_parts(base, bytes));
         }
         return Ok(());
     }
@@ -368,19 +373,20 @@ unsafe fn decode_at(tag: &[u8], r: &mut Cursor<&[u8]>, slot: *mut u8, bump: &mut
 /// Allocates and fills `n` elements; returns their address (null when sizing).
 unsafe fn decode_elements(elt: &[u8], n: usize, r: &mut Cursor<&[u8]>, bump: &mut Bump, depth: usize) -> Result<*mut u8, RpcError> {
     let (size, align) = layout(elt)?;
-    // Every element but None takes at least one byte on the wire: a count
+    if size == 0 {
+        // Nones (or tuples and ranges made of them) take neither wire bytes
+        // nor memory: nothing to walk, and a count of up to 2^32 (or an
+        // array's product of dimensions) must not cost as many iterations,
+        // in the sizing pass or the writing one.
+        return bump.alloc(0, align);
+    }
+    // Every other element takes at least one byte on the wire: a count
     // larger than what is left is a lie, refused before allocating.
-    if elt[0] != b'n' && n > r.remaining() {
+    if n > r.remaining() {
         return Err(RpcError::TooLarge);
     }
     let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
     let base = bump.alloc(bytes, align)?;
-    if elt[0] == b'n' {
-        // None takes neither wire bytes nor memory: nothing to walk, and a
-        // count of up to 2^32 (or an array's product of dimensions) must not
-        // cost as many iterations.
-        return Ok(base);
-    }
     if is_packed(elt) {
         let src = r.take(bytes)?;
         if !base.is_null() && bytes > 0 {
@@ -501,6 +507,37 @@ mod tests {
         let mut slot = [0u64; 4];
         let used = unsafe { decode(b"a\x02n", &array, slot.as_mut_ptr().cast(), core::ptr::null_mut(), 0) };
         assert_eq!(used, Ok(8));
+    }
+
+    #[test]
+    fn huge_lists_of_none_tuples_are_not_walked() {
+        // 2^32 - 1 one-None tuples: size 0 like None itself, so no wire
+        // bytes are expected and nothing is iterated, decoding or encoding.
+        let list = [0xFFu8, 0xFF, 0xFF, 0xFF];
+        assert_eq!(storage_needed(b"lt\x01n", &list), Ok(HEADER_SIZE));
+        let hdr = ListHeader { ptr: core::ptr::NonNull::<u8>::dangling().as_ptr(), len: u32::MAX };
+        let hdr_ptr: *const ListHeader = &hdr;
+        let mut out = Vec::new();
+        let r = unsafe { encode(b"lt\x01n", (&hdr_ptr as *const *const ListHeader).cast(), &mut out) };
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, [0xFF; 4]);
+    }
+
+    #[test]
+    fn element_counts_times_sizes_are_checked() {
+        // A kernel's array whose shape multiplies past usize::MAX once
+        // scaled by the element size: refused, never read.
+        let mut value = vec![0u8; PTR + 8];
+        value[PTR..PTR + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        value[PTR + 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut out = Vec::new();
+        let r = unsafe { encode(b"a\x02I", value.as_ptr(), &mut out) };
+        // On 64 bits the element count fits and the byte count does not;
+        // on 32 bits the count alone overflows.
+        assert_eq!(r, Err(RpcError::TooLarge));
+        // Decoding the same shape: the bytes are not there.
+        let wire = [0xFFu8; 8];
+        assert_eq!(storage_needed(b"a\x02I", &wire), Err(RpcError::TooLarge));
     }
 
     #[test]

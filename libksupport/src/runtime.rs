@@ -166,6 +166,11 @@ pub struct Runtime<H: KernelHost> {
     scratch: Vec<u8>,
     /// Strings of the last exception this runtime raised or re-raised.
     exn_text: String,
+    /// Why CPU0 ended the current recording early (over budget, ...): the
+    /// first cause, raised again by `dma_record_stop` (which a `with`
+    /// block's exit calls while the first exception unwinds), so it is not
+    /// replaced by "DMA is not recording".
+    recording_failed: Option<KernelError>,
 }
 
 impl<H: KernelHost> Runtime<H> {
@@ -179,6 +184,7 @@ impl<H: KernelHost> Runtime<H> {
             inbox_data: Bytes::EMPTY,
             scratch: Vec::new(),
             exn_text: String::new(),
+            recording_failed: None,
         }
     }
 
@@ -361,6 +367,7 @@ impl<H: KernelHost> Runtime<H> {
             ToKernel::Lease(lease) if lease.cap >= used + needed => unsafe { self.recorder.rebase(lease.ptr, lease.cap) },
             ToKernel::Error(e) => {
                 self.recorder.stop();
+                self.recording_failed = Some(e);
                 self.fail(e, "DMA recording")
             }
             _ => {
@@ -451,6 +458,7 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
         if self.recorder.is_active() {
             self.raise_fmt(id::DMA_ERROR, [0; 3], format_args!("DMA is already recording"));
         }
+        self.recording_failed = None;
         match self.request(FromKernel::DmaRecordStart { name: Bytes::new(name) }) {
             ToKernel::Lease(lease) => unsafe { self.recorder.start(lease.ptr, lease.cap) },
             ToKernel::Error(e) => self.fail(e, "dma_record_start"),
@@ -460,6 +468,10 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
 
     fn dma_record_stop(&mut self, duration: i64, enable_ddma: bool) {
         if !self.recorder.is_active() {
+            if let Some(first) = self.recording_failed.take() {
+                // The recording failed; that is what the kernel must hear.
+                self.fail(first, "DMA recording");
+            }
             self.raise_fmt(id::DMA_ERROR, [0; 3], format_args!("DMA is not recording"));
         }
         let used = self.recorder.stop();
@@ -608,6 +620,8 @@ mod tests {
         sent: Vec<Vec<u8>>,
         buffers: Vec<Box<[u8]>>,
         underflow: bool,
+        /// Refuse a recording's growth with this error.
+        refuse_grow: Option<KernelError>,
     }
 
     impl Mock {
@@ -627,7 +641,10 @@ mod tests {
             self.requests.push(msg);
             match msg {
                 FromKernel::DmaRecordStart { .. } => self.lease(40, 0),
-                FromKernel::DmaRecordGrow { used, needed } => self.lease(used + needed + 10, used),
+                FromKernel::DmaRecordGrow { used, needed } => match self.refuse_grow {
+                    Some(e) => ToKernel::Error(e),
+                    None => self.lease(used + needed + 10, used),
+                },
                 FromKernel::MessageSend { data, .. } => {
                     self.sent.push(unsafe { data.as_slice() }.to_vec());
                     ToKernel::Ack
@@ -675,6 +692,30 @@ mod tests {
         rt.rtio_output_wide(0x0100_0F01, &[1, 2]);
         assert_eq!(rt.host.outputs, [(100, 0x0100_0F00, vec![1]), (600, 0x0100_0F01, vec![1, 2])]);
         assert_eq!(rt.now_mu(), 600);
+    }
+
+    #[test]
+    fn a_failed_recording_reports_its_first_cause_from_the_stop_too() {
+        let mut rt = Runtime::new(Mock::default());
+        rt.dma_record_start(b"t");
+        rt.host.refuse_grow = Some(KernelError::DmaOverBudget);
+        // The first lease holds two events; the third needs more.
+        let e = raises(&mut rt, |rt| {
+            for i in 0..10 {
+                rt.rtio_output(0x0100_0F00, i);
+            }
+        });
+        assert!(e.message.as_deref().unwrap().contains("budget"), "{:?}", e.message);
+        // A `with` block's exit stops the recording while that exception
+        // unwinds: the same cause again, not "DMA is not recording".
+        rt.host.exception = None;
+        let e = raises(&mut rt, |rt| rt.dma_record_stop(0, true));
+        assert_eq!(e.id, id::DMA_ERROR);
+        assert!(e.message.as_deref().unwrap().contains("budget"), "{:?}", e.message);
+        // Reported once: a second stop is the plain state error.
+        rt.host.exception = None;
+        let e = raises(&mut rt, |rt| rt.dma_record_stop(0, true));
+        assert!(e.message.as_deref().unwrap().contains("not recording"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Config {
     /// no limit, as ARTIQ's; experiments may run for hours). Config key
     /// [`RUN_LIMIT_KEY`] (milliseconds, decimal), read at boot.
     pub kernel_run_limit_us: Option<u64>,
+    /// CPU0's memory budget: what the wire can make CPU0 hold, in bytes
+    /// ([`crate::budget`]).
+    pub memory_budget: usize,
 }
 
 /// Config store key of [`Config::kernel_run_limit_us`], in milliseconds.
@@ -40,6 +43,7 @@ impl Default for Config {
             peer_timeout_us: 10_000_000,
             playback_timeout_us: 60_000_000,
             kernel_run_limit_us: None,
+            memory_budget: crate::budget::DEFAULT_LIMIT,
         }
     }
 }

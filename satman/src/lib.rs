@@ -16,6 +16,7 @@
 //! | [`mgmt`] | core management: log, configuration, reboot, flashing |
 //! | `moninj` | the master's monitor and injection requests, on the board's moninj core |
 //! | `i2c` | I2C over DRTIO: the master's byte-level I2C requests on the board's bus |
+//! | [`budget`] | CPU0's memory budget: what the wire can make CPU0 hold, counted against one limit |
 //! | [`chunks`], [`outbox`], `wire` | the "next slice" type, the send queues, how a part sends |
 //! | [`hal`] | the hardware traits every board implements |
 //! | [`build_id`], [`logbuf`] | the firmware's build id, the in-memory log |
@@ -37,6 +38,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod budget;
 pub mod build_id;
 pub mod chunks;
 pub mod clocks;
@@ -59,6 +61,7 @@ mod satellite;
 mod stats;
 mod wire;
 
+pub use budget::Budget;
 pub use config::Config;
 pub use kernels::KernelState;
 pub use links::RepeaterState;

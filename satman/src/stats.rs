@@ -19,4 +19,6 @@ pub struct Stats {
     pub repeater_protocol_errors: u64,
     /// Fatal CPU exceptions CPU1 took (each ended its kernel, if any).
     pub kernel_cpu_faults: u64,
+    /// Subkernel message slices dropped (and so not acknowledged).
+    pub messages_dropped: u64,
 }

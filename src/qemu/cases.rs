@@ -102,7 +102,10 @@ impl Ctx {
         let timeout = self.opts.timeout;
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(f) = self.q.master.finished().iter().find(|f| f.id == id) {
+            // Only a finish the master's state machine took for the
+            // current run of `id` (an unknown id: any).
+            let done = matches!(self.q.master.subkernel_state(id), None | Some(crate::master::SubkernelState::Finished(_)));
+            if let Some(f) = self.q.master.finished().iter().find(|f| f.id == id).filter(|_| done) {
                 return Ok(*f);
             }
             if Instant::now() >= deadline {

@@ -151,11 +151,24 @@ pub struct Options {
     pub upload: bool,
     /// For `SubkernelFinished` and for the RTIO events.
     pub timeout: Duration,
+    /// Where each run's first edge must land, relative to the timestamp
+    /// the run requested (µs; see [`LEAD_WINDOW_MU`]); `None` skips the
+    /// check (e.g. under `-icount`, where the counter estimate is off).
+    pub lead_window: Option<(i64, i64)>,
 }
+
+/// First edge − requested timestamp, in the QEMU board's counter units
+/// (µs). The requested timestamp is the host's estimate of the counter
+/// plus `break_realtime`'s margin; the kernels take their time from the
+/// counter when they start. So the lead is the kernel's start latency
+/// (for the DMA kernel, plus its recording), minus the estimate's error:
+/// stated here as −50 ms (the estimate runs ahead of the guest clock by at
+/// most the STATS round trip) to +2 s (a loaded CI machine).
+pub const LEAD_WINDOW_MU: (i64, i64) = (-50_000, 2_000_000);
 
 impl Options {
     pub fn new(timeout: Duration) -> Options {
-        Options { upload: true, timeout }
+        Options { upload: true, timeout, lead_window: Some(LEAD_WINDOW_MU) }
     }
 }
 
@@ -182,8 +195,9 @@ fn run_one(
     id: u32,
     source: Source,
     counter: &mut Option<CounterEstimate>,
-    timeout: Duration,
+    opts: &Options,
 ) -> Result<SubkernelRun, String> {
+    let timeout = opts.timeout;
     let name = kernels.name(id);
     if let Some(ev) = b.observe().take_events() {
         if !ev.is_empty() {
@@ -220,6 +234,14 @@ fn run_one(
             Some(summarize(&ev))
         }
     };
+    if let (Some((lo, hi)), Some(first), Some(_)) = (opts.lead_window, r.summary.and_then(|s| s.first_timestamp), r.started_at) {
+        let lead = first - timestamp;
+        if !(lo..=hi).contains(&lead) {
+            return Err(format!(
+                "subkernel {name}: first edge at {first}, {lead} µs after the requested timestamp {timestamp}: outside {lo}..={hi}"
+            ));
+        }
+    }
     if let Some(s) = b.observe().stats() {
         let s = s.map_err(|e| format!("STATS after {name}: {e}"))?;
         *counter = Some(CounterEstimate::from_stats(&s));
@@ -241,9 +263,9 @@ pub fn run(
     baseline: Option<&Stats>,
 ) -> Result<ExperimentRun, String> {
     let (ua, ub) = if opts.upload { kernels.upload(b)? } else { (Duration::ZERO, Duration::ZERO) };
-    let mut a = run_one(b, kernels, A, Source::Kernel, counter, opts.timeout)?;
+    let mut a = run_one(b, kernels, A, Source::Kernel, counter, opts)?;
     a.upload = ua;
-    let mut bb = run_one(b, kernels, B, Source::Dma, counter, opts.timeout)?;
+    let mut bb = run_one(b, kernels, B, Source::Dma, counter, opts)?;
     bb.upload = ub;
     b.clear_async();
     let after = bb.after;

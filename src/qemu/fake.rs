@@ -181,7 +181,7 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                         };
                         let stats = Stats {
                             heap0_used: bench.heap.bytes().max(0) as u64,
-                            heap1_used: 0,
+                            heap1_used: bench.heap1.bytes().max(0) as u64,
                             ddma_in_use: arena.in_use as u64,
                             ddma_traces: traces as u32,
                             kernel_state,

@@ -133,6 +133,8 @@ fn await_message(b: &mut dyn Bench, id: u32, timeout: Duration) -> Result<Option
         let slice = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
         match b.await_message(id, slice) {
             Ok(m) => return Ok(Some(m)),
+            // The master's state says the subkernel ended without it.
+            Err(MasterError::SubkernelException | MasterError::CommLost) => return Ok(None),
             Err(MasterError::Timeout(w)) => {
                 if b.finished().iter().any(|f| f.id == id) {
                     return Ok(None);

@@ -134,8 +134,13 @@ pub struct SimBench {
     pub rtio: Arc<RtioShared>,
     pub cpu: Arc<cpu::CpuShared>,
     pub link: Arc<LinkShared>,
-    /// Heap account of the satellites, their kernel CPUs and this bench.
+    /// Heap account of the satellites' CPU0 (and this bench's thread: the
+    /// master).
     pub heap: Tracker,
+    /// Heap account of the satellites' kernel CPUs. Unlike the firmware's
+    /// heap1, nothing recreates it between runs: what a kernel run leaks on
+    /// CPU1 stays here, so a run-to-run comparison can see it.
+    pub heap1: Tracker,
     /// RTIO and kernel CPU of each satellite below the first.
     pub downstream: Vec<Node>,
     /// The tree's timing events (TSC loads, `set_time`, `TSCAck`s).
@@ -203,6 +208,8 @@ impl SimBench {
 
     fn build(options: SimOptions, parents: &[usize], mut card: Option<MemDevice>) -> SimBench {
         system::init_logger();
+        let heap1 = Tracker::new();
+        // Created last: the calling thread is charged to CPU0's account.
         let heap = Tracker::new();
         let trace = Trace::new();
         let n = parents.len() + 1;
@@ -220,7 +227,7 @@ impl SimBench {
             let rtio = RtioShared::new();
             rtio.set_trace(k, trace.clone());
             up.set_trace(k, trace.clone());
-            let cpu = SimCpu::new(rtio.clone(), heap.slot());
+            let cpu = SimCpu::new(rtio.clone(), heap1.slot());
             shared.push(Node { rtio: rtio.clone(), cpu: cpu.shared.clone() });
             let repeaters = children[k].iter().map(|&c| SimLink::repeater(links[c].clone())).collect();
             let hw = Hardware::<Sim> {
@@ -252,7 +259,7 @@ impl SimBench {
         let first = shared.remove(0);
         let transport = SimTransport { sat, link: link.clone(), downstream: sats, origin: Instant::now() };
         let master = Master::new(transport);
-        SimBench { master, rtio: first.rtio, cpu: first.cpu, link, heap, downstream: shared, trace, children }
+        SimBench { master, rtio: first.rtio, cpu: first.cpu, link, heap, heap1, downstream: shared, trace, children }
     }
 
     /// Satellite `n` of a chain (0 = the one on the master's link).

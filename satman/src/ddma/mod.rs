@@ -19,6 +19,7 @@ use libdrtio::{Packet, PayloadStatus};
 use libksupport::msg::PlaybackStatus;
 use log::warn;
 
+use crate::budget::{Budget, Kind};
 use crate::hal::{Clock, DmaEngine, Initiator, Rtio};
 use crate::wire::{Wire, ERROR_UNREACHABLE};
 
@@ -31,6 +32,8 @@ pub struct Ctx<'a> {
     pub clock: &'a dyn Clock,
     /// How long a playback may run before it is stopped.
     pub playback_timeout_us: u64,
+    /// CPU0's memory budget: a new trace's index entry is admitted first.
+    pub budget: &'a mut Budget,
 }
 
 /// A playback commanded by a `DmaPlaybackRequest`.
@@ -71,13 +74,21 @@ impl Ddma {
     /// `DmaAddTraceRequest`: one slice of a trace `source` uploads.
     pub fn add_trace(&mut self, ctx: &mut Ctx<'_>, source: u8, id: u32, status: PayloadStatus, data: &[u8]) {
         let key = Key { source, id };
-        let succeeded = match ctx.store.add_chunk(key, status.is_first(), status.is_last(), data) {
-            Ok(_) => true,
-            Err(e) => {
-                warn!("DMA trace ({}, {}) refused: {}", source, id, e);
-                false
-            }
-        };
+        // A trace not in the index yet gets an entry on CPU0's heap (its
+        // bytes go to the DDMA arena, which has its own budget).
+        let new_entry = status.is_first() && ctx.store.info(key).is_none();
+        let admitted = !new_entry || ctx.budget.admit(Kind::TraceIndex, libdma::INDEX_ENTRY_BYTES).is_ok();
+        let succeeded = admitted
+            && match ctx.store.add_chunk(key, status.is_first(), status.is_last(), data) {
+                Ok(_) => true,
+                Err(e) => {
+                    warn!("DMA trace ({}, {}) refused: {}", source, id, e);
+                    false
+                }
+            };
+        if !admitted {
+            warn!("DMA trace ({}, {}) refused: CPU0 memory budget", source, id);
+        }
         let own = ctx.wire.own();
         ctx.wire.late_reply(source, &Packet::DmaAddTraceReply { source: own, destination: source, id, succeeded });
     }
@@ -275,6 +286,7 @@ mod tests {
         store: Store,
         sent: Sent,
         clock: FakeClock,
+        budget: Budget,
     }
 
     impl Bench {
@@ -285,6 +297,7 @@ mod tests {
                 store: Store::new(Arena::with_capacity(64 * 1024).unwrap()),
                 sent: Sent::default(),
                 clock: FakeClock(Cell::new(0)),
+                budget: Budget::default(),
             }
         }
 
@@ -296,6 +309,7 @@ mod tests {
                 wire: &mut self.sent,
                 clock: &self.clock,
                 playback_timeout_us: 1000,
+                budget: &mut self.budget,
             }
         }
 

@@ -8,6 +8,7 @@
 //! DMA engine as an [`Engine`] the satellite lends it, a [`Wire`] to send
 //! packets, the limits and the counters.
 
+mod memory;
 mod playback;
 mod requests;
 pub mod session;
@@ -16,6 +17,7 @@ mod subkernel;
 use libdma::{Key, Store, StoreError};
 use libksupport::msg::PlaybackStatus;
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::hal::{Clock, KernelCpu, Rtio};
 use crate::stats::Stats;
@@ -33,6 +35,9 @@ pub struct Ctx<'a> {
     pub wire: &'a mut dyn Wire,
     pub config: &'a Config,
     pub stats: &'a mut Stats,
+    /// CPU0's memory budget: asked before anything from the wire or the
+    /// kernel is kept.
+    pub budget: &'a mut Budget,
 }
 
 impl Ctx<'_> {
@@ -173,6 +178,7 @@ mod tests {
         sent: Sent,
         config: Config,
         stats: Stats,
+        budget: Budget,
     }
 
     impl Bench {
@@ -186,6 +192,7 @@ mod tests {
                 sent: Sent::default(),
                 config: Config::default(),
                 stats: Stats::default(),
+                budget: Budget::default(),
             }
         }
 
@@ -199,6 +206,7 @@ mod tests {
                 wire: &mut self.sent,
                 config: &self.config,
                 stats: &mut self.stats,
+                budget: &mut self.budget,
             }
         }
 

@@ -17,8 +17,10 @@ use libdrtio::{Packet, PayloadStatus, Progress, Reassembler, MASTER_PAYLOAD_MAX_
 use libksupport::msg::{Bytes, FromKernel, KernelError, ToKernel};
 use log::{debug, info, warn};
 
+use super::memory::cache_entry_bytes;
 use super::session::{Outgoing, RemoteFinish, RemoteTrace, Wait};
 use super::{Ctx, Kernels};
+use crate::budget::{Kind, ENTRY_OVERHEAD};
 use crate::chunks::Chunks;
 
 /// Messages being reassembled per kernel at once.
@@ -37,9 +39,25 @@ pub(super) fn store_error(e: StoreError) -> KernelError {
     }
 }
 
+/// The deadline of a kernel's wait of `timeout_ms` (any i64 the kernel
+/// passes: saturating, a huge timeout is "forever", never a wrap into the
+/// past).
 fn deadline_after(now: u64, timeout_ms: i64) -> Option<u64> {
     // ≤ 0 waits forever on a satellite (the master treats 0 differently).
-    (timeout_ms > 0).then(|| now.saturating_add(timeout_ms as u64 * 1000))
+    (timeout_ms > 0).then(|| now.saturating_add((timeout_ms as u64).saturating_mul(1000)))
+}
+
+/// Longest DMA trace name or cache key CPU0 copies.
+const MAX_NAME: usize = 1024;
+
+/// A name or key the kernel passed, copied; `None` (logged) if it is longer
+/// than [`MAX_NAME`]: the copy is CPU0's memory, the length the kernel's.
+fn owned_name(bytes: &[u8]) -> Option<String> {
+    if bytes.len() > MAX_NAME {
+        warn!("a name or key of {} bytes refused (at most {})", bytes.len(), MAX_NAME);
+        return None;
+    }
+    Some(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The bytes of a request CPU1 waits on.
@@ -60,6 +78,8 @@ impl Kernels {
             FromKernel::Log { text } => {
                 // SAFETY: served before the reply below.
                 let text = unsafe { lent(text) };
+                // A log line is copied only if it is not UTF-8: bounded.
+                let text = &text[..text.len().min(MAX_NAME * 4)];
                 info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
                 self.reply_kernel(ctx, ToKernel::Ack);
             }
@@ -79,7 +99,13 @@ impl Kernels {
             FromKernel::DmaRecordStart { name } => {
                 let Some(id) = self.session().map(|s| s.id) else { return };
                 // SAFETY: copied before the reply below.
-                let name = String::from_utf8_lossy(unsafe { lent(name) }).into_owned();
+                let Some(name) = owned_name(unsafe { lent(name) }) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                };
+                if ctx.budget.admit(Kind::TraceIndex, libdma::INDEX_ENTRY_BYTES + name.len()).is_err() {
+                    warn!("subkernel {}: cannot record {:?}: CPU0 memory budget", id, name);
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                }
                 let reply = match ctx.store.begin_recording(id, &name) {
                     Ok(lease) => ToKernel::Lease(lease),
                     Err(e) => {
@@ -102,8 +128,15 @@ impl Kernels {
             FromKernel::DmaRecordStop { used, duration, enable_ddma: _ } => {
                 // A satellite always splits by destination: its own events
                 // play here, the others on their destinations.
-                let reply = match ctx.store.finish_recording(used, duration, ctx.wire.own()) {
+                // The parts for other destinations are copied to CPU0's heap:
+                // at most what the budget has room for.
+                let room = ctx.budget.room();
+                let reply = match ctx.store.finish_recording_within(used, duration, ctx.wire.own(), room) {
                     Ok(recorded) => {
+                        let remote: usize = recorded.remote.iter().map(|p| p.bytes.capacity()).sum();
+                        let entries = recorded.remote.len() * core::mem::size_of::<RemoteTrace>();
+                        // Within `room` by construction; counted at once.
+                        let _ = ctx.budget.admit(Kind::Staging, remote + entries);
                         self.add_remote_traces(recorded);
                         ToKernel::Ack
                     }
@@ -116,7 +149,9 @@ impl Kernels {
             }
             FromKernel::DmaErase { name } => {
                 // SAFETY: copied before the reply below.
-                let name = String::from_utf8_lossy(unsafe { lent(name) }).into_owned();
+                let Some(name) = owned_name(unsafe { lent(name) }) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                };
                 let reply = match self.erase_trace(ctx, &name) {
                     Ok(()) => ToKernel::Ack,
                     Err(e) => ToKernel::Error(e),
@@ -142,6 +177,11 @@ impl Kernels {
                 // any other message under the id the kernel gives (the
                 // receiving subkernel's, or a named message's).
                 let (destination, id) = if is_return { (session.requester, session.id) } else { (destination, id) };
+                if ctx.budget.admit(Kind::Staging, data.len()).is_err() {
+                    warn!("subkernel message of {} bytes refused: CPU0 memory budget", data.len());
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                }
+                let Some(session) = self.session() else { return };
                 // SAFETY: copied before the reply (sent once acknowledged).
                 let data = unsafe { lent(data) }.to_vec();
                 session.outgoing = Some(Outgoing { destination, id, data: Chunks::new(data) });
@@ -188,7 +228,9 @@ impl Kernels {
 
             FromKernel::CacheGet { key } => {
                 // SAFETY: copied before the reply below.
-                let key = String::from_utf8_lossy(unsafe { lent(key) }).into_owned();
+                let Some(key) = owned_name(unsafe { lent(key) }) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                };
                 let data = match self.cache.get(&key) {
                     // SAFETY: the value's words, viewed as bytes (any bit
                     // pattern is a valid u8; the length is in bounds). The
@@ -206,13 +248,21 @@ impl Kernels {
             }
             FromKernel::CachePut { key, value } => {
                 // SAFETY: copied before the replies below.
-                let key = String::from_utf8_lossy(unsafe { lent(key) }).into_owned();
+                let Some(key) = owned_name(unsafe { lent(key) }) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                };
                 let borrowed = self.session().is_some_and(|s| s.cache_borrows.contains(&key));
                 if borrowed {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::CacheBusy));
                 }
                 // SAFETY: copied into `words` before the reply below.
                 let bytes = unsafe { lent(value) };
+                let old = self.cache.get(&key).map_or(0, |v| cache_entry_bytes(&key, v.len()));
+                let new = if bytes.len() < 4 { 0 } else { cache_entry_bytes(&key, bytes.len() / 4) };
+                if ctx.budget.admit(Kind::Staging, new.saturating_sub(old)).is_err() {
+                    warn!("cache_put of {} bytes refused: CPU0 memory budget", bytes.len());
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                }
                 let words: Vec<i32> =
                     bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 if words.is_empty() {
@@ -220,6 +270,7 @@ impl Kernels {
                 } else {
                     self.cache.insert(key, words);
                 }
+                self.cache_bytes = self.cache_bytes.saturating_sub(old).saturating_add(new);
                 self.reply_kernel(ctx, ToKernel::Ack);
             }
 
@@ -282,45 +333,64 @@ impl Kernels {
     }
 
     /// A `SubkernelMessage` slice for this satellite's kernel.
+    ///
+    /// A slice is acknowledged only once it is kept: a slice that is dropped
+    /// (no kernel running, too many messages in flight, inbox full, over
+    /// CPU0's memory budget, malformed) gets no `SubkernelMessageAck`, so
+    /// the sender's wait fails instead of it believing the message arrived.
+    /// The wire has no failure reply for a message.
     pub fn message(&mut self, ctx: &mut Ctx<'_>, source: u8, id: u32, status: PayloadStatus, data: &[u8]) {
+        match self.keep_message_slice(ctx, source, id, status, data) {
+            Ok(()) => ctx.wire.late_reply(source, &Packet::SubkernelMessageAck { destination: source }),
+            Err(why) => {
+                ctx.stats.messages_dropped += 1;
+                warn!("message {} from {} dropped, not acknowledged: {}", id, source, why);
+            }
+        }
+    }
+
+    fn keep_message_slice(&mut self, ctx: &mut Ctx<'_>, source: u8, id: u32, status: PayloadStatus, data: &[u8]) -> Result<(), &'static str> {
         let (max_size, max_queued) = (ctx.config.max_message_size, ctx.config.max_queued_messages);
-        let ack = Packet::SubkernelMessageAck { destination: source };
-        let Some(session) = self.session() else {
-            // The reference acknowledges even with no kernel running, so
-            // the sender never waits on a message nobody will read.
-            warn!("message {} from {} dropped: no kernel running", id, source);
-            return ctx.wire.late_reply(source, &ack);
-        };
+        let Some(session) = self.session() else { return Err("no kernel running") };
         let slot = session.partial.iter().position(|(s, i, _)| *s == source && *i == id);
+        // A message that would complete into a full inbox is refused at its
+        // first slice, before anything of it is acknowledged.
+        let queued = session.inbox.len() + session.partial.len() - usize::from(slot.is_some());
+        if slot.is_none() && queued >= max_queued {
+            return Err("kernel inbox full");
+        }
+        let growth = match slot {
+            Some(i) => session.partial[i].2.growth_for(status.is_first(), data.len()),
+            None => ENTRY_OVERHEAD + data.len(),
+        };
+        if ctx.budget.admit(Kind::Inbox, growth).is_err() {
+            if let Some(i) = slot {
+                session.partial.swap_remove(i);
+            }
+            return Err("CPU0 memory budget");
+        }
         let slot = match slot {
             Some(i) => i,
             None if session.partial.len() < MAX_PARTIAL_MESSAGES => {
                 session.partial.push((source, id, Reassembler::new(max_size)));
                 session.partial.len() - 1
             }
-            None => {
-                warn!("message {} from {} dropped: too many messages in flight", id, source);
-                return ctx.wire.late_reply(source, &ack);
-            }
+            None => return Err("too many messages in flight"),
         };
         match session.partial[slot].2.push(status, data) {
-            Ok(Progress::Incomplete) => {}
+            Ok(Progress::Incomplete) => Ok(()),
             Ok(Progress::Complete) => {
                 let (_, _, mut r) = session.partial.swap_remove(slot);
                 let msg = r.take().unwrap_or_default();
-                if session.inbox.len() >= max_queued {
-                    warn!("message {} from {} dropped: kernel inbox full", id, source);
-                } else {
-                    session.inbox.push_back((id, msg));
-                }
+                session.inbox.push_back((id, msg));
                 self.deliver_message(ctx);
+                Ok(())
             }
-            Err(e) => {
+            Err(_) => {
                 session.partial.swap_remove(slot);
-                warn!("message {} from {} dropped: {}", id, source, e);
+                Err("malformed or too large")
             }
         }
-        ctx.wire.late_reply(source, &ack);
     }
 
     /// Hands CPU1 the message it waits for, if it has arrived.
@@ -355,7 +425,19 @@ impl Kernels {
         let f = RemoteFinish { id, with_exception, exception_src };
         match session.wait {
             Wait::Finish { id: w, .. } if w == id => self.remote_finish_ready(ctx, f),
-            _ => session.remote_finished.push(f),
+            _ => {
+                // One per subkernel id: a later finish of the same id
+                // replaces the earlier (the kernel awaits each run once).
+                if let Some(old) = session.remote_finished.iter_mut().find(|o| o.id == id) {
+                    *old = f;
+                } else if session.remote_finished.len() < session.remote_finished.capacity()
+                    || ctx.budget.admit(Kind::RemoteLists, (session.remote_finished.capacity().max(4)) * core::mem::size_of::<RemoteFinish>()).is_ok()
+                {
+                    session.remote_finished.push(f);
+                } else {
+                    warn!("SubkernelFinished for {} dropped: CPU0 memory budget", id);
+                }
+            }
         }
     }
 
@@ -379,6 +461,13 @@ impl Kernels {
             warn!("unexpected SubkernelException slice");
             return;
         };
+        let size = session.remote_exception.len() + data.len();
+        let cap = session.remote_exception.capacity();
+        let growth = if size > cap { cap.saturating_mul(2).max(size) - cap } else { 0 };
+        if ctx.budget.admit(Kind::Exceptions, growth).is_err() {
+            session.remote_exception = Vec::new();
+            return self.complete_wait(ctx, ToKernel::Error(KernelError::OutOfMemory));
+        }
         session.remote_exception.extend_from_slice(data);
         if !last {
             let own = ctx.wire.own();

@@ -37,6 +37,8 @@ use log::{error, info, warn};
 
 use super::session::{RemoteState, Session, Wait};
 use super::Ctx;
+use super::memory::image_bytes;
+use crate::budget::{Budget, Kind, ENTRY_OVERHEAD};
 use crate::chunks::Chunks;
 use crate::fault::CpuFault;
 use crate::hal::Initiator;
@@ -84,7 +86,7 @@ impl End {
     }
 }
 
-enum Image {
+pub(super) enum Image {
     Uploading(Reassembler),
     Ready(Vec<u8>),
 }
@@ -117,10 +119,19 @@ pub enum KernelState {
 }
 
 /// An exception kept for `SubkernelExceptionRequest`.
-struct Served {
+pub(super) struct Served {
     /// The subkernel that raised it (or was stopped).
     id: u32,
-    blob: Chunks,
+    pub(super) blob: Chunks,
+}
+
+/// The exception kept instead of one of `len` bytes that CPU0's memory
+/// budget has no room for: the master still learns that kernel `id` raised.
+fn too_large_exception(id: u32, len: usize) -> Vec<u8> {
+    let mut short = Vec::new();
+    let msg = "subkernel {0} raised an exception of {1} bytes, too large for CPU0's memory budget";
+    exception::serialize_message(exn_id::SUBKERNEL_ERROR, msg, [id as i64, len as i64, 0], &mut short);
+    short
 }
 
 /// Unfetched exceptions kept at most; the oldest goes first.
@@ -134,14 +145,25 @@ pub struct Kernels {
     /// (the master fetches right after the `SubkernelFinished` it awaited);
     /// a kernel started later does not make an earlier one's exception
     /// unreachable, and a normal finish of the same id drops its old one.
-    exceptions: VecDeque<Served>,
+    pub(super) exceptions: VecDeque<Served>,
     /// `cache_get`/`cache_put` store, local to this satellite.
     pub(super) cache: BTreeMap<String, Vec<i32>>,
+    /// Bytes counted for `images` and `cache` (running totals: both can
+    /// have many entries, see `memory`).
+    pub(super) images_bytes: usize,
+    pub(super) cache_bytes: usize,
 }
 
 impl Kernels {
     pub fn new() -> Kernels {
-        Kernels { images: BTreeMap::new(), cpu: Cpu::Idle, exceptions: VecDeque::new(), cache: BTreeMap::new() }
+        Kernels {
+            images: BTreeMap::new(),
+            cpu: Cpu::Idle,
+            exceptions: VecDeque::new(),
+            cache: BTreeMap::new(),
+            images_bytes: 0,
+            cache_bytes: 0,
+        }
     }
 
     pub fn state(&self) -> KernelState {
@@ -167,16 +189,28 @@ impl Kernels {
         })
     }
 
-    /// Drops every uploaded image (uplink re-initialisation: the master
-    /// uploads them again).
+    /// Drops every uploaded image and the kernel cache (uplink
+    /// re-initialisation: a new master session uploads what it needs).
     pub fn forget_images(&mut self) {
         self.images = BTreeMap::new();
+        self.images_bytes = 0;
+        self.cache = BTreeMap::new();
+        self.cache_bytes = 0;
         self.exceptions = VecDeque::new();
     }
 
     /// Replaces (or, with `None`, drops) the kept exception of kernel `id`.
-    fn keep_exception(&mut self, id: u32, blob: Option<Vec<u8>>) {
+    /// One over CPU0's memory budget is replaced by a short stand-in
+    /// saying so, so the master still learns that the kernel raised.
+    fn keep_exception(&mut self, budget: &mut Budget, id: u32, blob: Option<Vec<u8>>) {
         self.exceptions.retain(|e| e.id != id);
+        self.account(budget);
+        let blob = blob.map(|b| {
+            if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() {
+                return b;
+            }
+            too_large_exception(id, b.len())
+        });
         if let Some(blob) = blob {
             if self.exceptions.len() == MAX_EXCEPTIONS {
                 self.exceptions.pop_front();
@@ -216,9 +250,31 @@ impl Kernels {
             }
             _ => {}
         }
+        let before = self.images.get(&id).map_or(0, image_bytes);
+        let succeeded = self.upload_slice(ctx, id, status, data, before);
+        let after = self.images.get(&id).map_or(0, image_bytes);
+        self.images_bytes = self.images_bytes.saturating_sub(before).saturating_add(after);
+        ctx.wire.reply(&Packet::SubkernelAddDataReply { succeeded });
+    }
+
+    /// Adds one slice to image `id` (which counted `before` bytes);
+    /// returns whether it was accepted.
+    fn upload_slice(&mut self, ctx: &mut Ctx<'_>, id: u32, status: PayloadStatus, data: &[u8], before: usize) -> bool {
         let max = ctx.config.max_kernel_size;
+        let restart = status.is_first() || matches!(self.images.get(&id), Some(Image::Ready(_)) | None);
+        // What this slice adds: a new entry, or a new buffer in place of
+        // the old image (which stops counting), or the buffer's growth.
+        let growth = match self.images.get(&id) {
+            Some(Image::Uploading(r)) if !restart => r.growth_for(false, data.len()),
+            _ => (ENTRY_OVERHEAD + data.len().min(max)).saturating_sub(before),
+        };
+        if ctx.budget.admit(Kind::Images, growth).is_err() {
+            warn!("subkernel {}: upload refused: CPU0 memory budget ({} images held)", id, self.images.len());
+            self.images.remove(&id);
+            return false;
+        }
         let image = self.images.entry(id).or_insert_with(|| Image::Uploading(Reassembler::new(max)));
-        if status.is_first() || matches!(image, Image::Ready(_)) {
+        if restart {
             *image = Image::Uploading(Reassembler::new(max));
         }
         let result = match image {
@@ -226,7 +282,7 @@ impl Kernels {
             // Just replaced by an upload above; kept total for the compiler.
             Image::Ready(_) => Err(libdrtio::ReassemblyError::OrphanChunk),
         };
-        let succeeded = match result {
+        match result {
             Ok((Progress::Incomplete, _)) => true,
             Ok((Progress::Complete, r)) => {
                 let bytes = r.take().unwrap_or_default();
@@ -239,8 +295,7 @@ impl Kernels {
                 self.images.remove(&id);
                 false
             }
-        };
-        ctx.wire.reply(&Packet::SubkernelAddDataReply { succeeded });
+        }
     }
 
     // ---- load and run -----------------------------------------------------
@@ -254,7 +309,12 @@ impl Kernels {
             warn!("subkernel {}: load refused, not uploaded (or upload incomplete)", id);
             return reply(ctx, false);
         }
-        if run && ctx.engine.busy(ctx.store) {
+        // The engine playing for the master (or still draining a playback
+        // abandoned earlier) refuses a run; the running kernel's own
+        // playback does not: the new run replaces that kernel, and the
+        // teardown stops its playback.
+        let own_playback = self.session_ref().is_some_and(|s| matches!(s.wait, Wait::Playback(_)));
+        if run && ctx.engine.busy(ctx.store) && !own_playback {
             warn!("subkernel {}: run refused, a DMA playback is in progress", id);
             return reply(ctx, false);
         }
@@ -397,7 +457,7 @@ impl Kernels {
             End::Finished => {
                 info!("subkernel {}: finished", id);
                 ctx.stats.kernels_finished += 1;
-                self.keep_exception(id, None);
+                self.keep_exception(ctx.budget, id, None);
                 false
             }
             End::Exception(blob) => {
@@ -406,7 +466,7 @@ impl Kernels {
                     Err(_) => warn!("subkernel {}: exception (unreadable)", id),
                 }
                 ctx.stats.kernels_failed += 1;
-                self.keep_exception(id, Some(blob));
+                self.keep_exception(ctx.budget, id, Some(blob));
                 true
             }
             ref other => {
@@ -415,7 +475,7 @@ impl Kernels {
                 ctx.stats.kernels_failed += 1;
                 let mut blob = Vec::new();
                 exception::serialize_message(exn, &msg, params, &mut blob);
-                self.keep_exception(id, Some(blob));
+                self.keep_exception(ctx.budget, id, Some(blob));
                 true
             }
         };
@@ -479,9 +539,17 @@ impl Kernels {
                 }
                 (KernelState::Running(_), FromKernel::Finished) => self.end(ctx, End::Finished),
                 (KernelState::Running(_), FromKernel::Exception { blob }) => {
-                    // SAFETY: CPU1 keeps the exception it sent until it is
-                    // restarted by the teardown, which runs after this copy.
-                    let blob = unsafe { blob.as_slice() }.to_vec();
+                    let id = self.session_ref().map_or(0, |s| s.id);
+                    // Copied only within CPU0's memory budget; over it, a
+                    // short stand-in says so (see `keep_exception`).
+                    let blob = if ctx.budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + blob.len()).is_ok() {
+                        // SAFETY: CPU1 keeps the exception it sent until it
+                        // is restarted by the teardown, which runs after
+                        // this copy.
+                        unsafe { blob.as_slice() }.to_vec()
+                    } else {
+                        too_large_exception(id, blob.len())
+                    };
                     self.end(ctx, End::Exception(blob));
                 }
                 (KernelState::Running(_), request) => self.request(ctx, request),

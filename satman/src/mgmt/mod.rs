@@ -37,6 +37,7 @@ pub use card::CardStore;
 pub use image::check_boot_image;
 pub use ram::RamConfig;
 
+use crate::budget::{Budget, Kind};
 use crate::chunks::Chunks;
 use crate::hal::{ConfigError, ConfigStore, ImageReader, System};
 
@@ -57,6 +58,10 @@ pub struct Ctx<'a> {
     /// The DDMA store's figures, for `CoreMgmtAllocatorDebugRequest`.
     pub arena: ArenaStats,
     pub now_us: u64,
+    /// CPU0's memory budget: a config write's payload and a config value
+    /// are admitted first (the log is bounded by its ring and always
+    /// served: it is how a refusal is diagnosed).
+    pub budget: &'a mut Budget,
 }
 
 enum Flash {
@@ -145,6 +150,10 @@ impl Mgmt {
                         return ok(false);
                     }
                 }
+                if ctx.budget.admit(Kind::Mgmt, value.capacity()).is_err() {
+                    warn!("config read of {} refused: CPU0 memory budget", key);
+                    return ok(false);
+                }
                 self.value = Some(Chunks::new(value));
                 self.value_reply()
             }
@@ -155,9 +164,16 @@ impl Mgmt {
                 self.value_reply()
             }
             Packet::CoreMgmtConfigWriteRequest { last, data, .. } => {
-                if self.write.len().saturating_add(data.len()) > MAX_CONFIG_WRITE || self.write.try_reserve(data.len()).is_err() {
+                // What `try_reserve` may add: it grows geometrically.
+                let size = self.write.len().saturating_add(data.len());
+                let cap = self.write.capacity();
+                let growth = if size > cap { cap.saturating_mul(2).max(size) - cap } else { 0 };
+                if size > MAX_CONFIG_WRITE
+                    || ctx.budget.admit(Kind::Mgmt, growth).is_err()
+                    || self.write.try_reserve(data.len()).is_err()
+                {
                     self.write = Vec::new();
-                    warn!("config write refused: over {} bytes or out of memory", MAX_CONFIG_WRITE);
+                    warn!("config write refused: over {} bytes, over CPU0's memory budget or out of memory", MAX_CONFIG_WRITE);
                     return ok(false);
                 }
                 self.write.extend_from_slice(data);

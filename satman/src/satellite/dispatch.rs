@@ -109,16 +109,14 @@ impl<P: Platform> Satellite<P> {
                 }
             }
 
-            Packet::AnalyzerHeaderRequest { destination } => {
+            // No analyzer capture in this firmware yet: never a made-up
+            // (empty) buffer. The analyzer replies have no failure form, so
+            // the request is refused with a failed `CoreMgmtReply`: the
+            // ARTIQ master logs it as an unexpected reply and moves on.
+            Packet::AnalyzerHeaderRequest { destination } | Packet::AnalyzerDataRequest { destination } => {
                 if self.links.for_us(destination, &packet) {
-                    // No analyzer capture on this firmware yet: report an
-                    // empty buffer so the master moves on.
-                    self.reply(&Packet::AnalyzerHeader { sent_bytes: 0, total_byte_count: 0, overflow_occurred: false });
-                }
-            }
-            Packet::AnalyzerDataRequest { destination } => {
-                if self.links.for_us(destination, &packet) {
-                    self.reply(&Packet::AnalyzerData { last: true, data: &[] });
+                    warn!("analyzer request refused: no analyzer capture on this satellite");
+                    self.reply(&Packet::CoreMgmtReply { succeeded: false });
                 }
             }
 

@@ -22,6 +22,7 @@ use libdma::Store;
 use libdrtio::{Frame, Packet, MAX_PACKET};
 use log::{debug, warn};
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::ddma::Ddma;
 use crate::diag::{self, Diag};
@@ -48,6 +49,8 @@ pub struct Satellite<P: Platform> {
     diag: Diag,
     moninj: Moninj,
     i2c: I2c,
+    /// CPU0's memory budget, lent to the parts in their contexts.
+    budget: Budget,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -67,6 +70,7 @@ impl<P: Platform> Satellite<P> {
             diag: Diag::default(),
             moninj: Moninj::default(),
             i2c: I2c::default(),
+            budget: Budget::new(config.memory_budget),
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
@@ -97,6 +101,12 @@ impl<P: Platform> Satellite<P> {
     /// bus fault), for the state dump and tests.
     pub fn moninj_i2c_refused(&self) -> (u64, u64) {
         (self.moninj.refused(), self.i2c.refused())
+    }
+
+    /// CPU0's memory budget: its figures as of the last call into a part,
+    /// and the refusals so far.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     pub fn repeater_state(&self, i: usize) -> Option<RepeaterState> {
@@ -153,6 +163,7 @@ impl<P: Platform> Satellite<P> {
         self.store.clear();
         self.kernels.forget_images();
         self.mgmt.reset(&mut self.hw.config);
+        self.measure();
     }
 
     /// Takes one packet from the uplink. Returns whether there was one.

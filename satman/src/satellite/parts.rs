@@ -11,7 +11,11 @@
 //! - a master's playback is refused while a kernel runs
 //!   ([`Satellite::master_playback`]);
 //! - a reset or link loss ends the kernel, then the master's playback
-//!   ([`Satellite::end_everything`]).
+//!   ([`Satellite::end_everything`]);
+//! - CPU0's memory budget: every part gets it in its context to admit what
+//!   an input would add, and after every call the satellite measures what
+//!   that part holds now ([`Satellite::measure`]), so the figures follow
+//!   every free without the parts having to report it.
 
 use libdma::{Key, Store, StoreError};
 use libdrtio::{Packet, PayloadStatus};
@@ -19,6 +23,7 @@ use libksupport::msg::PlaybackStatus;
 use log::warn;
 
 use super::Satellite;
+use crate::budget::Kind;
 use crate::ddma::{self, Ddma};
 use crate::hal::{Clock, DmaEngine, Initiator, Platform, Rtio};
 use crate::kernels::{self, End, Kernels};
@@ -56,7 +61,7 @@ impl kernels::Engine for KernelDma<'_> {
 impl<P: Platform> Satellite<P> {
     /// Calls the kernels part with what it may touch.
     pub(super) fn with_kernels<R>(&mut self, f: impl FnOnce(&mut Kernels, &mut kernels::Ctx<'_>) -> R) -> R {
-        let Satellite { hw, config, stats, links, store, kernels, ddma, .. } = self;
+        let Satellite { hw, config, stats, links, store, kernels, ddma, budget, .. } = self;
         let mut net = links.net(&mut hw.uplink);
         let mut engine = KernelDma { ddma, dma: &mut hw.dma };
         let r = f(
@@ -70,8 +75,11 @@ impl<P: Platform> Satellite<P> {
                 wire: &mut net,
                 config,
                 stats: &mut *stats,
+                budget: &mut *budget,
             },
         );
+        kernels.account(budget);
+        budget.set(Kind::TraceIndex, store.index_bytes());
         let counts = net.counts();
         stats.packets_out += counts.sent;
         stats.dropped_packets += counts.dropped;
@@ -80,7 +88,7 @@ impl<P: Platform> Satellite<P> {
 
     /// Calls the DDMA part with what it may touch.
     pub(super) fn with_ddma<R>(&mut self, f: impl FnOnce(&mut Ddma, &mut ddma::Ctx<'_>) -> R) -> R {
-        let Satellite { hw, config, stats, links, store, ddma, .. } = self;
+        let Satellite { hw, config, stats, links, store, ddma, budget, .. } = self;
         let mut net = links.net(&mut hw.uplink);
         let r = f(
             ddma,
@@ -91,8 +99,10 @@ impl<P: Platform> Satellite<P> {
                 wire: &mut net,
                 clock: &hw.clock,
                 playback_timeout_us: config.playback_timeout_us,
+                budget: &mut *budget,
             },
         );
+        budget.set(Kind::TraceIndex, store.index_bytes());
         let counts = net.counts();
         stats.packets_out += counts.sent;
         stats.dropped_packets += counts.dropped;
@@ -127,10 +137,21 @@ impl<P: Platform> Satellite<P> {
             system: &mut self.hw.system,
             arena: self.store.arena_stats(),
             now_us: self.hw.clock.now_us(),
+            budget: &mut self.budget,
         };
-        if let Some(frame) = self.mgmt.handle(packet, &mut ctx) {
+        let reply = self.mgmt.handle(packet, &mut ctx);
+        self.budget.set(Kind::Mgmt, self.mgmt.held_bytes());
+        if let Some(frame) = reply {
             self.reply_frame(frame);
         }
+    }
+
+    /// Measures what every part holds now (after a reset or link change,
+    /// which drop much at once).
+    pub(super) fn measure(&mut self) {
+        self.kernels.account(&mut self.budget);
+        self.budget.set(Kind::TraceIndex, self.store.index_bytes());
+        self.budget.set(Kind::Mgmt, self.mgmt.held_bytes());
     }
 
     /// `DmaPlaybackRequest`: refused while a kernel runs (it drives the
