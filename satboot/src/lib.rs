@@ -13,5 +13,9 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod clocks;
+pub mod ddr;
 pub mod load;
+pub mod memcheck;
+pub mod pins;
 pub mod size;

@@ -9,17 +9,16 @@ pub const NAME: &str = "qemu xilinx-zynq-a9";
 pub const NAME: &str = "Kasli-SoC";
 
 /// Console: UART1 (0xE000_1000) on both boards, like satman (QEMU's
-/// second `-serial`). Kasli-SoC: unverified on silicon (README).
+/// second `-serial`; on the Kasli-SoC MIO 48/49, `satboot::pins`).
 pub const UART_BASE: usize = 0xE000_1000;
-/// (CD, BDIV) for 115200 baud from a 100 MHz UART reference clock.
-pub const UART_DIVISORS: Option<(u32, u32)> = Some((124, 6));
 
-/// Global timer rate. QEMU: 100 MHz. Kasli-SoC: CPU_6x4x / 2 at whatever
-/// the BootROM left (a guess; only bounds and log times depend on it).
+/// Global timer rate. QEMU: 100 MHz. Kasli-SoC: CPU_3x2x = 1 GHz / 2 once
+/// `kasli::early` has set the clocks (`satboot::clocks`; satman assumes the
+/// same). Before that only poll counts bound the waits.
 #[cfg(feature = "qemu")]
 pub const GLOBAL_TIMER_HZ: u64 = 100_000_000;
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
-pub const GLOBAL_TIMER_HZ: u64 = 333_333_333;
+pub const GLOBAL_TIMER_HZ: u64 = 500_000_000;
 
 #[cfg(feature = "qemu")]
 pub const SD_CONFIG: Config = Config::QEMU;
@@ -45,16 +44,29 @@ pub const PS_RAM: satboot::load::Ram = satboot::load::Ram {
 pub const HEAP_START: usize = 0x0800_0000;
 pub const HEAP_END: usize = 0x0900_0000;
 
-/// Clocks, DDR and pins the BootROM does not set up. QEMU needs none.
+/// Clocks, DDR and pins the BootROM does not set up: [`early`] before the
+/// console (clocks and pins), [`late`] after it (DDR, logged). QEMU needs
+/// none of it.
 #[cfg(feature = "qemu")]
-pub fn init() -> Result<(), &'static str> {
+pub struct Early;
+
+#[cfg(feature = "qemu")]
+pub fn early() -> Early {
+    Early
+}
+
+#[cfg(feature = "qemu")]
+impl Early {
+    /// (CD, BDIV) for 115200 baud from QEMU's nominal 100 MHz reference.
+    pub fn uart_divisors(&self) -> Option<(u32, u32)> {
+        Some((124, 6))
+    }
+}
+
+#[cfg(feature = "qemu")]
+pub fn late(_: Early) -> Result<(), core::convert::Infallible> {
     Ok(())
 }
 
-/// Kasli-SoC: the PLL, DDR3 and MIO set-up of a first-stage loader is not
-/// written yet (satboot/README.md, "Kasli-SoC"). Refuse rather than run
-/// from DDR that nobody trained.
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
-pub fn init() -> Result<(), &'static str> {
-    Err("Kasli-SoC PLL/DDR3/MIO initialisation is not implemented yet; use upstream szl as the boot loader")
-}
+pub use super::kasli::{early, late};

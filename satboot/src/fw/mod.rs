@@ -1,14 +1,17 @@
 //! The target side of the loader: start-up, console, timer, PCAP, heap and
 //! the boot flow itself ([`main`]).
 
+// First: `log!` is visible only to the modules declared after it.
+#[macro_use]
+pub mod uart;
 pub mod board;
 pub mod devcfg;
 pub mod heap;
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub mod kasli;
 pub mod mmio;
 pub mod start;
 pub mod timer;
-#[macro_use]
-pub mod uart;
 
 use core::fmt;
 use libbootimage::{BootImage, Destination};
@@ -88,10 +91,10 @@ fn open_cpu1_gate() {
 extern "C" fn __satboot_main() -> ! {
     start::mmu_on();
     timer::init();
-    let early = board::init();
-    uart::init();
+    let early = board::early();
+    uart::init(early.uart_divisors());
     log!("satboot {} ({})", env!("CARGO_PKG_VERSION"), board::NAME);
-    if let Err(e) = early {
+    if let Err(e) = board::late(early) {
         halt(format_args!("{e}"));
     }
     open_cpu1_gate();

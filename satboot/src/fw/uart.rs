@@ -13,13 +13,13 @@ const FIFO: usize = 0x30;
 const BAUDDIV: usize = 0x34;
 const SR_TXFULL: u32 = 1 << 4;
 
-/// Resets and enables the UART, 8N1; programs the baud rate where the
-/// board says so.
-pub fn init() {
+/// Resets and enables the UART, 8N1, with the baud-rate divisors (CD,
+/// BDIV) the board computed for its reference clock (none: leave them).
+pub fn init(divisors: Option<(u32, u32)>) {
     let base = board::UART_BASE;
     mmio::write(base + IDR, 0x1FFF);
     mmio::write(base + MR, 0x20);
-    if let Some((cd, bdiv)) = board::UART_DIVISORS {
+    if let Some((cd, bdiv)) = divisors {
         mmio::write(base + CR, 0x28); // TX and RX disabled while the divisors change
         mmio::write(base + BAUDGEN, cd);
         mmio::write(base + BAUDDIV, bdiv);
