@@ -291,6 +291,78 @@ pub struct ExitReport {
 
 static INSTANCE: AtomicU32 = AtomicU32::new(0);
 
+/// At most one QEMU runs at a time on this machine, across processes (the
+/// test harness runs a binary's tests in parallel, and satctl tests start
+/// satctl processes): each QEMU runs two vCPU threads, and on a 2-core
+/// machine two QEMUs side by side starve each other until the firmware's
+/// timing tests go flaky. `SATMAN_QEMU_PARALLEL=1` lifts the limit. A
+/// thread that already holds the slot (a test that boots a second QEMU
+/// while its first one lives) does not wait for it again; a wait longer
+/// than [`SLOT_WAIT`] gives up the limit rather than hang.
+struct Slots {
+    /// Threads of this process holding the slot (one entry per QEMU).
+    holders: std::sync::Mutex<(Vec<std::thread::ThreadId>, Option<File>)>,
+    freed: std::sync::Condvar,
+}
+
+static SLOTS: Slots = Slots { holders: std::sync::Mutex::new((Vec::new(), None)), freed: std::sync::Condvar::new() };
+
+const SLOT_WAIT: Duration = Duration::from_secs(900);
+
+/// One running QEMU's share of the limit; released on drop.
+struct QemuSlot(std::thread::ThreadId);
+
+fn unlimited() -> bool {
+    std::env::var_os("SATMAN_QEMU_PARALLEL").is_some_and(|v| v == "1")
+}
+
+impl QemuSlot {
+    fn take() -> QemuSlot {
+        let me = std::thread::current().id();
+        if unlimited() {
+            return QemuSlot(me);
+        }
+        let deadline = Instant::now() + SLOT_WAIT;
+        let mut h = SLOTS.holders.lock().unwrap_or_else(|e| e.into_inner());
+        // In this process: wait until no other thread holds it.
+        while h.0.iter().any(|t| *t != me) && Instant::now() < deadline {
+            h = SLOTS.freed.wait_timeout(h, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        if h.0.is_empty() && h.1.is_none() {
+            // Across processes: a lock file.
+            let path = std::env::temp_dir().join("satman-qemu.lock");
+            if let Ok(f) = File::create(&path) {
+                loop {
+                    match f.try_lock() {
+                        Ok(()) => {
+                            h.1 = Some(f);
+                            break;
+                        }
+                        Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        h.0.push(me);
+        QemuSlot(me)
+    }
+}
+
+impl Drop for QemuSlot {
+    fn drop(&mut self) {
+        let mut h = SLOTS.holders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = h.0.iter().position(|t| *t == self.0) {
+            h.0.remove(i);
+        }
+        if h.0.is_empty() {
+            // Closing the file releases the lock.
+            h.1 = None;
+        }
+        SLOTS.freed.notify_all();
+    }
+}
+
 /// One QEMU running the firmware.
 pub struct Qemu {
     pub master: Master<QemuTransport>,
@@ -303,6 +375,8 @@ pub struct Qemu {
     boot: BootTimes,
     ready: Ready,
     stats_timeout: Duration,
+    /// Dropped last: the slot is free once QEMU has been stopped.
+    _slot: QemuSlot,
 }
 
 impl Qemu {
@@ -328,6 +402,7 @@ impl Qemu {
 
     /// Starts QEMU and waits for the firmware's `READY`.
     pub fn launch(opts: QemuOptions) -> Result<Qemu, QemuError> {
+        let slot = QemuSlot::take();
         let image = opts.loader.as_ref().unwrap_or(&opts.elf);
         if !image.is_file() {
             return Err(QemuError::Io(
@@ -399,6 +474,7 @@ impl Qemu {
             boot,
             ready,
             stats_timeout: Duration::from_secs(2).max(opts.reply_timeout),
+            _slot: slot,
         })
     }
 
