@@ -23,6 +23,9 @@ fn qemu_reboot_keeps_cpu1_parked_until_released() {
         c.q.master.reboot(DEST).unwrap();
         c.q.wait_reboot(readies, Duration::from_secs(30)).unwrap_or_else(|e| panic!("reboot {round}: {e}\n{}", c.q.diagnostics()));
         c.q.master.init_link(DEST).unwrap();
+        // The satellite's counter restarted with it.
+        c.counter = None;
+        c.stats().unwrap();
         c.experiment().unwrap_or_else(|e| panic!("experiment after reboot {round}: {e}\n{}", c.q.diagnostics()));
         let log = c.log().unwrap();
         if let Some(l) = log.lines().find(|l| l.contains("cpu1: did not start") || l.contains("PANIC")) {
@@ -49,6 +52,9 @@ fn qemu_cpu0_panic_reboots_and_serves_its_crash_log() {
     c.q.master.transport.send_raw_record(&[CH_CONTROL, OP_PANIC]).unwrap();
     c.q.wait_reboot(readies, Duration::from_secs(30)).unwrap_or_else(|e| panic!("no reboot after the panic: {e}\n{}", c.q.diagnostics()));
     c.q.master.init_link(DEST).unwrap();
+    // The satellite's counter restarted with it.
+    c.counter = None;
+    c.stats().unwrap();
     let log = c.log().unwrap();
     for want in [
         "previous run crashed (crash 1 in a row)",
