@@ -118,6 +118,7 @@ impl Service {
         while let Some(c) = sat.hw.uplink.take_control() {
             match c {
                 Control::Stats => self.send_stats(sat),
+                Control::Panic => panic!("panic requested by the host (test trigger)"),
                 Control::Exit(code) => {
                     log::info!("exit requested by the host: {}", code);
                     let _ = logger::flush(platform::Instant::after(core::time::Duration::from_millis(100)));

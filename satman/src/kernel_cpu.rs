@@ -34,7 +34,7 @@ static FROM_KERNEL: Mailbox<FromKernel, 4> = Mailbox::new();
 static START_SENT: AtomicU64 = AtomicU64::new(0);
 
 /// How long CPU1 gets to acknowledge a stop before it counts as stuck.
-const STOP_TIMEOUT: Duration = Duration::from_millis(100);
+const STOP_TIMEOUT: Duration = crate::platform::board::CPU1_STOP_TIMEOUT;
 
 /// CPU0's side.
 pub struct Cpu1Link;

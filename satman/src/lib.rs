@@ -42,6 +42,7 @@ pub mod budget;
 pub mod build_id;
 pub mod chunks;
 pub mod clocks;
+pub mod crashlog;
 pub mod cpu1_reset;
 pub mod fault;
 mod config;
@@ -59,6 +60,7 @@ pub mod outbox;
 pub mod qemu;
 mod satellite;
 mod stats;
+pub mod watchdog;
 mod wire;
 
 pub use budget::Budget;

@@ -64,7 +64,9 @@ pub(crate) fn firmware_main() -> ! {
         config.apply_store(&mut hw.config);
         let mut sat = satman::Satellite::new(hw, board::store(), config);
         sat.apply_log_config();
+        sat.stats.cpu0_crashes = platform::crash::previous() as u64;
         let mut service = board::Service::new();
+        platform::watchdog::start();
         log::info!("satman: ready ({}, build {})", platform::board::NAME, satman::build_id::get());
         loop {
             sat.poll();

@@ -21,4 +21,7 @@ pub struct Stats {
     pub kernel_cpu_faults: u64,
     /// Subkernel message slices dropped (and so not acknowledged).
     pub messages_dropped: u64,
+    /// The previous run ended in a CPU0 panic: how many in a row (0: it
+    /// did not; the crash's log lines are in the log).
+    pub cpu0_crashes: u64,
 }

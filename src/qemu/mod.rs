@@ -282,12 +282,17 @@ pub struct BootTimes {
 /// How QEMU ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitReport {
-    /// The process's exit code (the firmware's semihosting code; 101 =
-    /// panic), or `None` if it was killed.
+    /// The process's exit code (the firmware's semihosting code), or
+    /// `None` if it was killed; [`PANIC_EXIT_CODE`] if CPU0 panicked (the
+    /// firmware resets after a panic: seen as its "C0 PANIC" line on UART1)
+    /// and the test did not expect it.
     pub code: Option<i32>,
     pub unexpected_log_lines: Vec<String>,
     pub uart1: String,
 }
+
+/// [`ExitReport::code`] of a firmware whose CPU0 panicked.
+pub const PANIC_EXIT_CODE: i32 = 101;
 
 static INSTANCE: AtomicU32 = AtomicU32::new(0);
 
@@ -375,6 +380,8 @@ pub struct Qemu {
     boot: BootTimes,
     ready: Ready,
     stats_timeout: Duration,
+    /// "C0 PANIC" lines the test caused on purpose.
+    expected_panics: usize,
     /// Dropped last: the slot is free once QEMU has been stopped.
     _slot: QemuSlot,
 }
@@ -474,6 +481,7 @@ impl Qemu {
             boot,
             ready,
             stats_timeout: Duration::from_secs(2).max(opts.reply_timeout),
+            expected_panics: 0,
             _slot: slot,
         })
     }
@@ -632,7 +640,22 @@ impl Qemu {
     /// The report of how QEMU ended (call after [`exit`](Self::exit) or
     /// [`wait_exit`](Self::wait_exit)).
     pub fn report(&self) -> ExitReport {
-        ExitReport { code: self.status.and_then(|s| s.code()), unexpected_log_lines: self.unexpected_log_lines(), uart1: self.uart1_log() }
+        let uart1 = self.uart1_log();
+        let mut code = self.status.and_then(|s| s.code());
+        // A CPU0 panic resets the firmware instead of exiting QEMU (the
+        // crash log survives the reset): report it as the panic exit code
+        // unless the test caused it on purpose.
+        let panics = uart1.lines().filter(|l| l.contains(" C0 PANIC ")).count();
+        if panics > self.expected_panics && code == Some(0) {
+            code = Some(PANIC_EXIT_CODE);
+        }
+        ExitReport { code, unexpected_log_lines: self.unexpected_log_lines(), uart1 }
+    }
+
+    /// The test is about to make CPU0 panic (each panic writes one
+    /// "C0 PANIC" line per message on UART1; `lines` of them).
+    pub fn expect_panic_lines(&mut self, lines: usize) {
+        self.expected_panics += lines;
     }
 
     /// qemu.log lines the allow-list does not excuse. Complete once QEMU

@@ -17,6 +17,8 @@ pub const OP_STATS: u8 = 1;
 pub const OP_EXIT: u8 = 2;
 /// Host → firmware: DRTIO uplink down (0) or up (1).
 pub const OP_LINK: u8 = 3;
+/// Host → firmware, test-only: panic CPU0 (crash log and reboot tests).
+pub const OP_PANIC: u8 = 0x7E;
 /// Firmware → host: `STATS`.
 pub const OP_STATS_REPLY: u8 = 0x01;
 /// Firmware → host: `READY`.

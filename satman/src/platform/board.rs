@@ -72,6 +72,26 @@ pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[];
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
 pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[(satman::gateware::csr::rtio::BASE, satman::gateware::csr::rtio::SIZE)];
 
+/// The system watchdog's timeout, `None` for none. QEMU 10 models neither
+/// the SWDT nor a resetting A9 watchdog (its private "watchdog" is a plain
+/// timer), so there a hung CPU0 stays hung.
+#[cfg(feature = "qemu")]
+pub const WATCHDOG_TIMEOUT_US: Option<u64> = None;
+/// Ten seconds: far above any main-loop pass (each wait is bounded in
+/// milliseconds), short enough for a lab not to notice.
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const WATCHDOG_TIMEOUT_US: Option<u64> = Some(10_000_000);
+
+/// How long CPU1 gets to acknowledge a stop. On silicon it answers within
+/// microseconds and a hard reset follows a miss. QEMU has no hard reset
+/// (a miss leaves kernels disabled for good) and its CPU1 is a host thread
+/// that a loaded host may not schedule for tens of milliseconds (measured:
+/// 95 ms from an SGI to CPU1 running, under a load of 8 on 2 cores).
+#[cfg(feature = "qemu")]
+pub const CPU1_STOP_TIMEOUT: core::time::Duration = core::time::Duration::from_millis(1000);
+#[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
+pub const CPU1_STOP_TIMEOUT: core::time::Duration = core::time::Duration::from_millis(100);
+
 /// Whether a CPU1 hard reset through the SLCR can work. QEMU ignores
 /// A9_CPU_RST_CTRL, so there an unresponsive CPU1 is reported as dead.
 #[cfg(feature = "qemu")]

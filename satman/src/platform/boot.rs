@@ -389,6 +389,10 @@ pub mod regions {
         code, __text_start, __data_start
     );
     region_fn!(
+        /// CPU0's crash log, kept across a soft reset.
+        crashlog, __crashlog_start, __crashlog_end
+    );
+    region_fn!(
         /// The statics CPU1 writes (`.cpu1`, whole pages).
         cpu1_data, __cpu1_start, __cpu1_end
     );

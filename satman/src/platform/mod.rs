@@ -25,6 +25,7 @@ pub mod boot;
 pub mod cache;
 pub mod cpu;
 pub mod cpu1;
+pub mod crash;
 pub mod gic;
 pub mod heap;
 pub mod logger;
@@ -38,6 +39,7 @@ pub mod slcr;
 pub mod stats;
 pub mod time;
 pub mod uart;
+pub mod watchdog;
 
 // The names the satman core uses most, re-exported for it.
 #[allow(unused_imports)]
@@ -61,6 +63,7 @@ pub(crate) fn cpu0_start() -> ! {
     gic::init_cpu_interface();
     heap::init();
     logger::init(BOOT_LOG_LEVEL);
+    crash::take_previous();
     let img = boot::regions::image();
     log::info!(
         "satman on {}: image {:#x}..{:#x}, MMU {}, SCU {}, L2 {:?}, VFP/NEON d32 {}",
@@ -99,5 +102,6 @@ pub(crate) fn cpu0_start() -> ! {
 /// CPU0 main-loop hook for the platform: drains CPU1's log lines and feeds
 /// UART1. Call it every iteration; it never waits more than ~1 ms.
 pub fn poll() {
+    watchdog::kick();
     logger::poll();
 }

@@ -1,11 +1,12 @@
 //! Panics and fatal CPU exceptions.
 //!
 //! * CPU0: the message and location go to UART1 and the log buffer
-//!   ([`super::logger::panic_write`], which never waits unboundedly). With the
-//!   `qemu` feature QEMU then exits with status [`PANIC_EXIT_CODE`] through
-//!   semihosting, so tests fail loudly. On silicon CPU0 logs that it halts
-//!   and sleeps in WFI with IRQs masked: nothing is served any more, but the
-//!   reason is on the console.
+//!   ([`super::logger::panic_write`], which never waits unboundedly); the
+//!   log's tail goes to the crash region and the system resets through the
+//!   SLCR ([`super::crash`]); the next boot serves those lines. Only a crash
+//!   loop halts (QEMU: exits with [`PANIC_EXIT_CODE`] through semihosting).
+//!   Tests see a panic as the reboot, the crash lines in the next boot's
+//!   log, and the "C0 PANIC" line on UART1.
 //! * CPU1: the line goes through CPU1's lock-free log ring, a fault record
 //!   (`FirmwarePanic`) is published for CPU0 ([`super::cpu1::take_fault`]),
 //!   the shared state becomes `Panicked` and CPU1 sleeps with IRQs enabled,
@@ -74,6 +75,8 @@ fn final_stop(cpu: Cpu, may_exit: bool) -> ! {
     match cpu {
         Cpu::Cpu1 => super::cpu1::panic_park(),
         Cpu::Cpu0 => {
+            super::crash::save_and_reset();
+            // A crash loop: stop.
             if cfg!(feature = "qemu") && may_exit {
                 super::semihosting::exit(PANIC_EXIT_CODE)
             }

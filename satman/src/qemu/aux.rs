@@ -22,6 +22,8 @@ pub trait ByteStream {
 pub enum Control {
     Stats,
     Exit(u32),
+    /// Test-only: panic CPU0 (the crash-log and reboot tests).
+    Panic,
 }
 
 /// Largest record: one aux frame plus its channel byte, with room to spare.
@@ -78,6 +80,9 @@ impl<S: ByteStream> QemuAux<S> {
                         let _ = self.control.push_back(Control::Exit(u32::from_le_bytes([*c0, *c1, *c2, *c3])));
                     }
                     Some((&channel::CONTROL, [op::LINK, up, ..])) => self.up = *up != 0,
+                    Some((&channel::CONTROL, [op::PANIC])) => {
+                        let _ = self.control.push_back(Control::Panic);
+                    }
                     _ => self.bad_records += 1,
                 }
             }

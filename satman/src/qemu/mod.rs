@@ -29,5 +29,7 @@ pub mod op {
     pub const STATS: u8 = 0x01;
     pub const EXIT: u8 = 0x02;
     pub const LINK: u8 = 0x03;
+    /// Test-only, QEMU board only: panic CPU0 (docs/qemu-link.md).
+    pub const PANIC: u8 = 0x7E;
     pub const READY: u8 = 0x10;
 }
