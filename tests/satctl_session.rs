@@ -55,7 +55,7 @@ kernel ttl_pulses --run
 kernel dma_record_playback --id 2 --run
 echo one started without awaiting, an upload while it runs
 kernel never_finishes --id 3 --run --await 0
-kernel ttl_pulses --id 1
+kernel ttl_pulses --id 1   # uploaded while 3 runs
 stats
 moninj --channel 15 --watch 100
 log
@@ -68,7 +68,9 @@ ping -n 10
 ";
 
 fn check_session(link: &str) {
-    let (code, stdout, stderr) = satctl(&["--json", link, "session"], SCRIPT);
+    // QEMU on a loaded machine, with a kernel spinning on the other CPU,
+    // can stall a reply past the ARTIQ master's 200 ms.
+    let (code, stdout, stderr) = satctl(&["--json", "--reply-timeout", "1000", link, "session"], SCRIPT);
     assert_eq!(code, 0, "satctl {link} session failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let r = line_results(&stdout);
     assert_eq!(r.len(), 13, "one JSON object per command line: {r:?}");

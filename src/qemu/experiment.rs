@@ -217,10 +217,11 @@ pub fn learn_train(events: &[Event]) -> Result<PulseTrain, String> {
     Ok(train)
 }
 
-/// Waits until `events` stop arriving (no new one for `quiet`) or
+/// Waits until RTIO events stop arriving (none new for `quiet`) or
 /// `timeout` passes; returns how many are queued, `None` if the link does
-/// not report events.
-fn settle_events(b: &mut dyn Bench, quiet: Duration, timeout: Duration) -> Option<usize> {
+/// not report events. (The QEMU link streams a kernel's events behind its
+/// `SubkernelFinished`: they are not all there when it ends.)
+pub fn settle_events(b: &mut dyn Bench, quiet: Duration, timeout: Duration) -> Option<usize> {
     let deadline = Instant::now() + timeout;
     let mut n = b.observe().wait_events(1, Duration::ZERO)?;
     loop {

@@ -11,13 +11,18 @@ use std::time::{Duration, Instant};
 use libksupport::exception::ParsedException;
 use satman_systest::master::{decode_values, encode_values, MasterError, Outcome, Value};
 use satman_systest::qemu::bench::{summarize, CounterEstimate};
-use satman_systest::qemu::experiment::BREAK_REALTIME_MU;
+use satman_systest::qemu::experiment::{settle_events, BREAK_REALTIME_MU};
 use satman_systest::qemu::{Bench, Event};
 
 use super::commands::{get_stats, ms, pulse_table, stats_json, Failed, Out};
 use super::json::Json;
 use super::target::Target;
 use super::KernelArgs;
+
+/// A kernel's RTIO events are all in once none came for this long...
+pub const EVENTS_QUIET: Duration = Duration::from_millis(100);
+/// ...or after this long.
+pub const EVENTS_MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// ARTIQ's fixed exception ids (kernel-abi.md §3).
 const EXCEPTION_NAMES: &[&str] = &[
@@ -285,9 +290,8 @@ pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json
     }
     j.set("finish_ms", ms(finish));
 
-    // The RTIO model reports events as they are submitted, before the
-    // SubkernelFinished that follows them on the link.
-    b.observe().wait_events(usize::MAX, Duration::from_millis(20));
+    // The link may still be carrying its events.
+    settle_events(b, EVENTS_QUIET, EVENTS_MAX_WAIT);
     if let Some(ev) = b.observe().take_events() {
         report_events("kernel", &ev, &mut j);
     }

@@ -13,8 +13,8 @@
 //! kernel ttl_pulses --run --await 0      # any satctl command
 //! wait MS                                # sleep
 //! await ID [MS] [finished|exception]     # the end of a kernel started without awaiting
-//! echo TEXT                              # print TEXT
-//! # a comment (blank lines are skipped too)
+//! echo TEXT                              # print TEXT (all of it: no comment)
+//! # a comment (blank lines are skipped too; `#` also ends a line)
 //! ```
 //!
 //! Each line's result is printed when it finishes; with `--json`, one JSON
@@ -30,7 +30,8 @@ use satman_systest::master::Outcome;
 
 use super::commands::{self, get_stats, ms, round1, stats_json, Failed, Out};
 use super::json::Json;
-use super::kernel::{exception_human, exception_json, report_events};
+use super::kernel::{exception_human, exception_json, report_events, EVENTS_MAX_WAIT, EVENTS_QUIET};
+use satman_systest::qemu::experiment::settle_events;
 use super::target::Target;
 use super::Command;
 
@@ -76,7 +77,8 @@ pub enum Step {
 
 /// Splits a line into words as a shell would for satctl's arguments:
 /// whitespace separates, `'...'` and `"..."` quote, `\` escapes the next
-/// character outside single quotes.
+/// character outside single quotes, and a word starting with `#` starts a
+/// comment to the end of the line.
 pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -84,6 +86,8 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
+            // A word starting with `#` starts a comment (`s:#1` is a value).
+            '#' if !in_word => break,
             c if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
@@ -147,6 +151,9 @@ pub fn parse_line(line: &str) -> Result<Step, String> {
         }
     }
     let words = tokenize(trimmed)?;
+    if words.is_empty() {
+        return Ok(Step::Nothing);
+    }
     match words[0].as_str() {
         "wait" => match &words[1..] {
             [d] => Ok(Step::Wait(Duration::from_millis(number(d, "wait: MS")?))),
@@ -214,7 +221,8 @@ fn await_kernel(target: &mut dyn Target, id: u32, timeout: Duration, expect: Opt
         }
     };
     // Its RTIO events, if no command in between took them.
-    b.observe().wait_events(usize::MAX, Duration::from_millis(20));
+    // The link may still be carrying its events.
+    settle_events(b, EVENTS_QUIET, EVENTS_MAX_WAIT);
     if let Some(ev) = b.observe().take_events() {
         report_events("await", &ev, &mut j);
     }
@@ -340,6 +348,8 @@ mod tests {
         assert_eq!(tokenize("  kernel  x --run ").unwrap(), ["kernel", "x", "--run"]);
         assert_eq!(tokenize("kernel x --arg 's:a b' --arg \"s:c \\\"d\\\"\"").unwrap(), ["kernel", "x", "--arg", "s:a b", "--arg", "s:c \"d\""]);
         assert_eq!(tokenize("a\\ b ''").unwrap(), ["a b", ""]);
+        assert_eq!(tokenize("ping -n 3   # three").unwrap(), ["ping", "-n", "3"]);
+        assert_eq!(tokenize("x --arg s:#1 '#2' \\#3 #4").unwrap(), ["x", "--arg", "s:#1", "#2", "#3"]);
         assert!(tokenize("x 'open").is_err());
         assert!(tokenize("x \"open").is_err());
         assert!(tokenize("x \\").is_err());
