@@ -114,7 +114,7 @@ fn satctl_sim_session_stops_at_the_first_failure() {
     assert_eq!(code, 1, "a failed line fails the session\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let r = line_results(&stdout);
     assert_eq!(r.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 2], "{r:?}");
-    expect_in(line(&r, 2), &["\"ok\":false", "timed out"]);
+    expect_in(line(&r, 2), &["\"ok\":false", "await subkernel 9"]);
     expect_in(stdout.lines().last().unwrap_or(""), &["\"ok\":false", "the first at line 2"]);
 
     let (code, stdout, _) = satctl(&["--json", "sim", "session", "--keep-going"], script);
