@@ -5,6 +5,11 @@
 //! played back), then for each: `core.reset()`, preload, run, await; with
 //! their RTIO events, and the satellite's heaps, DDMA arena and kernel
 //! state checked after every teardown.
+//!
+//! Each subkernel's events are checked against an expected pulse train
+//! ([`Expect`]): [`TRAIN`] for the test kernels, any other train for other
+//! kernels, or the train the kernel emitted in its first run
+//! ([`learn_train`]), checked in every later run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::master::Outcome;
 
 use super::bench::{check_pulses_from, summarize, Bench, CounterEstimate, PulseSummary, PulseTrain};
-use super::proto::{KernelState, Source, Stats};
+use super::proto::{Event, KernelState, Source, Stats};
 
 pub const DEST: u8 = 1;
 /// Subkernel ids (what the ARTIQ compiler would assign).
@@ -125,6 +130,9 @@ pub struct SubkernelRun {
     pub summary: Option<PulseSummary>,
     /// `STATS` after the teardown, if the link has it.
     pub after: Option<Stats>,
+    /// The train its events were checked against (learned from them with
+    /// [`Expect::Learn`]), if the link reports events.
+    pub train: Option<PulseTrain>,
 }
 
 impl SubkernelRun {
@@ -144,6 +152,16 @@ pub struct ExperimentRun {
     pub after: Option<Stats>,
 }
 
+/// What a subkernel's RTIO events must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly this train, from the subkernel's first edge on.
+    Train(PulseTrain),
+    /// Whatever regular train the kernel emits (see [`learn_train`]); the
+    /// run reports it in [`SubkernelRun::train`].
+    Learn,
+}
+
 /// How to run a submission.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -155,6 +173,8 @@ pub struct Options {
     /// the run requested (µs; see [`LEAD_WINDOW_MU`]); `None` skips the
     /// check (e.g. under `-icount`, where the counter estimate is off).
     pub lead_window: Option<(i64, i64)>,
+    /// Subkernel A's and B's events.
+    pub expect: [Expect; 2],
 }
 
 /// First edge − requested timestamp, in the QEMU board's counter units
@@ -168,7 +188,49 @@ pub const LEAD_WINDOW_MU: (i64, i64) = (-50_000, 2_000_000);
 
 impl Options {
     pub fn new(timeout: Duration) -> Options {
-        Options { upload: true, timeout, lead_window: Some(LEAD_WINDOW_MU) }
+        Options { upload: true, timeout, lead_window: Some(LEAD_WINDOW_MU), expect: [Expect::Train(TRAIN); 2] }
+    }
+}
+
+/// The pulse train `events` are: all on one target, alternating high
+/// (data ≠ 0) and low from a rising edge, each pulse as wide and each
+/// period as long as the first. One pulse has no period: it is given as
+/// its width (the check does not use it).
+pub fn learn_train(events: &[Event]) -> Result<PulseTrain, String> {
+    let first = events.first().ok_or("no RTIO events to learn a pulse train from")?;
+    if events.len() % 2 != 0 {
+        return Err(format!("{} events: a pulse train has an even number (high, low)", events.len()));
+    }
+    if let Some(e) = events.iter().find(|e| e.target != first.target) {
+        return Err(format!("events on two targets ({:#010x} and {:#010x})", first.target, e.target));
+    }
+    if let Some(i) = events.iter().enumerate().position(|(i, e)| (e.data != 0) != (i % 2 == 0)) {
+        return Err(format!("event {i} is not the {} edge of a pulse", if i % 2 == 0 { "rising" } else { "falling" }));
+    }
+    let width = events[1].timestamp - events[0].timestamp;
+    let period = events.get(2).map_or(width, |e| e.timestamp - events[0].timestamp);
+    if width <= 0 || (events.len() > 2 && period <= width) {
+        return Err(format!("a pulse of {width} mu every {period} mu is not a train"));
+    }
+    let train = PulseTrain { target: first.target, pulses: events.len() / 2, period, width };
+    check_pulses_from(events, &train, first.timestamp, first.source).map_err(|e| format!("not a regular train (first pulse {width} mu wide, period {period} mu): {e}"))?;
+    Ok(train)
+}
+
+/// Waits until RTIO events stop arriving (none new for `quiet`) or
+/// `timeout` passes; returns how many are queued, `None` if the link does
+/// not report events. (The QEMU link streams a kernel's events behind its
+/// `SubkernelFinished`: they are not all there when it ends.)
+pub fn settle_events(b: &mut dyn Bench, quiet: Duration, timeout: Duration) -> Option<usize> {
+    let deadline = Instant::now() + timeout;
+    let mut n = b.observe().wait_events(1, Duration::ZERO)?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = b.observe().wait_events(n + 1, quiet.min(left))?;
+        if m == n || left.is_zero() {
+            return Some(m);
+        }
+        n = m;
     }
 }
 
@@ -194,6 +256,7 @@ fn run_one(
     kernels: &Kernels,
     id: u32,
     source: Source,
+    expect: Expect,
     counter: &mut Option<CounterEstimate>,
     opts: &Options,
 ) -> Result<SubkernelRun, String> {
@@ -225,15 +288,22 @@ fn run_one(
     }
     r.finish = t.elapsed();
     r.time = t0.elapsed();
-    r.summary = match b.observe().wait_events(2 * TRAIN.pulses, timeout) {
-        None => None,
-        Some(_) => {
-            let ev = b.observe().take_events().unwrap_or_default();
-            let offset = ev.first().map_or(0, |e| e.timestamp);
-            check_pulses_from(&ev, &TRAIN, offset, source).map_err(|e| format!("subkernel {name}'s RTIO events: {e}"))?;
-            Some(summarize(&ev))
-        }
+    let queued = match expect {
+        Expect::Train(train) => b.observe().wait_events(2 * train.pulses, timeout),
+        // How many is what is learned: wait until they stop coming.
+        Expect::Learn => settle_events(b, Duration::from_millis(100), timeout),
     };
+    if queued.is_some() {
+        let ev = b.observe().take_events().unwrap_or_default();
+        let train = match expect {
+            Expect::Train(t) => t,
+            Expect::Learn => learn_train(&ev).map_err(|e| format!("subkernel {name}'s RTIO events: {e}"))?,
+        };
+        let offset = ev.first().map_or(0, |e| e.timestamp);
+        check_pulses_from(&ev, &train, offset, source).map_err(|e| format!("subkernel {name}'s RTIO events: {e}"))?;
+        r.summary = Some(summarize(&ev));
+        r.train = Some(train);
+    }
     if let (Some((lo, hi)), Some(first), Some(_)) = (opts.lead_window, r.summary.and_then(|s| s.first_timestamp), r.started_at) {
         let lead = first - timestamp;
         if !(lo..=hi).contains(&lead) {
@@ -263,9 +333,9 @@ pub fn run(
     baseline: Option<&Stats>,
 ) -> Result<ExperimentRun, String> {
     let (ua, ub) = if opts.upload { kernels.upload(b)? } else { (Duration::ZERO, Duration::ZERO) };
-    let mut a = run_one(b, kernels, A, Source::Kernel, counter, opts)?;
+    let mut a = run_one(b, kernels, A, Source::Kernel, opts.expect[0], counter, opts)?;
     a.upload = ua;
-    let mut bb = run_one(b, kernels, B, Source::Dma, counter, opts)?;
+    let mut bb = run_one(b, kernels, B, Source::Dma, opts.expect[1], counter, opts)?;
     bb.upload = ub;
     b.clear_async();
     let after = bb.after;
@@ -275,4 +345,39 @@ pub fn run(
         }
     }
     Ok(ExperimentRun { a, b: bb, after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(train: &PulseTrain, t0: i64) -> Vec<Event> {
+        train.events().map(|(t, v)| Event { source: Source::Kernel, timestamp: t0 + t, target: train.target, data: v }).collect()
+    }
+
+    #[test]
+    fn learns_the_train_a_kernel_emitted() {
+        assert_eq!(learn_train(&events(&TRAIN, 12_345)), Ok(TRAIN));
+        let t = PulseTrain { target: 0x0100_0300, pulses: 7, period: 8_000, width: 1_000 };
+        assert_eq!(learn_train(&events(&t, 0)), Ok(t));
+        let one = PulseTrain { target: 0x0100_0F00, pulses: 1, period: 500, width: 500 };
+        assert_eq!(learn_train(&events(&one, 9)).map(|t| (t.pulses, t.width)), Ok((1, 500)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_train() {
+        assert!(learn_train(&[]).is_err());
+        let mut ev = events(&TRAIN, 0);
+        ev.pop();
+        assert!(learn_train(&ev).unwrap_err().contains("even"));
+        let mut ev = events(&TRAIN, 0);
+        ev[4].timestamp += 1;
+        assert!(learn_train(&ev).unwrap_err().contains("not a regular train"));
+        let mut ev = events(&TRAIN, 0);
+        ev[3].target = 0x0100_0E00;
+        assert!(learn_train(&ev).unwrap_err().contains("two targets"));
+        let mut ev = events(&TRAIN, 0);
+        ev.swap(0, 1);
+        assert!(learn_train(&ev).unwrap_err().contains("rising"));
+    }
 }

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use satman_systest::qemu::bench::{ddma_round_trip, CounterEstimate, DdmaConfig, DdmaRun, PulseSummary, PulseTrain, Spread};
-use satman_systest::qemu::experiment::{self, ExperimentRun, Options, SubkernelRun, TRAIN};
+use satman_systest::qemu::experiment::{self, Expect, ExperimentRun, Options, SubkernelRun, TRAIN};
 use satman_systest::qemu::{Bench, BootTimes, Stats};
 
 use super::json::Json;
@@ -43,6 +43,7 @@ impl Command {
             Command::Config(super::ConfigCommand::Erase { .. }) => "config erase",
             Command::Reboot { .. } => "reboot",
             Command::Moninj(_) => "moninj",
+            Command::Session(_) => "session",
         }
     }
 }
@@ -68,6 +69,7 @@ pub fn run(command: &Command, target: &mut dyn Target, out: &Out, timeout: Durat
         Command::Config(c) => super::mgmt::config(target, c, out),
         Command::Reboot { destination } => super::mgmt::reboot(target, *destination, timeout),
         Command::Moninj(a) => super::moninj::moninj(target, a, out),
+        Command::Session(a) => super::session::session(target, a, out, timeout),
     }
 }
 
@@ -454,6 +456,32 @@ fn phase_line(name: &str, runs: &[SubkernelRun]) -> String {
     )
 }
 
+/// What scenario checks each subkernel's events against.
+fn expected_train(a: &ScenarioArgs) -> Result<Expect, String> {
+    if a.learn {
+        return Ok(Expect::Learn);
+    }
+    let pulses = a.pulses.unwrap_or(TRAIN.pulses);
+    let period = a.period.unwrap_or(TRAIN.period);
+    let width = a.width.unwrap_or(if a.period.is_some() { period / 2 } else { TRAIN.width });
+    if pulses == 0 {
+        return Err("--pulses must be at least 1".into());
+    }
+    if width <= 0 || (pulses > 1 && width >= period) {
+        return Err(format!("--width {width} must be positive and shorter than --period {period}"));
+    }
+    let channel = a.channel.unwrap_or(((TRAIN.target >> 8) & 0xFFFF) as u16);
+    Ok(Expect::Train(satman_systest::qemu::bench::PulseTrain::new(experiment::DEST, channel, pulses, period, width)))
+}
+
+fn train_human(t: &satman_systest::qemu::bench::PulseTrain) -> String {
+    format!("{} pulse(s) on channel {}, period {} mu, width {} mu", t.pulses, (t.target >> 8) & 0xFFFF, t.period, t.width)
+}
+
+fn train_json(t: &satman_systest::qemu::bench::PulseTrain) -> Json {
+    Json::obj().with("pulses", t.pulses).with("channel", (t.target >> 8) & 0xFFFF).with("period_mu", t.period).with("width_mu", t.width)
+}
+
 fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Duration) -> Result<Json, Failed> {
     let kernels = target.kernels(a.kernels.as_deref(), a.a.as_deref(), a.b.as_deref()).map_err(|e| (e, Json::Null))?;
     let b = target.bench();
@@ -464,6 +492,7 @@ fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Durat
     if a.runs == 0 {
         return Err(("--runs must be at least 1".into(), j));
     }
+    let expect = expected_train(a).map_err(|e| (e, j.clone()))?;
     b.init_link(experiment::DEST).map_err(|e| (format!("link up: {e}"), j.clone()))?;
     println!(
         "scenario: A = {} ({} bytes, id {}), B = {} ({} bytes, id {}), {} submission(s), images uploaded {}",
@@ -482,7 +511,11 @@ fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Durat
         None => None,
     };
     // The rows print each run's lead; the window is the tests' check.
-    let opts = Options { upload: !a.upload_once, timeout, lead_window: None };
+    let mut opts = Options { upload: !a.upload_once, timeout, lead_window: None, expect: [expect; 2] };
+    match expect {
+        Expect::Train(t) => println!("scenario: expecting from each: {}", train_human(&t)),
+        Expect::Learn => println!("scenario: learning each one's pulse train from run 1"),
+    }
     if a.upload_once {
         let (ua, ub) = kernels.upload(b).map_err(|e| (e, j.clone()))?;
         println!("scenario: uploaded in {:.1} ms + {:.1} ms", ua.as_secs_f64() * 1e3, ub.as_secs_f64() * 1e3);
@@ -518,6 +551,15 @@ fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Durat
         if baseline.is_none() {
             baseline = r.after;
         }
+        if i == 0 && expect == Expect::Learn {
+            // Later runs must emit what run 1 did.
+            for (k, (name, learned)) in [("A", r.a.train), ("B", r.b.train)].into_iter().enumerate() {
+                if let Some(t) = learned {
+                    println!("scenario: learned {name}: {}", train_human(&t));
+                    opts.expect[k] = Expect::Train(t);
+                }
+            }
+        }
         runs.push(r);
         progress.tick(i + 1);
     }
@@ -530,10 +572,9 @@ fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Durat
     let checked = runs.iter().all(|r| r.a.summary.is_some() && r.b.summary.is_some());
     j.set("events_checked", checked);
     if checked {
-        println!(
-            "scenario: every run: A {} pulses from the kernel CPU, B {} pulses from the DMA engine, period {} mu, width {} mu",
-            TRAIN.pulses, TRAIN.pulses, TRAIN.period, TRAIN.width
-        );
+        let (ta, tb) = (runs[0].a.train.expect("checked"), runs[0].b.train.expect("checked"));
+        println!("scenario: every run: A from the kernel CPU: {}; B from the DMA engine: {}", train_human(&ta), train_human(&tb));
+        j.set("expect", Json::obj().with("a", train_json(&ta)).with("b", train_json(&tb)).with("learned", expect == Expect::Learn));
         let leads: Vec<i64> = runs.iter().flat_map(|r| [r.a.lead(), r.b.lead()]).flatten().collect();
         if let (Some(lo), Some(hi)) = (leads.iter().min(), leads.iter().max()) {
             println!("scenario: first edge {lo}..{hi} mu after the counter at the run request (break_realtime: {})", experiment::BREAK_REALTIME_MU);

@@ -11,13 +11,18 @@ use std::time::{Duration, Instant};
 use libksupport::exception::ParsedException;
 use satman_systest::master::{decode_values, encode_values, MasterError, Outcome, Value};
 use satman_systest::qemu::bench::{summarize, CounterEstimate};
-use satman_systest::qemu::experiment::BREAK_REALTIME_MU;
+use satman_systest::qemu::experiment::{settle_events, BREAK_REALTIME_MU};
 use satman_systest::qemu::{Bench, Event};
 
 use super::commands::{get_stats, ms, pulse_table, stats_json, Failed, Out};
 use super::json::Json;
 use super::target::Target;
 use super::KernelArgs;
+
+/// A kernel's RTIO events are all in once none came for this long...
+pub const EVENTS_QUIET: Duration = Duration::from_millis(100);
+/// ...or after this long.
+pub const EVENTS_MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// ARTIQ's fixed exception ids (kernel-abi.md §3).
 const EXCEPTION_NAMES: &[&str] = &[
@@ -166,12 +171,11 @@ fn received_json(data: &[u8], tag: Option<&str>) -> (String, Json) {
 }
 
 pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json, Failed> {
-    let path = resolve_elf(&a.image).map_err(|e| (e, Json::Null))?;
-    let image = std::fs::read(&path).map_err(|e| (format!("{}: {e}", path.display()), Json::Null))?;
+    let (name, image) = target.kernel_image(&a.image).map_err(|e| (e, Json::Null))?;
     let b = target.bench();
     let (dest, id) = (a.destination, a.id);
     let chunks = image.len().div_ceil(libdrtio::MASTER_PAYLOAD_MAX_SIZE).max(1);
-    let mut j = Json::obj().with("elf", path.display().to_string()).with("bytes", image.len()).with("id", id).with("destination", dest);
+    let mut j = Json::obj().with("elf", name.clone()).with("bytes", image.len()).with("id", id).with("destination", dest);
     b.init_link(dest).map_err(|e| (format!("link up: {e}"), j.clone()))?;
     let counter = match b.observe().stats() {
         Some(Ok(s)) => Some(CounterEstimate::from_stats(&s)),
@@ -187,7 +191,7 @@ pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json
     let rate = image.len() as f64 / upload.as_secs_f64();
     println!(
         "kernel: uploaded {} ({} bytes, {chunks} chunk(s)) as subkernel {id} of destination {dest} in {:.2} ms ({:.0} bytes/s)",
-        path.display(),
+        name,
         image.len(),
         upload.as_secs_f64() * 1e3,
         rate
@@ -286,11 +290,10 @@ pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json
     }
     j.set("finish_ms", ms(finish));
 
-    // The RTIO model reports events as they are submitted, before the
-    // SubkernelFinished that follows them on the link.
-    b.observe().wait_events(usize::MAX, Duration::from_millis(20));
+    // The link may still be carrying its events.
+    settle_events(b, EVENTS_QUIET, EVENTS_MAX_WAIT);
     if let Some(ev) = b.observe().take_events() {
-        report_events(&ev, &mut j);
+        report_events("kernel", &ev, &mut j);
     }
     if let Ok(s) = get_stats(b) {
         println!(
@@ -302,10 +305,12 @@ pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json
     Ok(j)
 }
 
-fn report_events(ev: &[Event], j: &mut Json) {
+/// Prints and records `ev` (the events of one kernel): count, sources,
+/// targets, and the pulse table when they are on one target.
+pub fn report_events(label: &str, ev: &[Event], j: &mut Json) {
     j.set("events", ev.len());
     if ev.is_empty() {
-        println!("kernel: no RTIO events");
+        println!("{label}: no RTIO events");
         return;
     }
     let mut targets: Vec<u32> = ev.iter().map(|e| e.target).collect();
@@ -318,7 +323,7 @@ fn report_events(ev: &[Event], j: &mut Json) {
         s
     };
     println!(
-        "kernel: {} RTIO event(s) from {} on target(s) {}",
+        "{label}: {} RTIO event(s) from {} on target(s) {}",
         ev.len(),
         sources.join(", "),
         targets.iter().map(|t| format!("{t:#010x}")).collect::<Vec<_>>().join(", ")

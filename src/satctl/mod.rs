@@ -5,10 +5,11 @@
 //!   LINK:    qemu   boot the firmware in QEMU (2 CPUs), aux over UART0
 //!            sim    the satellite core on simulated hardware, same contract
 //!   COMMAND: ping | log | stats | dma --pulses N | demo
-//!            | scenario [--runs R] [--a ELF] [--b ELF]
+//!            | scenario [--runs R] [--a ELF] [--b ELF] [--pulses N --period MU --width MU | --learn]
 //!            | kernel ELF [--preload] [--run] [--arg T:V]... [--message T:V]... [--await MS]
 //!            | measure [--uploads N] [--repeat R]
 //!            | moninj [--channel C] [--override LEVEL] [--release] [--watch MS] [--kernel ELF]
+//!            | session [SCRIPT] [--keep-going]   (one satellite, a command a line)
 //! satctl [--json] sdcard make -o IMG [--boot BOOT.BIN] [--size 64M] [--config K=V]... | ls IMG
 //! ```
 //!
@@ -28,6 +29,7 @@ mod mgmt;
 mod moninj;
 mod progress;
 mod sdcard;
+mod session;
 mod target;
 
 use std::path::PathBuf;
@@ -194,6 +196,10 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         destination: u8,
     },
+    /// One satellite, many commands: runs SCRIPT (or stdin), one satctl
+    /// command a line, plus `wait MS`, `await ID [MS] [finished|exception]`,
+    /// `echo TEXT` and `#` comments.
+    Session(session::SessionArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -247,6 +253,22 @@ pub struct ScenarioArgs {
     /// Print only the summary, not a line per run.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Pulses each subkernel must emit (default: the test kernels' 100).
+    #[arg(long, conflicts_with = "learn")]
+    pub pulses: Option<usize>,
+    /// Their period, in machine units (default: the test kernels' 1 000 000).
+    #[arg(long, value_name = "MU", conflicts_with = "learn")]
+    pub period: Option<i64>,
+    /// Their width, in machine units (default: half the period).
+    #[arg(long, value_name = "MU", conflicts_with = "learn")]
+    pub width: Option<i64>,
+    /// The TTL channel they are on (default: 15).
+    #[arg(long, conflicts_with = "learn")]
+    pub channel: Option<u16>,
+    /// Learn each subkernel's pulse train (count, period, width, channel)
+    /// from its first run, and check every later run against it.
+    #[arg(long)]
+    pub learn: bool,
 }
 
 #[derive(Args, Debug, Clone)]

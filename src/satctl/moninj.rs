@@ -10,7 +10,6 @@ use clap::Args;
 
 use super::commands::{Failed, Out};
 use super::json::Json;
-use super::kernel::resolve_elf;
 use super::target::Target;
 use satman_systest::qemu::bench::CounterEstimate;
 
@@ -50,6 +49,10 @@ pub struct Watch {
 }
 
 pub fn moninj(target: &mut dyn Target, a: &MoninjArgs, out: &Out) -> Result<Json, Failed> {
+    let kernel = match &a.kernel {
+        Some(k) => Some(target.kernel_image(k).map_err(|e| (e, Json::Null))?),
+        None => None,
+    };
     let b = target.bench();
     let (dest, ch) = (a.destination, a.channel);
     let mut j = Json::obj().with("destination", dest).with("channel", u32::from(ch));
@@ -61,17 +64,15 @@ pub fn moninj(target: &mut dyn Target, a: &MoninjArgs, out: &Out) -> Result<Json
     let o = b.injection_status(dest, ch, 1).map_err(|e| (format!("injection status: {e}"), j.clone()))?;
     println!("moninj: destination {dest} channel {ch}: override {} (level {o})", if en != 0 { "on" } else { "off" });
     j.set("override", en != 0);
-    if let Some(k) = &a.kernel {
-        let path = resolve_elf(k).map_err(|e| (e, j.clone()))?;
-        let image = std::fs::read(&path).map_err(|e| (format!("{}: {e}", path.display()), j.clone()))?;
+    if let Some((name, image)) = &kernel {
         let counter = match b.observe().stats() {
             Some(Ok(s)) => Some(CounterEstimate::from_stats(&s)),
             _ => None,
         };
-        b.upload_subkernel(dest, KERNEL_ID, &image).map_err(|e| (format!("upload: {e}"), j.clone()))?;
+        b.upload_subkernel(dest, KERNEL_ID, image).map_err(|e| (format!("upload: {e}"), j.clone()))?;
         let ts = counter.map_or(0, |c| (c.now() + 125_000) as u64);
         b.load_run(dest, KERNEL_ID, true, ts).map_err(|e| (format!("run: {e}"), j.clone()))?;
-        out.status(&format!("moninj: {} running (not awaited)", path.display()));
+        out.status(&format!("moninj: {name} running (not awaited)"));
     }
     let w = watch(b, dest, ch, Duration::from_millis(a.watch), |t, v| println!("{:>9.3} ms  level {v}", t.as_secs_f64() * 1e3))
         .map_err(|e| (format!("monitor: {e}"), j.clone()))?;
@@ -80,7 +81,8 @@ pub fn moninj(target: &mut dyn Target, a: &MoninjArgs, out: &Out) -> Result<Json
         b.inject(dest, ch, 0, 0).map_err(|e| (format!("inject: {e}"), j.clone()))?;
         println!("moninj: override released");
     }
-    b.clear_async();
+    // The kernel's SubkernelFinished (if any) stays with the master: in a
+    // session, a later `await` takes it.
     Ok(j.with("samples", w.samples).with("highs", w.highs).with("changes", w.changes))
 }
 

@@ -34,6 +34,13 @@ pub trait Target {
     /// The experiment's two kernels for this target (`dir` overrides
     /// where the built ones are; `a`/`b` replace either one by a file).
     fn kernels(&self, dir: Option<&Path>, a: Option<&Path>, b: Option<&Path>) -> Result<Kernels, String>;
+    /// A kernel to upload: `spec` is an ELF file or the name of a built
+    /// test kernel. Returns the name to show and the image.
+    fn kernel_image(&self, spec: &Path) -> Result<(String, Vec<u8>), String> {
+        let path = super::kernel::resolve_elf(spec)?;
+        let image = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((path.display().to_string(), image))
+    }
     /// `Some(shift)` if the target's clock is QEMU's instruction counter
     /// (`-icount shift=SHIFT`: 2^SHIFT ns of virtual time per instruction).
     fn icount_shift(&self) -> Option<u8> {
@@ -201,6 +208,25 @@ impl SimTarget {
     }
 }
 
+/// Names the sim link accepts → the registered stand-in
+/// (`scenario::register_kernels`): the test kernels' names first.
+const SIM_KERNELS: &[(&str, &str)] = &[
+    ("ttl_pulses", "standard"),
+    ("dma_record_playback", "ddma"),
+    ("args_return", "add_args"),
+    ("never_finishes", "never_finishes"),
+    ("raise_while_recording", "raise_while_recording"),
+    ("standard", "standard"),
+    ("ddma", "ddma"),
+    ("add_args", "add_args"),
+    ("huge_recording", "huge_recording"),
+    ("standard_dest2", "standard_dest2"),
+];
+
+fn sim_kernel(name: &str) -> Option<&'static str> {
+    SIM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
 impl Target for SimTarget {
     fn name(&self) -> &'static str {
         "sim"
@@ -219,6 +245,25 @@ impl Target for SimTarget {
             return Err("the sim link runs its own stand-in kernels, not ELF files (use the qemu link for --a/--b)".into());
         }
         Ok(Kernels::sim())
+    }
+
+    /// The simulation runs stand-ins registered by name; the test kernels'
+    /// names map to the stand-in doing the same, so one script runs on
+    /// both links. A file is uploaded as it is.
+    fn kernel_image(&self, spec: &Path) -> Result<(String, Vec<u8>), String> {
+        if spec.is_file() {
+            let image = std::fs::read(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
+            return Ok((spec.display().to_string(), image));
+        }
+        let name = spec.to_string_lossy();
+        let name = name.strip_suffix(".elf").unwrap_or(&name);
+        let stand_in = sim_kernel(name).ok_or_else(|| {
+            format!(
+                "{name}: the sim link runs stand-ins, not ELF files: one of {}",
+                SIM_KERNELS.iter().map(|(n, s)| if n == s { n.to_string() } else { format!("{n} (= {s})") }).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        Ok((format!("{stand_in} (simulated)"), satman_systest::sim::image(stand_in, satman_systest::scenario::IMAGE_SIZE)))
     }
 
     fn close(&mut self) -> Closed {
