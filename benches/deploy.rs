@@ -62,6 +62,7 @@ struct Bench {
     store: CardStore<FileDevice>,
     mgmt: Mgmt,
     sys: NoSystem,
+    budget: satman::budget::Budget,
     _dir: std::path::PathBuf,
 }
 
@@ -75,13 +76,13 @@ impl Bench {
         make_card(&path, &CardSpec { size: card_mb << 20, boot: Some(&boot), boot_capacity: Some(capacity), ..Default::default() })
             .unwrap();
         let store = CardStore::mount(FileDevice::open(&path).map_err(|_| libsdcard::CardError::NoCard));
-        Bench { store, mgmt: Mgmt::new(None), sys: NoSystem, _dir: dir }
+        Bench { store, mgmt: Mgmt::new(None), sys: NoSystem, budget: satman::budget::Budget::new(16 << 20), _dir: dir }
     }
 
     /// Decodes `frame` and hands it to core management; returns the reply.
     fn handle(&mut self, frame: &Frame) -> Option<Frame> {
         let (p, _) = Packet::decode(frame.as_bytes()).unwrap();
-        let mut ctx = Ctx { config: &mut self.store, system: &mut self.sys, arena: Default::default(), now_us: 0 };
+        let mut ctx = Ctx { config: &mut self.store, system: &mut self.sys, arena: Default::default(), now_us: 0, budget: &mut self.budget };
         self.mgmt.handle(p, &mut ctx)
     }
 }
