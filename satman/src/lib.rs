@@ -41,6 +41,8 @@ extern crate std;
 pub mod budget;
 pub mod build_id;
 pub mod chunks;
+#[cfg(test)]
+mod testing;
 pub mod clocks;
 pub mod crashlog;
 pub mod cpu1_reset;

@@ -201,14 +201,12 @@ impl Ddma {
 mod tests {
     //! The DDMA part alone, with a fake engine, RTIO, clock and wire.
 
-    use alloc::vec::Vec;
     use core::cell::Cell;
 
     use libdma::{Arena, PlaybackTrace};
-    use libdrtio::Frame;
 
     use super::*;
-    use crate::hal::RtioError;
+    use crate::testing::{FakeClock, FakeRtio, Sent};
 
     #[derive(Default)]
     struct FakeDma {
@@ -228,55 +226,6 @@ mod tests {
         fn stop(&mut self) {}
         fn idle(&mut self) -> bool {
             !self.reading
-        }
-    }
-
-    #[derive(Default)]
-    struct FakeRtio(Vec<Initiator>);
-
-    impl Rtio for FakeRtio {
-        fn select(&mut self, initiator: Initiator) {
-            self.0.push(initiator);
-        }
-        fn reset(&mut self) {}
-        fn hold_reset(&mut self, _: bool) {}
-        fn take_error(&mut self) -> Option<RtioError> {
-            None
-        }
-        fn set_route(&mut self, _: u8, _: u8) {}
-        fn take_tsc_loaded(&mut self) -> bool {
-            false
-        }
-    }
-
-    struct FakeClock(Cell<u64>);
-
-    impl Clock for FakeClock {
-        fn now_us(&self) -> u64 {
-            self.0.get()
-        }
-    }
-
-    /// Every packet sent, with its destination (0 for a reply upstream).
-    #[derive(Default)]
-    struct Sent(Vec<(u8, Frame)>);
-
-    impl Wire for Sent {
-        fn own(&self) -> u8 {
-            5
-        }
-        fn reply(&mut self, packet: &Packet<'_>) {
-            self.0.push((0, Frame::encode(packet).unwrap()));
-        }
-        fn late_reply(&mut self, destination: u8, packet: &Packet<'_>) {
-            self.0.push((destination, Frame::encode(packet).unwrap()));
-        }
-        fn send_routed(&mut self, destination: u8, packet: &Packet<'_>) -> bool {
-            self.0.push((destination, Frame::encode(packet).unwrap()));
-            true
-        }
-        fn room_towards(&self, _: u8) -> usize {
-            32
         }
     }
 

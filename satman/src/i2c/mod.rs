@@ -170,36 +170,8 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
+    use crate::testing::Replies;
     use crate::hal::NoI2c;
-
-    #[derive(Default)]
-    struct Replies(Vec<Vec<u8>>);
-
-    impl Wire for Replies {
-        fn own(&self) -> u8 {
-            1
-        }
-        fn reply(&mut self, packet: &Packet<'_>) {
-            let mut b = [0u8; libdrtio::MAX_PACKET];
-            let n = packet.encode(&mut b).unwrap();
-            self.0.push(b[..n].to_vec());
-        }
-        fn late_reply(&mut self, _: u8, packet: &Packet<'_>) {
-            self.reply(packet)
-        }
-        fn send_routed(&mut self, _: u8, _: &Packet<'_>) -> bool {
-            false
-        }
-        fn room_towards(&self, _: u8) -> usize {
-            0
-        }
-    }
-
-    impl Replies {
-        fn packets(&self) -> Vec<Packet<'_>> {
-            self.0.iter().map(|b| Packet::decode(b).unwrap().0).collect()
-        }
-    }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Op {
