@@ -38,14 +38,19 @@ impl Block {
     /// `len <= capacity()`, and nobody else writes the block meanwhile.
     pub unsafe fn bytes(&self, len: usize) -> &[u8] {
         debug_assert!(len <= self.cap);
-        core::slice::from_raw_parts(self.ptr.as_ptr(), len)
+        // SAFETY: the block owns `cap` bytes of the arena's region (it came
+        // from `Arena::alloc`), `len <= cap` and nobody writes them meanwhile
+        // (the caller's contract).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), len) }
     }
 
     /// # Safety
     /// As for [`Block::bytes`].
     pub unsafe fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
         debug_assert!(len <= self.cap);
-        core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len)
+        // SAFETY: as in `bytes`; `&mut self` makes this the only view through
+        // the block, and the caller promises no other writer.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
     }
 
     fn layout(&self) -> Layout {
@@ -87,7 +92,7 @@ pub struct Arena {
     owned: Option<(NonNull<u8>, Layout)>,
 }
 
-// Safety: the arena exclusively owns its region; the raw pointers inside the
+// SAFETY: the arena exclusively owns its region; the raw pointers inside the
 // allocator never alias anything outside it.
 unsafe impl Send for Arena {}
 
@@ -102,7 +107,9 @@ impl Arena {
         let mut talc = Talc::new(Manual);
         // A region too small for talc's metadata leaves an arena that refuses
         // every allocation, which the store reports as an over-budget error.
-        let _ = talc.claim(base, size);
+        // SAFETY: the caller hands over `base..base + size` for the arena's
+        // lifetime, which is what `claim` needs.
+        let _ = unsafe { talc.claim(base, size) };
         Arena { talc, capacity: size, in_use: 0, peak: 0, blocks: 0, owned: None }
     }
 
@@ -110,7 +117,10 @@ impl Arena {
     /// tests), or `None` if they cannot be allocated.
     pub fn with_capacity(size: usize) -> Option<Arena> {
         let layout = Layout::from_size_align(size.max(1), 4096).ok()?;
+        // SAFETY: `layout` has a non-zero size.
         let base = NonNull::new(unsafe { alloc::alloc::alloc(layout) })?;
+        // SAFETY: the allocation is `size` bytes (or more), writable, and
+        // owned by the arena until its `Drop` frees it.
         let mut arena = unsafe { Arena::from_region(base.as_ptr(), size) };
         arena.owned = Some((base, layout));
         Some(arena)
@@ -141,6 +151,7 @@ impl Arena {
         if cap > self.capacity {
             return None;
         }
+        // SAFETY: `cap` is at least 1, so the layout is not zero-sized.
         let ptr = unsafe { self.talc.try_allocate(layout(cap))? };
         self.blocks += 1;
         self.account(cap, 0);
@@ -156,6 +167,10 @@ impl Arena {
         if cap > self.capacity {
             return false;
         }
+        // SAFETY: `block` is a live allocation of this arena (its fields are
+        // private, only `alloc` of the store's one arena makes them, and
+        // `free` consumes it) with the layout it was allocated or last
+        // resized with, and `cap` is larger than its size.
         if unsafe { self.talc.try_grow_in_place(block.as_ptr(), block.layout(), cap) } {
             self.account(cap - block.cap, 0);
             block.cap = cap;
@@ -174,6 +189,9 @@ impl Arena {
         }
         let Some(mut new) = self.alloc(size) else { return false };
         let keep = keep.min(block.cap);
+        // SAFETY: both blocks are live and distinct allocations, `keep` is at
+        // most the old block's capacity and the new one is at least as large
+        // (`size` > the old capacity, or it would have grown in place).
         unsafe { core::ptr::copy_nonoverlapping(block.as_ptr(), new.as_ptr(), keep) };
         core::mem::swap(block, &mut new);
         self.free(new);
@@ -186,12 +204,16 @@ impl Arena {
         if cap >= block.cap {
             return;
         }
+        // SAFETY: a live block of this arena with its current layout (see
+        // `grow_in_place`), and `0 < cap < block.cap`.
         unsafe { self.talc.shrink(block.as_ptr(), block.layout(), cap) };
         self.account(0, block.cap - cap);
         block.cap = cap;
     }
 
     pub fn free(&mut self, block: Block) {
+        // SAFETY: a live block of this arena with its current layout (see
+        // `grow_in_place`); taking it by value ends its only handle.
         unsafe { self.talc.deallocate(block.as_ptr(), block.layout()) };
         self.blocks -= 1;
         self.account(0, block.cap);
@@ -201,6 +223,8 @@ impl Arena {
 impl Drop for Arena {
     fn drop(&mut self) {
         if let Some((base, layout)) = self.owned {
+            // SAFETY: allocated in `with_capacity` with this layout; the
+            // allocator inside dies with the arena.
             unsafe { alloc::alloc::dealloc(base.as_ptr(), layout) };
         }
     }
@@ -244,9 +268,11 @@ mod tests {
     fn grow_moves_when_blocked_and_keeps_contents() {
         let mut a = Arena::with_capacity(1 << 20).unwrap();
         let mut b = a.alloc(128).unwrap();
+        // SAFETY: 3 bytes of a 128-byte block nobody else uses.
         unsafe { b.bytes_mut(3).copy_from_slice(b"abc") };
         let blocker = a.alloc(128).unwrap();
         assert!(a.grow(&mut b, 10_000, 3));
+        // SAFETY: as above.
         assert_eq!(unsafe { b.bytes(3) }, b"abc");
         assert!(b.capacity() >= 10_000);
         a.free(blocker);

@@ -158,6 +158,7 @@ mod tests {
         let mut buf = [0u8; 40];
         let mut r = Recorder::new();
         assert!(!r.is_active());
+        // SAFETY: `buf` outlives the recording and is not touched until `stop`.
         unsafe { r.start(buf.as_mut_ptr(), buf.len()) };
         r.output(0x0100_0F00, 5, 1).unwrap();
         r.output_wide(0x0100_0F01, 7, &[2, 3]).unwrap();
@@ -176,6 +177,7 @@ mod tests {
         assert_eq!(r.output(0x0100_0F00, 1, 1), Err(RecorderFull { needed: 17 }));
         assert_eq!(r.output_wide(0x0100_0F00, 1, &[]), Err(RecorderFull { needed: 13 }));
         let mut buf = [0u8; 17];
+        // SAFETY: `buf` outlives the recording and is not touched until `stop`.
         unsafe { r.start(buf.as_mut_ptr(), buf.len()) };
         r.output(0x0100_0F00, 1, 1).unwrap();
         r.stop();
@@ -188,10 +190,12 @@ mod tests {
         let mut small = [0u8; 20];
         let mut big = [0u8; 64];
         let mut r = Recorder::new();
+        // SAFETY: `small` is not touched until the rebase below.
         unsafe { r.start(small.as_mut_ptr(), small.len()) };
         r.output(0x100, 1, 1).unwrap();
         assert!(r.output(0x100, 2, 2).is_err());
         big[..17].copy_from_slice(&small[..17]);
+        // SAFETY: `big` holds the 17 bytes recorded so far and is not touched until `stop`.
         unsafe { r.rebase(big.as_mut_ptr(), big.len()) };
         r.output(0x100, 2, 2).unwrap();
         assert_eq!(crate::record::validate(&big[..r.stop()]), Ok(2));

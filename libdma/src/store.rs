@@ -38,7 +38,7 @@ pub struct Lease {
     pub cap: usize,
 }
 
-// Safety: a lease is an address range; whoever holds it is its only writer.
+// SAFETY: a lease is an address range; whoever holds it is its only writer.
 unsafe impl Send for Lease {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,8 @@ impl Store {
     /// The bytes of a complete trace, terminator included.
     pub fn trace_bytes(&self, key: Key) -> Option<&[u8]> {
         let t = self.traces.get(&key).filter(|t| t.complete)?;
+        // SAFETY: complete traces are never leased to a recorder, so nothing writes the block
+        // while `&self` is borrowed; `len` never exceeds the block's capacity.
         Some(unsafe { t.block.bytes(t.len) })
     }
 
@@ -242,21 +244,27 @@ impl Store {
             }
         }
         let trace = self.traces.get_mut(&key).ok_or(StoreError::OrphanChunk)?;
+        // SAFETY: the block was grown to at least `len + data.len()` above; an uploaded (not
+        // recorded) trace is never leased, and `&mut self` excludes every other view.
         unsafe { trace.block.bytes_mut(trace.len + data.len())[trace.len..].copy_from_slice(data) };
         trace.len += data.len();
         if !last {
             // Check the records this chunk completed, so that the last chunk
             // does not have to go through the whole trace.
+            // SAFETY: `len` bytes were written above, within the capacity; no other view exists.
             trace.checked.feed(unsafe { trace.block.bytes(trace.len) });
             return Ok(AddProgress::Incomplete);
         }
         // The verdict is on the uploaded records alone: they must end
         // exactly where the upload ends, before the terminator we append.
+        // SAFETY: as above.
         if let Err(e) = trace.checked.finish(unsafe { trace.block.bytes(trace.len) }) {
             let _ = self.remove(key);
             return Err(StoreError::Malformed { offset: e.offset });
         }
         let trace = self.traces.get_mut(&key).ok_or(StoreError::NotFound)?;
+        // SAFETY: the last chunk grew the block to `len + 1` (`needed` counts the
+        // terminator); the block is not leased and `&mut self` excludes other views.
         unsafe { trace.block.bytes_mut(trace.len + 1)[trace.len] = 0 };
         trace.len += 1;
         trace.complete = true;
@@ -399,11 +407,14 @@ impl Store {
         if used > block.capacity() {
             return Err(StoreError::BadLength { len: used, capacity: block.capacity() });
         }
+        // SAFETY: `used <= capacity` was checked just above; the recording's lease ended with
+        // `finish_recording`, so the recorder no longer writes the block.
         let split = split_in_place_within(unsafe { block.bytes_mut(used) }, local, max_remote)?;
         let len = split.local_len + 1;
         if !self.arena.grow(block, len, split.local_len) {
             return Err(self.over_budget(len));
         }
+        // SAFETY: the block was grown to at least `len` just above, and is no longer leased.
         unsafe { block.bytes_mut(len)[split.local_len] = 0 };
         self.arena.shrink(block, len);
         Ok((len, split.remote))
@@ -510,10 +521,14 @@ mod tests {
     fn record_into(s: &mut Store, kernel: u32, name: &str, events: &[(u32, i64)]) -> Result<Recorded, StoreError> {
         let lease = s.begin_recording(kernel, name)?;
         let mut r = Recorder::new();
+        // SAFETY: the lease is the store's to lend until `grow_recording`/`finish_recording`, and
+        // nothing else writes it meanwhile.
         unsafe { r.start(lease.ptr, lease.cap) };
         for &(target, ts) in events {
             if let Err(full) = r.output(target, ts, 1) {
                 let lease = s.grow_recording(r.len(), full.needed)?;
+                // SAFETY: the grown lease holds the bytes recorded so far (the store keeps them)
+                // and `cap >= len`.
                 unsafe { r.rebase(lease.ptr, lease.cap) };
                 r.output(target, ts, 1).unwrap();
             }
