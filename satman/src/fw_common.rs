@@ -81,8 +81,15 @@ impl System for FwSystem {
     }
 }
 
-/// The DDMA store over the `ddma` region of the linker script.
+/// The DDMA store over the `ddma` region of the linker script. The region
+/// can have one owner: a second call panics rather than hand out an aliasing
+/// arena (main calls it once, at start-up).
 pub fn store() -> Store {
+    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(!TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel), "the ddma region has an owner already");
     let r = boot::regions::ddma();
+    // SAFETY: the linker script reserves the region for DDMA traces, nothing
+    // else uses it, and `TAKEN` makes this store its only owner for the
+    // firmware's life (CPU1 writes it only through leases the store hands out).
     Store::new(unsafe { Arena::from_region(r.start as *mut u8, r.len()) })
 }

@@ -219,20 +219,33 @@ impl Service {
 #[unsafe(link_section = ".cpu1")]
 static mut KERNEL_RTIO: Option<GatewareKernelRtio<Mmio>> = None;
 
-fn kernel_rtio() -> &'static mut GatewareKernelRtio<Mmio> {
-    // Safety: called on CPU1 only, never re-entered.
+/// Runs `f` with CPU1's driver. A safe fn because the `&mut` cannot alias:
+/// it is checked to run on CPU1 (CPU0 never reaches the driver), it does not
+/// outlive `f`, and CPU1's IRQ handlers never call here, so nothing on CPU1
+/// can start a second borrow while `f` runs (a stop abandons the interrupted
+/// context for good; the next run's borrow starts afresh).
+fn with_kernel_rtio<R>(f: impl FnOnce(&mut GatewareKernelRtio<Mmio>) -> R) -> R {
+    assert_eq!(platform::cpu::id(), 1, "the kernel RTIO driver is CPU1's");
+    // SAFETY: see above: the one live reference to `KERNEL_RTIO`, on the one
+    // CPU that uses it, scoped to this call.
     let slot = unsafe { &mut *core::ptr::addr_of_mut!(KERNEL_RTIO) };
-    slot.get_or_insert_with(|| GatewareKernelRtio::new(unsafe { Mmio::new() }, now_us as fn() -> u64))
+    let rtio = slot.get_or_insert_with(|| {
+        // SAFETY: the driver touches only the `rtio` CSR bank, which no CPU0
+        // code drives (CPU0 has its own banks), and `KERNEL_RTIO` holds the
+        // one instance.
+        GatewareKernelRtio::new(unsafe { Mmio::new() }, now_us as fn() -> u64)
+    });
+    f(rtio)
 }
 
 pub fn rtio_counter() -> i64 {
-    kernel_rtio().counter()
+    with_kernel_rtio(|r| r.counter())
 }
 
 pub fn kernel_output(timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
-    kernel_rtio().output(timestamp, target, data)
+    with_kernel_rtio(|r| r.output(timestamp, target, data))
 }
 
 pub fn kernel_input(channel: u32, timeout: i64) -> RtioInput {
-    kernel_rtio().input(channel, timeout)
+    with_kernel_rtio(|r| r.input(channel, timeout))
 }

@@ -130,6 +130,9 @@ impl KernelHost for Cpu1Host {
 
     fn unwind(&mut self, exn: &libksupport::exception::Exception, backtrace: &mut [(u32, u32)]) -> usize {
         // Raised by the firmware inside an API call: the kernel may catch it.
+        // SAFETY: this runs on CPU1 inside an API call the kernel entered through
+        // `eh::target::entry` (every `KernelHost` call comes from such a call), and `exn`'s
+        // message is firmware-owned and readable.
         unsafe { libksupport::eh::target::unwind_api_exception(exn, backtrace) }
     }
 }
@@ -158,13 +161,20 @@ fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     let kernel = Kernel::parse(image).map_err(|e| e.to_string())?;
     let layout = kernel.layout();
     // Heap1 memory: freed by the heap reset when the kernel CPU restarts.
+    // SAFETY: `Kernel::parse` refuses an image whose entry is not inside its loaded size, so the
+    // layout is never zero-sized.
     let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
     if base.is_null() {
         return Err(alloc::format!("no room for a {} byte kernel image", layout.size()));
     }
+    // SAFETY: `base` is a fresh, non-null, zeroed allocation of `layout.size()` bytes that nothing
+    // else references.
     let dest = unsafe { core::slice::from_raw_parts_mut(base, layout.size()) };
     let loaded = kernel.load(dest, base as u32, &api::resolve).map_err(|e| e.to_string())?;
     cache::sync_instructions(base as usize, layout.size());
+    // SAFETY: the loader checked that the entry lies in the image it just relocated into `dest`,
+    // and the instruction side was synchronised above, so the address is this kernel's
+    // `__modinit__`, an `extern "C" fn()`.
     let entry = unsafe { core::mem::transmute::<usize, extern "C" fn()>(loaded.entry as usize) };
     Ok(Loaded { entry, base: loaded.load_addr, size: loaded.size, exidx: loaded.exidx, load_ticks: time::ticks() - t0 })
 }
@@ -180,6 +190,9 @@ pub fn cpu1_main() -> ! {
             continue;
         };
         match msg {
+            // SAFETY: CPU0 lends the image until it receives `LoadDone` or `LoadFailed` (msg.rs
+            // ownership rules) and does not write it meanwhile; `load` keeps no reference past its
+            // return, which is before either reply.
             ToKernel::Load { image } => match load(unsafe { image.as_slice() }) {
                 Ok(k) => {
                     log::info!(
@@ -201,8 +214,11 @@ pub fn cpu1_main() -> ! {
                 let Some(k) = loaded.take() else { continue };
                 let mut rt = Runtime::new(host() as &'static mut dyn KernelHost);
                 rt.set_now(timestamp as i64);
+                // SAFETY: CPU1, between kernels: the previous kernel's entry has returned or was
+                // abandoned by a restart, so no entry point runs.
                 unsafe { abi::install(rt) };
                 let stack = crate::platform::boot::regions::stack1();
+                // SAFETY: CPU1, before the kernel's entry is called: no kernel code runs.
                 unsafe { eh::set_kernel(k.base, k.size, k.exidx.clone(), stack.start as u32..stack.end as u32) };
                 cpu1::set_kernel_image(k.base, k.size);
                 let now = time::ticks();

@@ -33,6 +33,8 @@ pub fn invalidate_l1_dcache() {
 
 /// SCU registers at 0xF8F0_0000 (Cortex-A9 MPCore TRM, 2.2).
 fn scu() -> zynq7000::mpcore::MmioScuRegisters<'static> {
+    // SAFETY: the SCU block's fixed address (Cortex-A9 MPCore TRM); its registers are only written
+    // at start-up by CPU0, and every other access is a read.
     unsafe { ScuRegisters::new_mmio_at(zynq7000::mpcore::SCU_BASE_ADDR) }
 }
 
@@ -82,6 +84,8 @@ pub fn l2_state() -> L2State {
 }
 
 fn l2() -> l2_cache::MmioRegisters<'static> {
+    // SAFETY: the L2C-310's fixed address, mapped as device memory; CPU0 alone drives it (start-up
+    // and maintenance by address), as this module's docs say.
     unsafe { l2_cache::Registers::new_mmio_at(l2_cache::L2C_BASE_ADDR) }
 }
 
@@ -153,6 +157,8 @@ pub fn enable_l2() -> L2State {
 /// 0xF800_0004 = 0x767B).
 fn slcr_l2c_ram_setup() {
     const SLCR_L2C_RAM: *mut u32 = 0xF800_0A1C as *mut u32;
+    // SAFETY: L2C_RAM is an SLCR word (Zynq TRM), written with the SLCR unlocked and IRQs masked
+    // by `with_unlocked`, before the L2 is enabled.
     super::slcr::with_unlocked(|| unsafe { SLCR_L2C_RAM.write_volatile(0x0002_0202) });
 }
 
@@ -226,10 +232,13 @@ pub fn clean_invalidate_range(addr: usize, len: usize) {
 pub fn sync_instructions(addr: usize, len: usize) {
     for a in lines(addr, len) {
         // DCCMVAU: clean data cache line by MVA to PoU (ARMv7-A ARM B4.2.1).
+        // SAFETY: DCCMVAU is cache maintenance by address: it changes no memory contents and needs
+        // no mapping of its own, so any address is harmless.
         unsafe { core::arch::asm!("mcr p15, 0, {0}, c7, c11, 1", in(reg) a as u32, options(nostack, preserves_flags)) };
     }
     aarch32_cpu::asm::dsb();
     // ICIALLU and BPIALL (the register value is ignored).
+    // SAFETY: ICIALLU and BPIALL only invalidate instruction-side caches; memory is unchanged.
     unsafe {
         core::arch::asm!(
             "mcr p15, 0, {0}, c7, c5, 0",

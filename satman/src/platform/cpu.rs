@@ -38,6 +38,7 @@ const CPSR_I: u32 = 1 << 7;
 #[inline]
 fn cpsr() -> u32 {
     let v: u32;
+    // SAFETY: reading CPSR has no side effect.
     unsafe {
         core::arch::asm!("mrs {}, cpsr", out(reg) v, options(nomem, nostack, preserves_flags))
     };
@@ -53,6 +54,8 @@ pub fn irqs_masked() -> bool {
 /// Masks IRQs on this CPU.
 #[inline]
 pub fn mask_irqs() {
+    // SAFETY: masking IRQs cannot break memory safety; the fence keeps the compiler from moving
+    // accesses out of the masked section.
     unsafe { core::arch::asm!("cpsid i", options(nomem, nostack, preserves_flags)) };
     compiler_fence(Ordering::SeqCst);
 }
@@ -64,6 +67,7 @@ pub fn mask_irqs() {
 #[inline]
 pub unsafe fn unmask_irqs() {
     compiler_fence(Ordering::SeqCst);
+    // SAFETY: the caller's contract (not inside a masked section or a handler).
     unsafe { core::arch::asm!("cpsie i", options(nomem, nostack, preserves_flags)) };
 }
 
@@ -75,6 +79,8 @@ pub fn irq_free<T>(f: impl FnOnce() -> T) -> T {
     mask_irqs();
     let r = f();
     if !was_masked {
+        // SAFETY: IRQs were unmasked on entry, so this is neither a handler (they run masked) nor
+        // a nested `irq_free`: restoring the state this section found is what the caller had.
         unsafe { unmask_irqs() };
     }
     r
@@ -89,6 +95,8 @@ const ACTLR_FW: u32 = 1 << 0;
 /// Joins this core to the coherency domain (SMP + FW bits).
 pub fn enable_smp() {
     let a = Actlr::read();
+    // SAFETY: setting SMP/FW before the D-cache and MMU come on is what the Cortex-A9 TRM asks
+    // for; it changes coherency participation, never memory contents.
     unsafe { Actlr::write(Actlr(a.0 | ACTLR_SMP | ACTLR_FW)) };
     aarch32_cpu::asm::isb();
 }
@@ -96,6 +104,7 @@ pub fn enable_smp() {
 /// FPEXC (VFP exception register; no wrapper in aarch32-cpu).
 pub fn fpexc() -> u32 {
     let v: u32;
+    // SAFETY: reading FPEXC has no side effect.
     unsafe {
         core::arch::asm!("vmrs {}, fpexc", out(reg) v, options(nomem, nostack, preserves_flags))
     };

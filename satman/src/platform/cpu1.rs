@@ -232,6 +232,8 @@ fn release_by_bootrom_protocol() {
     // Our QEMU park reads the gate with its MMU off: to the point of
     // coherency. SAFETY: a word only CPU0 writes.
     let gate = &raw mut super::boot::__satman_cpu1_gate;
+    // SAFETY: the gate is a word in the shared region that only CPU0 writes (CPU1's park only
+    // reads it), and a volatile store cannot tear it.
     unsafe { gate.write_volatile(super::boot::CPU1_GATE_OPEN) };
     super::cache::clean_range(gate as usize, 4);
     aarch32_cpu::asm::sev();
@@ -284,6 +286,17 @@ pub fn stop(deadline: Deadline) -> Result<(), Cpu1Error> {
     }
     set_state(Cpu1State::Dead);
     Err(Cpu1Error::Unresponsive)
+}
+
+/// CPU1 runs no code that touches heap1 or the mailboxes: it was never
+/// released, or it acknowledged the latest stop and has not been resumed
+/// (it waits in `run_or_park`).
+pub fn is_parked() -> bool {
+    if state() == Cpu1State::Offline {
+        return true;
+    }
+    let req = CONTROL.stop_req.load(Ordering::Acquire);
+    CONTROL.stop_ack.load(Ordering::Acquire) == req && CONTROL.run_gen.load(Ordering::Acquire) != req
 }
 
 /// Lets a stopped CPU1 enter its main function again.
@@ -372,6 +385,8 @@ static CPU1_PANICKING: AtomicBool = AtomicBool::new(false);
 /// masked, stacks set.
 #[unsafe(no_mangle)]
 extern "C" fn __satman_cpu1_rust() -> ! {
+    // SAFETY: CPU1's first code, MMU off, after CPU0 built the tables (it releases CPU1 only after
+    // `mmu::build_table`), which is `enable`'s contract.
     unsafe { super::mmu::enable() };
     gic::init_cpu_interface();
     run_or_park()
@@ -407,7 +422,11 @@ fn run_or_park() -> ! {
     set_state(Cpu1State::Running);
     CONTROL.entries.fetch_add(1, Ordering::AcqRel);
     let entry = CONTROL.entry.load(Ordering::Acquire);
+    // SAFETY: `entry` was stored by `start` from a `fn() -> !` (Release, read here with Acquire),
+    // so transmuting it back yields that same function pointer.
     let main: fn() -> ! = unsafe { core::mem::transmute::<usize, fn() -> !>(entry) };
+    // SAFETY: CPU1 main's entry: not inside `irq_free` nor a handler (`run_or_park` is called from
+    // the entry and the stop path, both in thread context).
     unsafe { cpu::unmask_irqs() };
     main()
 }
@@ -424,6 +443,8 @@ pub(super) fn panic_park() -> ! {
     CPU1_PANICKING.store(true, Ordering::Relaxed);
     CONTROL.panics.fetch_add(1, Ordering::Relaxed);
     set_state(Cpu1State::Panicked);
+    // SAFETY: as above: the park after a panic runs in thread context, so unmasking lets a stop
+    // SGI in.
     unsafe { cpu::unmask_irqs() };
     loop {
         cpu::wfi();

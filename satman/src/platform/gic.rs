@@ -40,10 +40,14 @@ pub enum Sgi {
 }
 
 fn gicd() -> MmioDistributorRegisters<'static> {
+    // SAFETY: the GIC distributor's fixed MPCore address; the PAC's accessors are volatile, CPU0
+    // configures it and CPU1 only touches its banked SGI/PPI words.
     unsafe { DistributorRegisters::new_mmio_fixed() }
 }
 
 fn gicc() -> MmioCpuInterfaceRegisters<'static> {
+    // SAFETY: the GIC CPU interface is banked per CPU at this fixed address, so each CPU reaches
+    // only its own.
     unsafe { CpuInterfaceRegisters::new_mmio_fixed() }
 }
 
@@ -168,6 +172,8 @@ pub fn dispatch() -> IrqOutcome {
         (_, id) => {
             let h = HANDLERS[id as usize].load(Ordering::Acquire);
             if h != 0 {
+                // SAFETY: `HANDLERS` holds only 0 or values `register` stored from a `fn()`, so a
+                // non-zero entry transmutes back to that function pointer.
                 let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(h) };
                 f();
             } else {

@@ -47,7 +47,7 @@ struct CpuHeap {
     capacity: AtomicUsize,
 }
 
-// Safety: `talc` is only accessed by the owning CPU with IRQs masked and
+// SAFETY: `talc` is only accessed by the owning CPU with IRQs masked and
 // `busy` held (or by CPU0 in `reset_heap1` while CPU1 is stopped).
 unsafe impl Sync for CpuHeap {}
 
@@ -74,9 +74,13 @@ impl CpuHeap {
     /// (Re)creates the heap over `region`. Caller guarantees nobody else
     /// uses this heap meanwhile.
     unsafe fn init(&self, region: Region) {
+        // SAFETY: the caller guarantees nobody else uses this heap, so this
+        // is the only reference to the allocator state.
         let talc = unsafe { &mut *self.talc.get() };
         *talc = Talc::new(Manual);
         // Claiming fails only for a region too small for talc's metadata.
+        // SAFETY: the region is the linker script's reservation for this
+        // heap, used by nothing else, and the old allocator state was dropped.
         let ok = unsafe { talc.claim(region.start as *mut u8, region.len()) }.is_some();
         self.start.store(region.start, Ordering::Relaxed);
         self.end.store(
@@ -110,6 +114,9 @@ impl CpuHeap {
             if self.busy.swap(true, Ordering::Acquire) {
                 return None;
             }
+            // SAFETY: `busy` is held and IRQs are masked on this (the owning)
+            // CPU, so no other reference to the allocator state exists (see
+            // the `Sync` impl).
             let talc = unsafe { &mut *self.talc.get() };
             let r = f(talc);
             self.mirror(talc);
@@ -179,9 +186,14 @@ pub fn stats() -> HeapStats {
     }
 }
 
-/// Initialises both heaps over their regions. CPU0, once, before CPU1 is
-/// released and before the first allocation.
-pub fn init() {
+/// Initialises both heaps over their regions.
+///
+/// # Safety
+/// CPU0, once, before CPU1 is released and before the first allocation:
+/// nothing may hold a block of either heap or be inside the allocator.
+pub unsafe fn init() {
+    // SAFETY: the caller's contract: no allocation exists and no other
+    // context uses either heap.
     unsafe {
         HEAP0.init(regions::heap0());
         HEAP1.init(regions::heap1());
@@ -192,17 +204,33 @@ pub fn init() {
 /// kernel heap). Only legal while CPU1 is stopped (after a successful
 /// [`super::cpu1::stop`], before [`super::cpu1::resume`]) or dead: this
 /// overwrites CPU1's heap state, including its busy flag if CPU1 was
-/// stopped inside the allocator.
-pub fn reset_heap1() {
+/// stopped inside the allocator. Checks that CPU1 is parked (or was never
+/// released) and otherwise refuses, returning `false`, so that a call at the
+/// wrong time cannot pull the heap from under a running CPU1.
+pub fn reset_heap1() -> bool {
+    if !super::cpu1::is_parked() {
+        log::error!("heap1 not reset: CPU1 is not parked");
+        return false;
+    }
+    // SAFETY: CPU1 is parked in `run_or_park` (or never ran) and touches
+    // neither its heap nor its blocks until `resume`; CPU0 never allocates
+    // from heap1 (`heap_of` picks the heap by CPU) and holds no heap1 block
+    // it would use afterwards (kernel images belong to the stopped run).
     unsafe { HEAP1.init(regions::heap1()) };
+    true
 }
 
 struct DualHeap;
 
+// SAFETY: each CPU allocates from its own heap, which `with` serialises;
+// blocks are aligned by talc to the layout, and a free goes back to the heap
+// that holds the address (foreign frees are counted and leaked, never passed
+// to the wrong heap).
 unsafe impl GlobalAlloc for DualHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let cpu = cpu::id();
         let heap = heap_of(cpu);
+        // SAFETY: `GlobalAlloc::alloc`'s caller gives a non-zero-sized layout.
         let r = heap.with(|t| unsafe { t.allocate(layout) });
         match r {
             Some(Some(p)) => {
@@ -237,6 +265,8 @@ unsafe impl GlobalAlloc for DualHeap {
         }
         // A re-entered free (only possible from a panic inside the
         // allocator) leaks the block rather than deadlock.
+        // SAFETY: `ptr` lies in this heap and came from `alloc` with `layout`
+        // (the caller's contract), so it is one of this talc's live blocks.
         let _ = heap.with(|t| unsafe { t.deallocate(ptr, layout) });
     }
 }

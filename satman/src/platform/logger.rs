@@ -173,7 +173,11 @@ impl Log for Logger {
 fn emit(cpu: Cpu, bytes: &[u8]) {
     match cpu {
         Cpu::Cpu1 => {
-            if !CPU1_LOG.push_all(bytes) {
+            // SAFETY: CPU1 is the ring's one producer, and with IRQs
+            // masked no handler on CPU1 can push in the middle of this push
+            // (a stop SGI waits until they are unmasked).
+            let pushed = cpu::irq_free(|| unsafe { CPU1_LOG.push_all(bytes) });
+            if !pushed {
                 stats::CPU1_LOG_LINES_DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -200,12 +204,14 @@ fn emit(cpu: Cpu, bytes: &[u8]) {
 }
 
 fn drain_cpu1(sink: &mut Sink, buf: &mut LogBuffer<LOG_BUFFER_SIZE>) {
-    CPU1_LOG.drain(|part| {
+    // SAFETY: the one consumer: every caller holds the `SINK` lock, whose
+    // guard `sink` is.
+    unsafe { CPU1_LOG.drain(|part| {
         buf.write(part);
         if let Some(uart) = sink.uart.as_mut() {
             let _ = uart.write_all(part, Instant::after(UART_WAIT));
         }
-    });
+    }) };
 }
 
 /// CPU0 main-loop hook: moves CPU1's lines into the log and feeds UART1.

@@ -404,6 +404,9 @@ pub unsafe fn enable() {
     aarch32_cpu::register::Iciallu::write();
     aarch32_cpu::asm::dsb();
     super::cpu::enable_smp();
+    // SAFETY: `enable`'s contract: MMU off and the table built; the caches were just invalidated
+    // and SMP joined, so the new translation starts from clean state and maps the code running now
+    // identically.
     unsafe {
         Ttbr0::write(ttbr0());
         // TTBCR = 0: TTBR0 translates the whole 4 GiB.

@@ -56,12 +56,16 @@ const BOOT_LOG_LEVEL: log::LevelFilter = log::LevelFilter::Info;
 pub(crate) fn cpu0_start() -> ! {
     mmu::build_table();
     cache::enable_scu();
+    // SAFETY: the table just built maps this image, its stacks and every
+    // region the firmware touches identically, so execution continues.
     unsafe { mmu::enable() };
     let l2 = cache::enable_l2();
     time::init();
     gic::init_distributor();
     gic::init_cpu_interface();
-    heap::init();
+    // SAFETY: once, on CPU0, before CPU1 is released and before the first
+    // allocation (the logger below is the first user).
+    unsafe { heap::init() };
     logger::init(BOOT_LOG_LEVEL);
     crash::take_previous();
     let img = boot::regions::image();
@@ -95,6 +99,8 @@ pub(crate) fn cpu0_start() -> ! {
         r.start,
         r.end
     );
+    // SAFETY: not in an `irq_free` section nor an IRQ handler: this is the
+    // boot path, with the GIC and the handlers set up above.
     unsafe { cpu::unmask_irqs() };
     crate::firmware_main()
 }

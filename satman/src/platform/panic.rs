@@ -131,6 +131,7 @@ fn kind_name(kind: u32) -> &'static str {
 
 fn read_fault_regs() -> (u32, u32, u32, u32) {
     let (dfsr, dfar, ifsr, ifar): (u32, u32, u32, u32);
+    // SAFETY: reading the fault status and address registers has no side effect.
     unsafe {
         core::arch::asm!(
             "mrc p15, 0, {0}, c5, c0, 0", // DFSR

@@ -21,7 +21,7 @@ pub struct ByteRing<const N: usize> {
     buf: UnsafeCell<[u8; N]>,
 }
 
-// Safety: bytes are written only by the producer in the free part of the
+// SAFETY: bytes are written only by the producer in the free part of the
 // ring before `head` is published (Release), and read only by the consumer
 // after observing `head` (Acquire) and before publishing `tail`.
 unsafe impl<const N: usize> Sync for ByteRing<N> {}
@@ -36,7 +36,11 @@ impl<const N: usize> ByteRing<N> {
     }
 
     /// Producer: queues all of `data`, or nothing if it does not fit.
-    pub fn push_all(&self, data: &[u8]) -> bool {
+    ///
+    /// # Safety
+    /// No other `push_all` on this ring runs meanwhile (one producer: one
+    /// CPU, with IRQs masked or from one context only).
+    pub unsafe fn push_all(&self, data: &[u8]) -> bool {
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Acquire);
         let used = head.wrapping_sub(tail);
@@ -45,6 +49,9 @@ impl<const N: usize> ByteRing<N> {
         }
         let buf = self.buf.get() as *mut u8;
         for (i, &b) in data.iter().enumerate() {
+            // SAFETY: `i < data.len() <= N - used`, so the index lies in the
+            // free part of the ring, which the consumer does not read until
+            // `head` is published below, and the caller is the one producer.
             unsafe { buf.add(head.wrapping_add(i) % N).write(b) };
         }
         self.head
@@ -54,7 +61,10 @@ impl<const N: usize> ByteRing<N> {
 
     /// Consumer: hands the published bytes to `f` in at most two contiguous
     /// slices, then frees them. Returns the number of bytes consumed.
-    pub fn drain(&self, mut f: impl FnMut(&[u8])) -> usize {
+    ///
+    /// # Safety
+    /// No other `drain` on this ring runs meanwhile (one consumer).
+    pub unsafe fn drain(&self, mut f: impl FnMut(&[u8])) -> usize {
         let tail = self.tail.load(Ordering::Relaxed);
         let head = self.head.load(Ordering::Acquire);
         let len = head.wrapping_sub(tail);
@@ -64,6 +74,10 @@ impl<const N: usize> ByteRing<N> {
         let start = tail % N;
         let first = len.min(N - start);
         let buf = self.buf.get() as *const u8;
+        // SAFETY: `start + first <= N` and `len - first <= start`; the bytes
+        // `tail..head` were published by the producer (Acquire on `head`),
+        // which does not overwrite them before `tail` moves past them below,
+        // and the caller is the one consumer.
         unsafe {
             f(core::slice::from_raw_parts(buf.add(start), first));
             if first < len {

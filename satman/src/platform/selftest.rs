@@ -100,6 +100,9 @@ fn recv(timeout: Duration) -> Option<FromCpu1> {
 fn d16_roundtrip() -> bool {
     let pattern: u64 = 0x0123_4567_89AB_CDEF;
     let (lo, hi): (u32, u32);
+    // SAFETY: the block uses only d0/d16 and the two scratch registers it declares; d16 exists
+    // when the test expects it to (a missing d16 is the undefined instruction this self-test
+    // detects).
     unsafe {
         core::arch::asm!(
             "vmov d0, {plo}, {phi}",
@@ -150,6 +153,9 @@ fn cpu1_test_main() -> ! {
             }
             Some(ToCpu1::Fault) => {
                 // 0xC000_0000 is a fault entry in the MMU table (mmu.rs).
+                // SAFETY: a deliberate fault for the self-test: the MMU maps 0xC000_0000 as a
+                // fault entry, so the read traps into the abort handler instead of reaching
+                // memory.
                 let v = unsafe { (0xC000_0000 as *const u32).read_volatile() };
                 reply(FromCpu1::Pong(v)); // not reached
             }

@@ -22,6 +22,8 @@ pub fn exit(code: u32) -> ! {
     #[cfg(feature = "qemu")]
     {
         let block = [ADP_STOPPED_APPLICATION_EXIT, code];
+        // SAFETY: the QEMU semihosting exit call reads the two-word block on this stack and ends
+        // the emulation; it writes no memory.
         unsafe {
             core::arch::asm!(
                 "svc 0x123456",

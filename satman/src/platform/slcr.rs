@@ -13,6 +13,8 @@ const LOCK_KEY: u32 = 0x767B;
 /// unlocked state.
 pub fn with_unlocked<T>(f: impl FnOnce() -> T) -> T {
     super::cpu::irq_free(|| {
+        // SAFETY: the SLCR's fixed address; CPU0 alone writes it (module docs), with IRQs masked
+        // here, so the unlock/lock pair cannot interleave with another writer.
         let mut slcr = unsafe { zynq7000::slcr::Registers::new_mmio_fixed() };
         slcr.write_unlock(UNLOCK_KEY);
         let r = f();
@@ -25,6 +27,8 @@ pub fn with_unlocked<T>(f: impl FnOnce() -> T) -> T {
 /// 26.2.2): a reboot through the BootROM on silicon, a machine reset in QEMU.
 pub fn soft_reset() -> ! {
     with_unlocked(|| {
+        // SAFETY: the SLCR reset block at its fixed address, reached only with the SLCR unlocked
+        // by CPU0; the reset ends this program.
         let mut rst = unsafe { zynq7000::slcr::reset::ResetControl::new_mmio_fixed() };
         rst.write_pss(zynq7000::slcr::reset::PsResetControl::new_with_raw_value(1));
     });

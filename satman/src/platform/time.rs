@@ -73,6 +73,8 @@ pub fn rate_is_a_guess() -> bool {
 }
 
 fn regs() -> gtc::MmioRegisters<'static> {
+    // SAFETY: the global timer's fixed address; every CPU only reads the counter, and CPU0 alone
+    // configures it at start-up.
     unsafe { gtc::Registers::new_mmio_fixed() }
 }
 

@@ -81,6 +81,8 @@ impl Uart {
     /// # Safety
     /// At most one `Uart` per port may exist.
     pub unsafe fn new(port: Port, tx_ring: &'static mut [u8]) -> Uart {
+        // SAFETY: the caller guarantees this is the one `Uart` of the port, so nothing else drives
+        // these registers.
         let mut regs = unsafe {
             match port {
                 Port::Uart0 => Registers::new_mmio_fixed_0(),

@@ -178,6 +178,10 @@ impl DmaEngine for QemuDma {
         if p.status.error != 0 {
             return self.playing.take().map(|p| p.status);
         }
+        // SAFETY: `start_playback` handed out a complete trace of `len` bytes, and the store
+        // neither frees nor moves it (an erase is deferred as `orphaned`) until `end_playback`,
+        // which the core calls only after this engine reported the status; nothing writes a
+        // complete trace.
         let bytes = unsafe { core::slice::from_raw_parts(p.trace.ptr, p.trace.len) };
         let counter = (self.counter)();
         let mut done = false;
