@@ -43,16 +43,24 @@ fn outer(layout: Layout) -> Option<(Layout, usize)> {
     Some((l, off))
 }
 
+// SAFETY: every block is the system allocator's, `off` bytes into an outer
+// block of layout `l` whose alignment is the caller's (or more), so the user
+// pointer keeps the requested alignment and size; `dealloc` recomputes the
+// same `(l, off)` from the same layout and frees exactly that outer block.
 unsafe impl GlobalAlloc for TrackingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((l, off)) = outer(layout) else { return std::ptr::null_mut() };
-        let base = System.alloc(l);
+        // SAFETY: `l` is at least `off + size` > 0 bytes.
+        let base = unsafe { System.alloc(l) };
         if base.is_null() {
             return base;
         }
-        let user = base.add(off);
+        // SAFETY: `off < l.size()`, inside the fresh block.
+        let user = unsafe { base.add(off) };
         let slot = current_slot();
-        user.sub(HEADER).cast::<u64>().write(slot as u64);
+        // SAFETY: `off >= HEADER` and `off` is a multiple of the outer
+        // alignment (>= 8), so the header word lies inside the block, aligned.
+        unsafe { user.sub(HEADER).cast::<u64>().write(slot as u64) };
         if slot != 0 {
             let s = slot as usize;
             let now = BYTES[s].fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
@@ -64,12 +72,16 @@ unsafe impl GlobalAlloc for TrackingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let Some((l, off)) = outer(layout) else { return };
-        let slot = ptr.sub(HEADER).cast::<u64>().read() as usize;
+        // SAFETY: `ptr` came from `alloc` with this layout, which wrote the
+        // header word just below it.
+        let slot = unsafe { ptr.sub(HEADER).cast::<u64>().read() } as usize;
         if slot != 0 && slot < SLOTS {
             BYTES[slot].fetch_sub(layout.size() as isize, Ordering::Relaxed);
             BLOCKS[slot].fetch_sub(1, Ordering::Relaxed);
         }
-        System.dealloc(ptr.sub(off), l);
+        // SAFETY: `ptr - off` is the outer block `alloc` got from the system
+        // allocator with layout `l` (recomputed from the same layout).
+        unsafe { System.dealloc(ptr.sub(off), l) };
     }
 }
 

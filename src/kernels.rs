@@ -148,6 +148,8 @@ pub fn huge_exception(api: &mut dyn KernelApi) {
 pub fn huge_message(api: &mut dyn KernelApi) {
     let text = vec![b'y'; HUGE];
     let hdr = libksupport::rpc::ListHeader { ptr: text.as_ptr() as *mut u8, len: text.len() as u32 };
+    // SAFETY: the one argument points to a live string header whose bytes (`text`) outlive the
+    // call, matching the tag `s`.
     unsafe { api.subkernel_send_message(0, true, 0, b"s:s", &[(&hdr as *const libksupport::rpc::ListHeader).cast()]) };
 }
 
@@ -164,11 +166,13 @@ pub fn add_args(api: &mut dyn KernelApi) {
     let n = api.subkernel_await_message(-1, 10_000, b"ii", 2, 2);
     assert_eq!(n, 2);
     let (mut a, mut b) = (0i32, 0i32);
+    // SAFETY: each slot is a live `i32`, the type of the tag `i` being received.
     unsafe {
         assert_eq!(api.rpc_recv((&mut a as *mut i32).cast()), 0);
         assert_eq!(api.rpc_recv((&mut b as *mut i32).cast()), 0);
     }
     let sum = a.wrapping_add(b);
+    // SAFETY: the argument points to a live `i32`, matching the tag `i`.
     unsafe { api.subkernel_send_message(0, true, 0, b"i:i", &[(&sum as *const i32).cast()]) };
 }
 

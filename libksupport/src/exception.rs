@@ -58,13 +58,18 @@ impl CSlice {
         self.len == u32::MAX
     }
 
+    /// The string's bytes; empty for a host key (whose `ptr` is a key, not
+    /// an address).
+    ///
     /// # Safety
-    /// `ptr` must point to `len` readable bytes (not a host key).
+    /// Unless this is a host key, `ptr` must point to `len` readable bytes
+    /// that stay unchanged for `'a`.
     pub unsafe fn as_bytes<'a>(&self) -> &'a [u8] {
-        if self.len == 0 || self.ptr.is_null() {
+        if self.len == 0 || self.ptr.is_null() || self.is_host_key() {
             &[]
         } else {
-            core::slice::from_raw_parts(self.ptr, self.len as usize)
+            // SAFETY: not a host key, so the caller's contract applies.
+            unsafe { core::slice::from_raw_parts(self.ptr, self.len as usize) }
         }
     }
 }
@@ -123,15 +128,19 @@ pub unsafe fn serialize(exn: &Exception, backtrace: &[(u32, u32)], out: &mut Vec
         let _ = out.write_u32(u32::MAX);
         let _ = out.write_u32(exn.message.ptr as usize as u32);
     } else {
-        write_str(out, exn.message.as_bytes());
+        // SAFETY: the caller's contract: the exception's strings are
+        // readable or host keys (which `as_bytes` does not dereference).
+        write_str(out, unsafe { exn.message.as_bytes() });
     }
     for p in exn.param {
         let _ = out.write_u64(p as u64);
     }
-    write_str(out, exn.file.as_bytes());
+    // SAFETY: as above.
+    write_str(out, unsafe { exn.file.as_bytes() });
     let _ = out.write_u32(exn.line);
     let _ = out.write_u32(exn.column);
-    write_str(out, exn.function.as_bytes());
+    // SAFETY: as above.
+    write_str(out, unsafe { exn.function.as_bytes() });
     // Stack pointer info: sp, initial and current backtrace sizes.
     let _ = out.write_u32(backtrace.first().map_or(0, |f| f.1));
     let _ = out.write_u32(backtrace.len() as u32);
@@ -155,6 +164,7 @@ pub fn serialize_message(id: u32, message: &str, param: [i64; 3], out: &mut Vec<
         message: CSlice::from_bytes(message.as_bytes()),
         param,
     };
+    // SAFETY: the strings are `'static` literals and `message`, a borrow that outlives this call.
     unsafe { serialize(&exn, &[], out) }
 }
 
@@ -280,6 +290,7 @@ mod tests {
             param: [42, -1, 7],
         };
         let mut blob = Vec::new();
+        // SAFETY: every string is a `'static` literal.
         unsafe { serialize(&exn, &[(0x100, 0x2000)], &mut blob) };
         assert_eq!(&blob[..13], &[5, 0, 0, 0, 0x5A, 0x5A, 0x5A, 0x5A, 9, 1, 0, 0, 0]);
         assert_eq!(&blob[13..17], &18u32.to_le_bytes());

@@ -13,6 +13,12 @@
 //! Reset protocol: [`Mailbox::reset`] may only run while the other side is
 //! known not to touch this mailbox (CPU1 resets both directions while CPU0
 //! waits for its restart acknowledgement).
+//!
+//! One producer and one consumer: each mailbox has exactly one sending
+//! context and one receiving context (a CPU's main loop, never an interrupt
+//! handler). The methods are safe fns on `&self`, so that rule is kept by
+//! the callers, not by the types; issue 9 item 8 asks for producer and
+//! consumer handles that would make it a type-level fact.
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
@@ -26,7 +32,7 @@ pub struct Mailbox<T: Copy, const N: usize> {
     slots: [UnsafeCell<MaybeUninit<T>>; N],
 }
 
-// Safety: a slot is written only by the producer before it publishes `head`
+// SAFETY: a slot is written only by the producer before it publishes `head`
 // (Release) and read only by the consumer after it observes `head` (Acquire);
 // the slot is not reused until the consumer publishes `tail`.
 unsafe impl<T: Copy + Send, const N: usize> Sync for Mailbox<T, N> {}
@@ -47,6 +53,10 @@ impl<T: Copy, const N: usize> Mailbox<T, N> {
         if head.wrapping_sub(tail) >= N {
             return Err(msg);
         }
+        // SAFETY: the slot at `head` is free (fewer than N messages are
+        // queued and the consumer published `tail` past it, Acquire above);
+        // the consumer reads it only after `head` moves past it below, and
+        // there is one producer (module docs).
         unsafe { (*self.slots[head % N].get()).write(msg) };
         self.head.store(head.wrapping_add(1), Ordering::Release);
         Ok(())
@@ -59,6 +69,10 @@ impl<T: Copy, const N: usize> Mailbox<T, N> {
         if head == tail {
             return None;
         }
+        // SAFETY: `tail != head`, so the producer wrote this slot and
+        // published it (Acquire on `head` above); it does not write it again
+        // until `tail` moves past it below, and there is one consumer (module
+        // docs). `T: Copy`: reading it out leaves nothing to drop twice.
         let msg = unsafe { (*self.slots[tail % N].get()).assume_init_read() };
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         Some(msg)

@@ -21,7 +21,7 @@ pub struct Bytes {
     len: usize,
 }
 
-// Safety: `Bytes` is an address range; the ownership rules in the module
+// SAFETY: `Bytes` is an address range; the ownership rules in the module
 // docs say when it may be dereferenced.
 unsafe impl Send for Bytes {}
 
@@ -47,7 +47,9 @@ impl Bytes {
         if self.len == 0 {
             &[]
         } else {
-            core::slice::from_raw_parts(self.ptr, self.len)
+            // SAFETY: the caller's contract: the range is still lent (the
+            // module's ownership rules) and the slice does not outlive it.
+            unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
         }
     }
 }

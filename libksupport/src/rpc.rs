@@ -188,71 +188,84 @@ fn is_packed(elt: &[u8]) -> bool {
 /// `ptr` must point to a valid value of that type in kernel memory, with
 /// every pointer inside it valid as well.
 pub unsafe fn encode(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>) -> Result<(), RpcError> {
-    encode_at(tag, ptr, out, 0)
+    // SAFETY: the caller's contract is `encode_at`'s, at depth 0.
+    unsafe {
+        encode_at(tag, ptr, out, 0)
+    }
 }
 
 unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
-    if depth > MAX_DEPTH {
-        return Err(RpcError::TooDeep);
-    }
-    match tag[0] {
-        b'n' => {}
-        b'b' => out.push(*ptr),
-        b'i' => out.extend_from_slice(&ptr.cast::<[u8; 4]>().read_unaligned()),
-        b'I' | b'f' => out.extend_from_slice(&ptr.cast::<[u8; 8]>().read_unaligned()),
-        b's' | b'B' | b'A' => {
-            let h = ptr.cast::<ListHeader>().read_unaligned();
-            out.extend_from_slice(&h.len.to_le_bytes());
-            if h.len > 0 {
-                out.extend_from_slice(core::slice::from_raw_parts(h.ptr, h.len as usize));
+    // SAFETY: every read is of the value at `ptr` as `tag` lays it out, or of memory a pointer
+    // inside that value designates (list headers, element buffers, array buffers with the
+    // dimensions read here), all valid by the caller's contract; field offsets come from
+    // `field_offsets`, which follows the same layout as the kernel's compiler.
+    unsafe {
+        if depth > MAX_DEPTH {
+            return Err(RpcError::TooDeep);
+        }
+        match tag[0] {
+            b'n' => {}
+            b'b' => out.push(*ptr),
+            b'i' => out.extend_from_slice(&ptr.cast::<[u8; 4]>().read_unaligned()),
+            b'I' | b'f' => out.extend_from_slice(&ptr.cast::<[u8; 8]>().read_unaligned()),
+            b's' | b'B' | b'A' => {
+                let h = ptr.cast::<ListHeader>().read_unaligned();
+                out.extend_from_slice(&h.len.to_le_bytes());
+                if h.len > 0 {
+                    out.extend_from_slice(core::slice::from_raw_parts(h.ptr, h.len as usize));
+                }
             }
-        }
-        b'l' => {
-            let h = ptr.cast::<*const ListHeader>().read_unaligned().read_unaligned();
-            out.extend_from_slice(&h.len.to_le_bytes());
-            encode_elements(&tag[1..], h.ptr, h.len as usize, out, depth)?;
-        }
-        b'a' => {
-            let nd = tag[1] as usize;
-            let buf = ptr.cast::<*const u8>().read_unaligned();
-            let mut total = 1usize;
-            for d in 0..nd {
-                let dim = ptr.add(PTR + 4 * d).cast::<u32>().read_unaligned();
-                out.extend_from_slice(&dim.to_le_bytes());
-                total = total.checked_mul(dim as usize).ok_or(RpcError::TooLarge)?;
+            b'l' => {
+                let h = ptr.cast::<*const ListHeader>().read_unaligned().read_unaligned();
+                out.extend_from_slice(&h.len.to_le_bytes());
+                encode_elements(&tag[1..], h.ptr, h.len as usize, out, depth)?;
             }
-            encode_elements(&tag[2..], buf, total, out, depth)?;
+            b'a' => {
+                let nd = tag[1] as usize;
+                let buf = ptr.cast::<*const u8>().read_unaligned();
+                let mut total = 1usize;
+                for d in 0..nd {
+                    let dim = ptr.add(PTR + 4 * d).cast::<u32>().read_unaligned();
+                    out.extend_from_slice(&dim.to_le_bytes());
+                    total = total.checked_mul(dim as usize).ok_or(RpcError::TooLarge)?;
+                }
+                encode_elements(&tag[2..], buf, total, out, depth)?;
+            }
+            // Made of Nones only (see `decode_at`).
+            b't' | b'r' if layout(tag)?.0 == 0 => {}
+            b't' | b'r' => field_offsets(tag, |field, off| encode_at(field, ptr.add(off), out, depth + 1))?,
+            other => return Err(RpcError::BadTag(other)),
         }
-        // Made of Nones only (see `decode_at`).
-        b't' | b'r' if layout(tag)?.0 == 0 => {}
-        b't' | b'r' => field_offsets(tag, |field, off| encode_at(field, ptr.add(off), out, depth + 1))?,
-        other => return Err(RpcError::BadTag(other)),
+        Ok(())
     }
-    Ok(())
 }
 
 unsafe fn encode_elements(elt: &[u8], base: *const u8, n: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
-    let (size, _) = layout(elt)?;
-    if size == 0 {
-        // Nones (or tuples and ranges of them) have no wire bytes: nothing
-        // to do, however many there are (a count of 2^32 must not cost
-        // 2^32 calls).
-        return Ok(());
-    }
-    // The kernel's count times the element size: checked, as a 32-bit
-    // `usize` overflows for counts the list header can hold.
-    let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
-    if is_packed(elt) {
-        // Little-endian target: the elements are already in wire order.
-        if n > 0 {
-            out.extend_from_slice(core::slice::from_raw_parts(base, bytes));
+    // SAFETY: the caller passes `base` as the buffer of `n` elements of type `elt` inside a valid
+    // value, so `n * size` bytes (checked) and each element at `i * size` are readable.
+    unsafe {
+        let (size, _) = layout(elt)?;
+        if size == 0 {
+            // Nones (or tuples and ranges of them) have no wire bytes: nothing
+            // to do, however many there are (a count of 2^32 must not cost
+            // 2^32 calls).
+            return Ok(());
         }
-        return Ok(());
+        // The kernel's count times the element size: checked, as a 32-bit
+        // `usize` overflows for counts the list header can hold.
+        let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
+        if is_packed(elt) {
+            // Little-endian target: the elements are already in wire order.
+            if n > 0 {
+                out.extend_from_slice(core::slice::from_raw_parts(base, bytes));
+            }
+            return Ok(());
+        }
+        for i in 0..n {
+            encode_at(elt, base.add(i * size), out, depth + 1)?;
+        }
+        Ok(())
     }
-    for i in 0..n {
-        encode_at(elt, base.add(i * size), out, depth + 1)?;
-    }
-    Ok(())
 }
 
 /// Encodes a message payload: the value count, then each value. `args[i]`
@@ -262,15 +275,19 @@ unsafe fn encode_elements(elt: &[u8], base: *const u8, n: usize, out: &mut Vec<u
 /// # Safety
 /// As for [`encode`], for each value.
 pub unsafe fn encode_message(tags: &[u8], args: &[*const u8], out: &mut Vec<u8>) -> Result<(), RpcError> {
-    let tags = tags.split(|&c| c == b':').next().unwrap_or(&[]);
-    out.push(args.len() as u8);
-    let mut pos = 0;
-    for &arg in args {
-        let len = tag_len(tags.get(pos..).ok_or(RpcError::BadTag(0))?)?;
-        encode(&tags[pos..pos + len], arg, out)?;
-        pos += len;
+    // SAFETY: each `args[i]` points to a valid value of its tag (the caller's contract), which is
+    // what `encode` needs.
+    unsafe {
+        let tags = tags.split(|&c| c == b':').next().unwrap_or(&[]);
+        out.push(args.len() as u8);
+        let mut pos = 0;
+        for &arg in args {
+            let len = tag_len(tags.get(pos..).ok_or(RpcError::BadTag(0))?)?;
+            encode(&tags[pos..pos + len], arg, out)?;
+            pos += len;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 // ---- decoding ---------------------------------------------------------------
@@ -291,6 +308,8 @@ impl Bump {
             return Err(RpcError::StorageTooSmall);
         }
         self.used = end;
+        // SAFETY: `start + size <= cap` was checked above, so the offset stays inside the storage
+        // the base points to.
         Ok(if self.base.is_null() { core::ptr::null_mut() } else { unsafe { self.base.add(start) } })
     }
 }
@@ -298,113 +317,126 @@ impl Bump {
 /// Decodes one value; with `slot` null it only walks the bytes and sizes the
 /// storage.
 unsafe fn decode_at(tag: &[u8], r: &mut Cursor<&[u8]>, slot: *mut u8, bump: &mut Bump, depth: usize) -> Result<(), RpcError> {
-    if depth > MAX_DEPTH {
-        return Err(RpcError::TooDeep);
-    }
-    let write = !slot.is_null();
-    match tag[0] {
-        b'n' => {}
-        b'b' => {
-            let v = r.read_u8()?;
-            if write {
-                *slot = v;
-            }
+    // SAFETY: writes happen only when `slot` is non-null, in which case the caller made it
+    // writable for `tag`'s layout (fields at `field_offsets` inside it); out-of-line parts go to
+    // `bump.alloc` results, which are inside the caller's storage (the bump checks `end <= cap`)
+    // and sized for exactly what is written; every source is a slice `r.take` bounds-checked.
+    unsafe {
+        if depth > MAX_DEPTH {
+            return Err(RpcError::TooDeep);
         }
-        b'i' => {
-            let v = r.take(4)?;
-            if write {
-                core::ptr::copy_nonoverlapping(v.as_ptr(), slot, 4);
-            }
-        }
-        b'I' | b'f' => {
-            let v = r.take(8)?;
-            if write {
-                core::ptr::copy_nonoverlapping(v.as_ptr(), slot, 8);
-            }
-        }
-        b's' | b'B' | b'A' => {
-            let len = r.read_u32()? as usize;
-            let bytes = r.take(len)?;
-            let dst = bump.alloc(len, 1)?;
-            if write {
-                if len > 0 {
-                    core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, len);
-                }
-                slot.cast::<ListHeader>().write_unaligned(ListHeader { ptr: dst, len: len as u32 });
-            }
-        }
-        b'l' => {
-            let n = r.read_u32()? as usize;
-            let header = bump.alloc(HEADER_SIZE, HEADER_ALIGN)?;
-            let elems = decode_elements(&tag[1..], n, r, bump, depth)?;
-            if write {
-                header.cast::<ListHeader>().write(ListHeader { ptr: elems, len: n as u32 });
-                slot.cast::<*mut ListHeader>().write_unaligned(header.cast());
-            }
-        }
-        b'a' => {
-            let nd = tag[1] as usize;
-            let mut total = 1usize;
-            let mut dims = [0u32; MAX_NDIMS];
-            for dim in dims.iter_mut().take(nd) {
-                *dim = r.read_u32()?;
-                total = total.checked_mul(*dim as usize).ok_or(RpcError::TooLarge)?;
-            }
-            let buf = decode_elements(&tag[2..], total, r, bump, depth)?;
-            if write {
-                slot.cast::<*mut u8>().write_unaligned(buf);
-                for (d, dim) in dims.iter().take(nd).enumerate() {
-                    slot.add(PTR + 4 * d).cast::<u32>().write_unaligned(*dim);
+        let write = !slot.is_null();
+        match tag[0] {
+            b'n' => {}
+            b'b' => {
+                let v = r.read_u8()?;
+                if write {
+                    *slot = v;
                 }
             }
+            b'i' => {
+                let v = r.take(4)?;
+                if write {
+                    core::ptr::copy_nonoverlapping(v.as_ptr(), slot, 4);
+                }
+            }
+            b'I' | b'f' => {
+                let v = r.take(8)?;
+                if write {
+                    core::ptr::copy_nonoverlapping(v.as_ptr(), slot, 8);
+                }
+            }
+            b's' | b'B' | b'A' => {
+                let len = r.read_u32()? as usize;
+                let bytes = r.take(len)?;
+                let dst = bump.alloc(len, 1)?;
+                if write {
+                    if len > 0 {
+                        core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, len);
+                    }
+                    slot.cast::<ListHeader>().write_unaligned(ListHeader { ptr: dst, len: len as u32 });
+                }
+            }
+            b'l' => {
+                let n = r.read_u32()? as usize;
+                let header = bump.alloc(HEADER_SIZE, HEADER_ALIGN)?;
+                let elems = decode_elements(&tag[1..], n, r, bump, depth)?;
+                if write {
+                    header.cast::<ListHeader>().write(ListHeader { ptr: elems, len: n as u32 });
+                    slot.cast::<*mut ListHeader>().write_unaligned(header.cast());
+                }
+            }
+            b'a' => {
+                let nd = tag[1] as usize;
+                let mut total = 1usize;
+                let mut dims = [0u32; MAX_NDIMS];
+                for dim in dims.iter_mut().take(nd) {
+                    *dim = r.read_u32()?;
+                    total = total.checked_mul(*dim as usize).ok_or(RpcError::TooLarge)?;
+                }
+                let buf = decode_elements(&tag[2..], total, r, bump, depth)?;
+                if write {
+                    slot.cast::<*mut u8>().write_unaligned(buf);
+                    for (d, dim) in dims.iter().take(nd).enumerate() {
+                        slot.add(PTR + 4 * d).cast::<u32>().write_unaligned(*dim);
+                    }
+                }
+            }
+            // A value of size 0 is made of Nones only: no wire bytes, nothing
+            // to write. Walking it would cost 3^depth calls for nested ranges.
+            b't' | b'r' if layout(tag)?.0 == 0 => {}
+            b't' | b'r' => field_offsets(tag, |field, off| {
+                let s = if write { slot.add(off) } else { core::ptr::null_mut() };
+                decode_at(field, r, s, bump, depth + 1)
+            })?,
+            other => return Err(RpcError::BadTag(other)),
         }
-        // A value of size 0 is made of Nones only: no wire bytes, nothing
-        // to write. Walking it would cost 3^depth calls for nested ranges.
-        b't' | b'r' if layout(tag)?.0 == 0 => {}
-        b't' | b'r' => field_offsets(tag, |field, off| {
-            let s = if write { slot.add(off) } else { core::ptr::null_mut() };
-            decode_at(field, r, s, bump, depth + 1)
-        })?,
-        other => return Err(RpcError::BadTag(other)),
+        Ok(())
     }
-    Ok(())
 }
 
 /// Allocates and fills `n` elements; returns their address (null when sizing).
 unsafe fn decode_elements(elt: &[u8], n: usize, r: &mut Cursor<&[u8]>, bump: &mut Bump, depth: usize) -> Result<*mut u8, RpcError> {
-    let (size, align) = layout(elt)?;
-    if size == 0 {
-        // Nones (or tuples and ranges made of them) take neither wire bytes
-        // nor memory: nothing to walk, and a count of up to 2^32 (or an
-        // array's product of dimensions) must not cost as many iterations,
-        // in the sizing pass or the writing one.
-        return bump.alloc(0, align);
-    }
-    // Every other element takes at least one byte on the wire: a count
-    // larger than what is left is a lie, refused before allocating.
-    if n > r.remaining() {
-        return Err(RpcError::TooLarge);
-    }
-    let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
-    let base = bump.alloc(bytes, align)?;
-    if is_packed(elt) {
-        let src = r.take(bytes)?;
-        if !base.is_null() && bytes > 0 {
-            core::ptr::copy_nonoverlapping(src.as_ptr(), base, bytes);
+    // SAFETY: `base` is null when sizing, otherwise a bump allocation of `n * size` bytes
+    // (checked) aligned for `elt`, so the copy of `bytes` and each element slot at `i * size` are
+    // inside it; `decode_at` gets the same guarantees for each.
+    unsafe {
+        let (size, align) = layout(elt)?;
+        if size == 0 {
+            // Nones (or tuples and ranges made of them) take neither wire bytes
+            // nor memory: nothing to walk, and a count of up to 2^32 (or an
+            // array's product of dimensions) must not cost as many iterations,
+            // in the sizing pass or the writing one.
+            return bump.alloc(0, align);
         }
-        return Ok(base);
+        // Every other element takes at least one byte on the wire: a count
+        // larger than what is left is a lie, refused before allocating.
+        if n > r.remaining() {
+            return Err(RpcError::TooLarge);
+        }
+        let bytes = n.checked_mul(size).ok_or(RpcError::TooLarge)?;
+        let base = bump.alloc(bytes, align)?;
+        if is_packed(elt) {
+            let src = r.take(bytes)?;
+            if !base.is_null() && bytes > 0 {
+                core::ptr::copy_nonoverlapping(src.as_ptr(), base, bytes);
+            }
+            return Ok(base);
+        }
+        for i in 0..n {
+            let s = if base.is_null() { core::ptr::null_mut() } else { base.add(i * size) };
+            decode_at(elt, r, s, bump, depth + 1)?;
+        }
+        Ok(base)
     }
-    for i in 0..n {
-        let s = if base.is_null() { core::ptr::null_mut() } else { base.add(i * size) };
-        decode_at(elt, r, s, bump, depth + 1)?;
-    }
-    Ok(base)
 }
 
 /// Out-of-line storage the next value of type `tag` needs (0 = none).
 pub fn storage_needed(tag: &[u8], bytes: &[u8]) -> Result<usize, RpcError> {
     let mut r = Cursor::new(bytes);
     let mut bump = Bump { base: core::ptr::null_mut(), used: 0, cap: 0 };
+    // SAFETY: a null slot makes `decode_at` only walk the bytes: it writes nothing, and the bump
+    // has a null base, so it hands out only nulls.
     unsafe { decode_at(tag, &mut r, core::ptr::null_mut(), &mut bump, 0)? };
     Ok(bump.used)
 }
@@ -417,11 +449,16 @@ pub fn storage_needed(tag: &[u8], bytes: &[u8]) -> Result<usize, RpcError> {
 /// `slot` must be writable for the value's [`layout`]; `storage` for
 /// `storage_len` bytes.
 pub unsafe fn decode(tag: &[u8], bytes: &[u8], slot: *mut u8, storage: *mut u8, storage_len: usize) -> Result<usize, RpcError> {
-    let mut r = Cursor::new(bytes);
-    let base = if storage.is_null() { core::ptr::NonNull::<u64>::dangling().as_ptr().cast() } else { storage };
-    let mut bump = Bump { base, used: 0, cap: if storage.is_null() { 0 } else { storage_len } };
-    decode_at(tag, &mut r, slot, &mut bump, 0)?;
-    Ok(r.position())
+    // SAFETY: `slot` is writable for the value's layout and `storage` for `storage_len` bytes (the
+    // caller's contract); the bump never hands out more than that (a null storage gets capacity
+    // 0).
+    unsafe {
+        let mut r = Cursor::new(bytes);
+        let base = if storage.is_null() { core::ptr::NonNull::<u64>::dangling().as_ptr().cast() } else { storage };
+        let mut bump = Bump { base, used: 0, cap: if storage.is_null() { 0 } else { storage_len } };
+        decode_at(tag, &mut r, slot, &mut bump, 0)?;
+        Ok(r.position())
+    }
 }
 
 /// Decoding state of one received message, advanced by `rpc_recv` calls.
@@ -454,26 +491,31 @@ impl Inbox {
     /// `ptr` is the value's slot on a first call, or storage of the size the
     /// previous call returned.
     pub unsafe fn recv(&mut self, ptr: *mut u8) -> Result<usize, RpcError> {
-        let tags = core::slice::from_raw_parts(self.tags, self.tags_len);
-        let bytes = core::slice::from_raw_parts(self.data, self.len);
-        let rest = bytes.get(self.pos..).ok_or(RpcError::Truncated)?;
-        let tag = tags.get(self.tag_pos..).ok_or(RpcError::BadTag(0))?;
-        let tag = &tag[..tag_len(tag)?];
-        let (slot, storage, storage_len) = match self.pending.take() {
-            Some((slot, need)) => (slot, ptr, need),
-            None => {
-                let need = storage_needed(tag, rest)?;
-                if need > 0 {
-                    self.pending = Some((ptr, need));
-                    return Ok(need);
+        // SAFETY: `new`'s contract keeps `data` and `tags` valid for the inbox's life; `ptr` is
+        // the slot (first call) or storage of the size asked for (second call), which is what
+        // `decode` needs.
+        unsafe {
+            let tags = core::slice::from_raw_parts(self.tags, self.tags_len);
+            let bytes = core::slice::from_raw_parts(self.data, self.len);
+            let rest = bytes.get(self.pos..).ok_or(RpcError::Truncated)?;
+            let tag = tags.get(self.tag_pos..).ok_or(RpcError::BadTag(0))?;
+            let tag = &tag[..tag_len(tag)?];
+            let (slot, storage, storage_len) = match self.pending.take() {
+                Some((slot, need)) => (slot, ptr, need),
+                None => {
+                    let need = storage_needed(tag, rest)?;
+                    if need > 0 {
+                        self.pending = Some((ptr, need));
+                        return Ok(need);
+                    }
+                    (ptr, core::ptr::null_mut(), 0)
                 }
-                (ptr, core::ptr::null_mut(), 0)
-            }
-        };
-        let used = decode(tag, rest, slot, storage, storage_len)?;
-        self.pos += used;
-        self.tag_pos += tag.len();
-        Ok(0)
+            };
+            let used = decode(tag, rest, slot, storage, storage_len)?;
+            self.pos += used;
+            self.tag_pos += tag.len();
+            Ok(0)
+        }
     }
 }
 
@@ -487,6 +529,8 @@ mod tests {
     fn recv_value(inbox: &mut Inbox, slot: *mut u8, keep: &mut Vec<Vec<u64>>) {
         let mut ptr = slot;
         loop {
+            // SAFETY: `ptr` is the slot on the first call, then a buffer of the size `recv` asked
+            // for, kept alive in `keep`.
             let need = unsafe { inbox.recv(ptr) }.unwrap();
             if need == 0 {
                 break;
@@ -505,6 +549,8 @@ mod tests {
         let array = [0, 0, 1, 0, 0, 0, 1, 0];
         assert_eq!(storage_needed(b"a\x02n", &array), Ok(0));
         let mut slot = [0u64; 4];
+        // SAFETY: `slot` is 32 bytes, more than an array of two dimensions takes; no storage is
+        // needed (size-0 elements).
         let used = unsafe { decode(b"a\x02n", &array, slot.as_mut_ptr().cast(), core::ptr::null_mut(), 0) };
         assert_eq!(used, Ok(8));
     }
@@ -518,6 +564,8 @@ mod tests {
         let hdr = ListHeader { ptr: core::ptr::NonNull::<u8>::dangling().as_ptr(), len: u32::MAX };
         let hdr_ptr: *const ListHeader = &hdr;
         let mut out = Vec::new();
+        // SAFETY: the value is a pointer to a live list header; its elements have size 0, so the
+        // dangling buffer is never read.
         let r = unsafe { encode(b"lt\x01n", (&hdr_ptr as *const *const ListHeader).cast(), &mut out) };
         assert_eq!(r, Ok(()));
         assert_eq!(out, [0xFF; 4]);
@@ -531,6 +579,8 @@ mod tests {
         value[PTR..PTR + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         value[PTR + 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut out = Vec::new();
+        // SAFETY: a readable value of the array's layout (buffer pointer and two dimensions); the
+        // element buffer is never read since the size check fails first.
         let r = unsafe { encode(b"a\x02I", value.as_ptr(), &mut out) };
         // On 64 bits the element count fits and the byte count does not;
         // on 32 bits the count alone overflows.
@@ -547,6 +597,7 @@ mod tests {
         assert_eq!(tag_len(tag), Ok(tag.len()));
         assert_eq!(storage_needed(tag, &[]), Ok(0));
         let mut out = Vec::new();
+        // SAFETY: values of size 0 are never read, so a dangling pointer is enough.
         assert_eq!(unsafe { encode(tag, core::ptr::NonNull::<u8>::dangling().as_ptr(), &mut out) }, Ok(()));
         assert!(out.is_empty());
     }
@@ -556,9 +607,11 @@ mod tests {
         let (b, i, big, f) = (1u8, -5i32, 1i64 << 40, 2.5f64);
         let mut msg = Vec::new();
         let args: [*const u8; 4] = [&b as *const u8, (&i as *const i32).cast(), (&big as *const i64).cast(), (&f as *const f64).cast()];
+        // SAFETY: each argument points to a live local of its tag's type.
         unsafe { encode_message(b"biIf:n", &args, &mut msg).unwrap() };
         assert_eq!(msg[0], 4);
         assert_eq!(msg.len(), 1 + 1 + 4 + 8 + 8);
+        // SAFETY: `msg` and the tag outlive the inbox.
         let mut inbox = unsafe { Inbox::new(&msg[1..], b"biIf") };
         let (mut b2, mut i2, mut big2, mut f2) = (0u8, 0i32, 0i64, 0f64);
         let mut keep = Vec::new();
@@ -579,17 +632,22 @@ mod tests {
         let l_ptr: *const ListHeader = &l_hdr;
         let mut msg = Vec::new();
         let args: [*const u8; 2] = [(&s_hdr as *const ListHeader).cast(), (&l_ptr as *const *const ListHeader).cast()];
+        // SAFETY: the string header and the list header point to live locals of the tags' types.
         unsafe { encode_message(b"sli", &args, &mut msg).unwrap() };
         assert_eq!(&msg[1..10], &[5, 0, 0, 0, b'h', b'e', b'l', b'l', b'o']);
 
+        // SAFETY: `msg` and the tag outlive the inbox.
         let mut inbox = unsafe { Inbox::new(&msg[1..], b"sli") };
         let mut keep = Vec::new();
         let mut s_out = ListHeader { ptr: core::ptr::null_mut(), len: 0 };
         recv_value(&mut inbox, (&mut s_out as *mut ListHeader).cast(), &mut keep);
+        // SAFETY: `recv` filled the header with a 5-byte string in storage `keep` holds.
         assert_eq!(unsafe { core::slice::from_raw_parts(s_out.ptr, 5) }, s);
         let mut l_out: *const ListHeader = core::ptr::null();
         recv_value(&mut inbox, (&mut l_out as *mut *const ListHeader).cast(), &mut keep);
+        // SAFETY: `recv` stored a pointer to a list header in storage `keep` holds.
         let h = unsafe { *l_out };
+        // SAFETY: that header's 3 `i32` elements are in `keep` too.
         assert_eq!(unsafe { core::slice::from_raw_parts(h.ptr as *const i32, h.len as usize) }, &elems);
         assert_eq!(keep.len(), 2);
     }
@@ -610,13 +668,18 @@ mod tests {
         assert_eq!(tag_len(&tag), Ok(5));
         assert_eq!(layout(&tag[1..]).unwrap(), (core::mem::size_of::<T>(), core::mem::align_of::<T>()));
         let mut msg = Vec::new();
+        // SAFETY: `hp` points to a live header of two live `T`s whose strings are live.
         unsafe { encode(&tag, (&hp as *const *const ListHeader).cast(), &mut msg).unwrap() };
         let mut out: *const ListHeader = core::ptr::null();
+        // SAFETY: `msg` and `tag` outlive the inbox.
         let mut inbox = unsafe { Inbox::new(&msg, &tag) };
         let mut keep = Vec::new();
         recv_value(&mut inbox, (&mut out as *mut *const ListHeader).cast(), &mut keep);
+        // SAFETY: `recv` stored a pointer to a list header in storage `keep` holds.
         let h = unsafe { *out };
+        // SAFETY: the header's two `T` elements are in `keep` too.
         let got = unsafe { core::slice::from_raw_parts(h.ptr as *const T, 2) };
+        // SAFETY: the first string's 2 bytes are in `keep`.
         assert_eq!(unsafe { got[0].s.ptr.cast_const().cast::<[u8; 2]>().read() }, *a);
         assert_eq!((got[0].i, got[1].i, got[1].s.len), (7, 9, 0));
     }
@@ -633,13 +696,16 @@ mod tests {
         let tag = [b'a', 2, b'f'];
         assert_eq!(layout(&tag).unwrap().0, core::mem::size_of::<A2>());
         let mut msg = Vec::new();
+        // SAFETY: `arr` is a live value of the array layout and its buffer holds 6 `f64`.
         unsafe { encode(&tag, (&arr as *const A2).cast(), &mut msg).unwrap() };
         assert_eq!(msg.len(), 8 + 48);
         let mut out = A2 { buf: core::ptr::null(), shape: [0; 2] };
+        // SAFETY: `msg` and `tag` outlive the inbox.
         let mut inbox = unsafe { Inbox::new(&msg, &tag) };
         let mut keep = Vec::new();
         recv_value(&mut inbox, (&mut out as *mut A2).cast(), &mut keep);
         assert_eq!(out.shape, [2, 3]);
+        // SAFETY: `recv` made `out.buf` point to 6 `f64` in storage `keep` holds.
         assert_eq!(unsafe { core::slice::from_raw_parts(out.buf, 6) }, &data);
     }
 
@@ -655,7 +721,9 @@ mod tests {
         let deep = [b'l'; 40];
         assert_eq!(tag_len(&deep), Err(RpcError::TooDeep));
         let mut slot = 0i32;
+        // SAFETY: the message and tag are 'static.
         let mut inbox = unsafe { Inbox::new(&[1, 2], b"i") };
+        // SAFETY: `slot` is a live `i32`, the value's slot.
         assert_eq!(unsafe { inbox.recv((&mut slot as *mut i32).cast()) }, Err(RpcError::Truncated));
     }
 }

@@ -282,6 +282,9 @@ fn kernel_loop(shared: Arc<CpuShared>) {
         };
         match msg {
             ToKernel::Load { image } => {
+                // SAFETY: the simulated CPU0 lends the image until it receives
+                // `LoadDone`/`LoadFailed` (msg.rs ownership rules); `img` is not kept past the
+                // reply below.
                 let img = unsafe { image.as_slice() };
                 let kernel = image_name(img).and_then(|n| shared.registry.lock().unwrap().get(n).cloned());
                 let reply = match kernel {

@@ -302,6 +302,8 @@ impl DmaEngine for SimDma {
             return None;
         }
         self.playing = None;
+        // SAFETY: the store keeps a playing trace alive and unchanged (an erase is deferred) until
+        // `end_playback`, which the core calls only after this engine reported the status.
         let bytes = unsafe { std::slice::from_raw_parts(trace.ptr, trace.len) };
         let counter = self.shared.counter();
         let mut status = PlaybackStatus::default();

@@ -34,9 +34,10 @@ pub struct Symbol {
     pub addr: *const (),
 }
 
-// Safety: `addr` is only ever read as a number (to patch a kernel image);
+// SAFETY: `addr` is only ever read as a number (to patch a kernel image);
 // nothing is accessed through it by way of a `Symbol`.
 unsafe impl Sync for Symbol {}
+// SAFETY: as for `Sync`: moving a number between threads is harmless.
 unsafe impl Send for Symbol {}
 
 impl Symbol {

@@ -91,10 +91,14 @@ extern "C" {
     fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32;
 }
 
-/// C `strlen`. Safety: `s` points to a NUL-terminated string.
+/// C `strlen`.
+///
+/// # Safety
+/// `s` points to a NUL-terminated string.
 unsafe extern "C" fn strlen(s: *const u8) -> usize {
     let mut n = 0;
-    // Safety: every byte up to and including the NUL is readable.
+    // SAFETY: every byte up to and including the NUL is readable (the
+    // caller's contract), and the loop stops at the NUL.
     while unsafe { *s.add(n) } != 0 {
         n += 1;
     }

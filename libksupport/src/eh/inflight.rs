@@ -215,6 +215,8 @@ impl InFlight {
                 if field.is_host_key() {
                     continue;
                 }
+                // SAFETY: not a host key (skipped above), and with `copy_text` the caller
+                // guarantees the strings are readable.
                 let text = unsafe { field.as_bytes() };
                 let n = text.len().min(TEXT_MAX - used);
                 s.text[used..used + n].copy_from_slice(&text[..n]);

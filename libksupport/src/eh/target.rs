@@ -120,6 +120,8 @@ pub static mut BOUNDARY: Saved = Saved::ZERO;
 /// Kernel CPU only, with no kernel code running.
 pub unsafe fn set_kernel(base: u32, size: u32, exidx: Range<u32>, stack: Range<u32>) {
     let image = Image { code: base..base.saturating_add(size), exidx };
+    // SAFETY: the caller's contract: CPU1, no kernel code running, so no
+    // reference to `KERNEL` is live.
     unsafe { *core::ptr::addr_of_mut!(KERNEL) = Some(Kernel { base, image, stack }) };
 }
 
@@ -129,17 +131,33 @@ pub unsafe fn set_kernel(base: u32, size: u32, exidx: Range<u32>, stack: Range<u
 /// # Safety
 /// Kernel CPU only, with no kernel code running.
 pub unsafe fn reset() {
+    // SAFETY: CPU1 with no kernel code running (the caller's contract): no
+    // reference to the in-flight state or `BOUNDARY` is live.
     unsafe {
         state().reset();
         *core::ptr::addr_of_mut!(BOUNDARY) = Saved::ZERO;
     }
 }
 
-fn state() -> &'static mut InFlight {
+/// The exceptions in flight.
+///
+/// # Safety
+/// CPU1 only (the static is CPU1's), and no reference an earlier call
+/// returned is used after this one: each user takes it afresh. Entry points
+/// never nest (a kernel runs one API call at a time), so nothing else holds
+/// one meanwhile.
+unsafe fn state() -> &'static mut InFlight {
+    // SAFETY: the caller's contract makes this the only live reference.
     unsafe { &mut *core::ptr::addr_of_mut!(STATE) }
 }
 
-fn kernel() -> Option<&'static Kernel> {
+/// The kernel `set_kernel` described.
+///
+/// # Safety
+/// CPU1 only, and not while `set_kernel` runs (it runs only between
+/// kernels, when none of the unwinder's entry points runs).
+unsafe fn kernel() -> Option<&'static Kernel> {
+    // SAFETY: the caller's contract: nothing writes `KERNEL` meanwhile.
     unsafe { (*core::ptr::addr_of!(KERNEL)).as_ref() }
 }
 
@@ -159,11 +177,14 @@ impl TargetMemory<'_> {
 
 impl Memory for TargetMemory<'_> {
     fn read_u8(&self, addr: u32) -> Option<u8> {
+        // SAFETY: `readable` confined the address to the kernel image or CPU1's stack, both mapped
+        // and readable on CPU1 while the kernel runs.
         self.readable(addr, 1).then(|| unsafe { core::ptr::read_volatile(addr as usize as *const u8) })
     }
 
     fn read_u32(&self, addr: u32) -> Option<u32> {
         if addr.is_multiple_of(4) && self.readable(addr, 4) {
+            // SAFETY: as in `read_u8`, for 4 aligned bytes.
             return Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) });
         }
         let mut b = [0u8; 4];
@@ -182,12 +203,15 @@ impl Kernel {
 
 /// Ends the kernel with `exn` as an uncaught exception.
 fn report(exn: &Exception, backtrace: &[(u32, u32)]) -> ! {
+    // SAFETY: CPU1, from an unwinder entry inside a running kernel, so the runtime is installed;
+    // entry points never nest.
     unsafe { abi::current() }.report_with_backtrace(exn, backtrace)
 }
 
 /// Reports the exception of `slot` (copied out of the pool first).
 fn report_slot(slot: usize) -> ! {
-    let s = state().slot(slot);
+    // SAFETY: CPU1 (the unwinder's only caller); the state is taken afresh.
+    let s = unsafe { state() }.slot(slot);
     let exn = s.exn;
     let mut bt = [(0u32, 0u32); super::MAX_BACKTRACE];
     let n = s.backtrace().len();
@@ -199,9 +223,12 @@ fn report_slot(slot: usize) -> ! {
 /// landing pad is to be entered (the exception is uncaught and no cleanup
 /// remains).
 fn search_and_land(slot: usize, regs: &Regs) {
-    let Some(k) = kernel() else { return };
+    // SAFETY: CPU1, between `set_kernel` calls.
+    let Some(k) = (unsafe { kernel() }) else { return };
     let mem = k.memory();
-    let s = state().slot_mut(slot);
+    // SAFETY: CPU1; `s` is not used after `cleanup_and_land` takes the
+    // state afresh.
+    let s = unsafe { state() }.slot_mut(slot);
     s.backtrace_len = 0;
     let exn_id = s.exn.id;
     let found = walk(&mem, &k.image, regs, exn_id, Phase::Search, &mut |f: &Regs| {
@@ -217,9 +244,11 @@ fn search_and_land(slot: usize, regs: &Regs) {
 /// Phase 2 for `slot` from `regs`. Returns only if there is no landing pad
 /// to enter.
 fn cleanup_and_land(slot: usize, regs: &Regs) {
-    let Some(k) = kernel() else { return };
+    // SAFETY: CPU1, between `set_kernel` calls.
+    let Some(k) = (unsafe { kernel() }) else { return };
     let mem = k.memory();
-    let exn_id = state().slot(slot).exn.id;
+    // SAFETY: CPU1; a temporary, used at once.
+    let exn_id = unsafe { state() }.slot(slot).exn.id;
     match walk(&mem, &k.image, regs, exn_id, Phase::Cleanup, &mut |_: &Regs| {}) {
         Ok(Some(l)) => land(k, slot, &l),
         Ok(None) => {}
@@ -233,9 +262,13 @@ fn land(k: &Kernel, slot: usize, l: &Landing) {
         log::warn!("exception: landing pad {:#x} outside the kernel image", l.pad);
         return;
     }
-    let st = state();
+    // SAFETY: CPU1; the state is taken afresh and this frame is left for
+    // good by the jump below.
+    let st = unsafe { state() };
     st.landed(slot, l.regs.r[SP], l.kind == PadKind::Handler);
     let s = st.slot(slot);
+    // SAFETY: CPU1's static, used only here, just before the jump: no other
+    // reference to it exists.
     let ctx = unsafe { &mut *core::ptr::addr_of_mut!(LANDING) };
     ctx.r4_r11.copy_from_slice(&l.regs.r[4..12]);
     ctx.sp = l.regs.r[SP];
@@ -243,10 +276,17 @@ fn land(k: &Kernel, slot: usize, l: &Landing) {
     ctx.r0 = &s.ucb as *const Ucb as usize as u32;
     ctx.r1 = &s.exn as *const Exception as usize as u32;
     ctx.d8_d15.copy_from_slice(&l.regs.d[8..16]);
+    // SAFETY: the pad is inside the kernel image and 4-aligned (checked
+    // above) and the registers are those phase 2 computed for its frame, on
+    // CPU1's stack, which the kernel's frames below it no longer need.
     unsafe { jump(ctx) }
 }
 
 /// Restores a frame and jumps to its landing pad.
+///
+/// # Safety
+/// `ctx` holds a landing pad's frame on the current (CPU1) stack, computed by phase 2; everything
+/// the jump discards must be dead.
 #[unsafe(naked)]
 unsafe extern "C" fn jump(_ctx: *const LandingCtx) -> ! {
     core::arch::naked_asm!(
@@ -301,7 +341,9 @@ pub extern "C" fn _Unwind_Resume() {
 
 /// `__artiq_end_catch()`: the end of a handler.
 pub extern "C" fn __artiq_end_catch() {
-    state().end_catch()
+    // SAFETY: called by kernel code, which runs on CPU1 only; entry points
+    // never nest, so no other reference to the state is live.
+    unsafe { state() }.end_catch()
 }
 
 /// A raise the unwinder itself makes (a misuse of the ABI) from the frame
@@ -312,6 +354,8 @@ fn raise_firmware(message: &'static str, saved: &Saved) -> ! {
 }
 
 fn raise_from(exn: Exception, origin: *const Exception, saved: &Saved, copy_message: bool) -> ! {
+    // SAFETY: CPU1, the state taken afresh; with `copy_message` (firmware
+    // exceptions) the strings are the firmware's, readable.
     match unsafe { state().raise(exn, origin, copy_message) } {
         Ok(slot) => {
             search_and_land(slot, &saved.regs());
@@ -324,19 +368,29 @@ fn raise_from(exn: Exception, origin: *const Exception, saved: &Saved, copy_mess
     }
 }
 
+/// # Safety
+/// Called only by `__artiq_raise`'s stub: `saved` is its on-stack capture, `exn` the kernel's
+/// argument (null or readable).
 unsafe extern "C" fn raise_body(exn: *const Exception, saved: *const Saved) -> ! {
+    // SAFETY: `capture_and_call!` passes its on-stack `Saved`, written just before.
     let saved = unsafe { *saved };
     if exn.is_null() {
         raise_firmware("__artiq_raise with a null exception", &saved);
     }
     // The object may be one of our own slots (a re-raise): copy it first.
+    // SAFETY: the kernel passes its exception object (non-null, checked);
+    // the ABI makes it readable for the call.
     let copy = unsafe { core::ptr::read_unaligned(exn) };
     raise_from(copy, exn, &saved, false)
 }
 
+/// # Safety
+/// Called only by `__artiq_resume`'s stub, with `saved` its on-stack capture.
 unsafe extern "C" fn resume_body(_r0: u32, saved: *const Saved) -> ! {
+    // SAFETY: `capture_and_call!` passes its on-stack `Saved`.
     let saved = unsafe { *saved };
-    match state().resume() {
+    // SAFETY: CPU1, a temporary taken afresh.
+    match unsafe { state() }.resume() {
         Some(slot) => {
             cleanup_and_land(slot, &saved.regs());
             report_slot(slot)
@@ -345,9 +399,13 @@ unsafe extern "C" fn resume_body(_r0: u32, saved: *const Saved) -> ! {
     }
 }
 
+/// # Safety
+/// Called only by `_Unwind_Resume`'s stub, with `saved` its on-stack capture.
 unsafe extern "C" fn unwind_resume_body(ucb: *const Ucb, saved: *const Saved) -> ! {
+    // SAFETY: `capture_and_call!` passes its on-stack `Saved`.
     let saved = unsafe { *saved };
-    let st = state();
+    // SAFETY: CPU1; `st` is last used before `cleanup_and_land`.
+    let st = unsafe { state() };
     match st.find_ucb(ucb) {
         Some(slot) => {
             // Continue that one: anything newer is over.
@@ -372,13 +430,19 @@ unsafe extern "C" fn unwind_resume_body(ucb: *const Ucb, saved: *const Saved) ->
 /// Kernel CPU only, from inside an API call entered through [`entry`]; the
 /// exception's message must be readable.
 pub unsafe fn unwind_api_exception(exn: &Exception, backtrace: &mut [(u32, u32)]) -> usize {
+    // SAFETY: CPU1 inside an API call (the caller's contract): the
+    // trampoline wrote `BOUNDARY` on entry and nothing writes it meanwhile.
     let saved = unsafe { *core::ptr::addr_of!(BOUNDARY) };
-    if saved.sp == 0 || kernel().is_none() {
+    // SAFETY: CPU1, between `set_kernel` calls.
+    if saved.sp == 0 || unsafe { kernel() }.is_none() {
         return 0;
     }
+    // SAFETY: CPU1, the state taken afresh; the message is readable (the
+    // caller's contract).
     let Ok(slot) = (unsafe { state().raise(*exn, exn, true) }) else { return 0 };
     search_and_land(slot, &saved.regs());
-    let st = state();
+    // SAFETY: CPU1, taken afresh after `search_and_land` returned.
+    let st = unsafe { state() };
     let bt = st.slot(slot).backtrace();
     let n = bt.len().min(backtrace.len());
     backtrace[..n].copy_from_slice(&bt[..n]);

@@ -527,11 +527,13 @@ fn exn(id: u32, msg: &'static str) -> Exception {
 #[test]
 fn in_flight_raise_land_end() {
     let mut f = InFlight::new();
+    // SAFETY: without `copy_text`, `raise` reads no string.
     let a = unsafe { f.raise(exn(18, "a"), core::ptr::null(), false) }.unwrap();
     assert_eq!(f.slot(a).state, State::Unwinding);
     f.landed(a, 0x8100, true);
     assert_eq!(f.slot(a).state, State::Caught);
     // A nested exception caught in a deeper frame, then ended.
+    // SAFETY: as above.
     let b = unsafe { f.raise(exn(10, "b"), core::ptr::null(), false) }.unwrap();
     f.landed(b, 0x8000, true);
     assert_eq!(f.order(), [a as u8, b as u8]);
@@ -540,6 +542,7 @@ fn in_flight_raise_land_end() {
     // A bare `raise` of a's copy ends a first: one slot, a fresh copy.
     let origin = &f.slot(a).exn as *const Exception;
     let copy = f.slot(a).exn;
+    // SAFETY: as above.
     let c = unsafe { f.raise(copy, origin, false) }.unwrap();
     assert_eq!(f.len(), 1);
     assert_eq!(f.slot(c).exn.id, 18);
@@ -548,6 +551,7 @@ fn in_flight_raise_land_end() {
     assert_eq!(f.resume(), Some(c));
     assert_eq!(f.slot(c).state, State::Unwinding);
     // Landing in an outer frame ends pads of frames it unwound.
+    // SAFETY: as above.
     let d = unsafe { f.raise(exn(1, "d"), core::ptr::null(), false) }.unwrap();
     f.landed(d, 0x8300, true);
     assert_eq!(f.order(), [d as u8], "c's pad ran at 0x8200, below 0x8300");
@@ -567,15 +571,18 @@ fn in_flight_is_bounded_and_copies_firmware_text() {
         function: CSlice::from_bytes(&t[29..]),
         ..exn(0, "")
     };
+    // SAFETY: the three strings point into `text`, alive and unchanged during the call.
     let s = unsafe { f.raise(e, core::ptr::null(), true) }.unwrap();
     text.clear();
     text.push_str("overwritten by the next raise");
     let x = &f.slot(s).exn;
+    // SAFETY: the copies live in `f`'s slot, which is neither moved nor reused meanwhile.
     let strs = unsafe { (x.message.as_bytes(), x.file.as_bytes(), x.function.as_bytes()) };
     assert_eq!(strs, (&b"firmware message {0}"[..], &b"remote.py"[..], &b"_Z1fv"[..]));
     // Longer than the buffer: cut, never out of bounds.
     let long = [b'x'; 700];
     let e = Exception { message: CSlice::from_bytes(&long), ..exn(0, "") };
+    // SAFETY: `long` is alive during the call.
     let l = unsafe { f.raise(e, core::ptr::null(), true) }.unwrap();
     assert_eq!(f.slot(l).exn.message.len as usize, TEXT_MAX);
     assert_eq!(f.slot(l).exn.file.len, 0);
@@ -583,10 +590,12 @@ fn in_flight_is_bounded_and_copies_firmware_text() {
     // Fill up with handlers never ended: the oldest is given up.
     f.landed(s, 0x8000, true);
     for i in 1..MAX_IN_FLIGHT {
+        // SAFETY: without `copy_text`, `raise` reads no string.
         let x = unsafe { f.raise(exn(i as u32, "x"), core::ptr::null(), false) }.unwrap();
         f.landed(x, 0x8000, true);
     }
     assert_eq!(f.len(), MAX_IN_FLIGHT);
+    // SAFETY: as above.
     let y = unsafe { f.raise(exn(99, "y"), core::ptr::null(), false) }.unwrap();
     assert_eq!(f.len(), MAX_IN_FLIGHT);
     assert!(f.find_exception(&f.slot(y).exn).is_some());
@@ -594,9 +603,11 @@ fn in_flight_is_bounded_and_copies_firmware_text() {
     // All in cleanup pads: a further raise fails.
     let mut f = InFlight::new();
     for i in 0..MAX_IN_FLIGHT {
+        // SAFETY: as above.
         let x = unsafe { f.raise(exn(i as u32, "x"), core::ptr::null(), false) }.unwrap();
         f.landed(x, 0x8000, false);
     }
+    // SAFETY: as above.
     assert!(unsafe { f.raise(exn(99, "y"), core::ptr::null(), false) }.is_err());
     let ucb = &f.slot(3).ucb as *const _;
     assert_eq!(f.find_ucb(ucb), Some(3));

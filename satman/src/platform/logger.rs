@@ -57,7 +57,7 @@ pub fn init(level: LevelFilter) {
     cpu::irq_free(|| {
         if let Some(mut s) = SINK.try_lock() {
             if s.uart.is_none() {
-                // Safety: only here, guarded by `uart.is_none()` under the lock.
+                // SAFETY: only here, guarded by `uart.is_none()` under the lock.
                 s.uart = Some(unsafe { Uart::new(super::board::CONSOLE, &mut *(&raw mut RING)) });
             }
         }

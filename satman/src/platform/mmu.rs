@@ -66,7 +66,7 @@ const MIB: usize = 1 << 20;
 #[repr(C, align(16384))]
 struct Table(UnsafeCell<[u32; ENTRIES]>);
 
-// Safety: written once by CPU0 before either MMU is on and before CPU1 is
+// SAFETY: written once by CPU0 before either MMU is on and before CPU1 is
 // released; read-only afterwards (hardware table walks only).
 unsafe impl Sync for Table {}
 
@@ -82,7 +82,7 @@ const PAGE: usize = 4096;
 #[repr(C, align(1024))]
 struct PageTable(UnsafeCell<[u32; PAGES]>);
 
-// Safety: written by CPU0 only (at boot with caches off, later for lease
+// SAFETY: written by CPU0 only (at boot with caches off, later for lease
 // windows while CPU1 waits for CPU0's reply); read by table walks.
 unsafe impl Sync for PageTable {}
 

@@ -241,7 +241,7 @@ pub fn take_aux() -> Option<Uart> {
         return None;
     }
     static mut RING: [u8; AUX_TX_RING] = [0; AUX_TX_RING];
-    // Safety: reached once (AUX_TAKEN), so the ring and the port are unique.
+    // SAFETY: reached once (AUX_TAKEN), so the ring and the port are unique.
     Some(unsafe { Uart::new(Port::Uart0, &mut *(&raw mut RING)) })
 }
 
