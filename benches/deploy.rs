@@ -28,6 +28,7 @@ struct Counting;
 static BYTES: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 
+// SAFETY: every call is forwarded unchanged to the system allocator; only the counters are added.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let now = BYTES.fetch_add(l.size() as isize, Ordering::Relaxed) + l.size() as isize;

@@ -349,6 +349,8 @@ fn record_one(store: &mut Store, rec: &mut Recorder, target: u32, timestamp: i64
 #[inline(never)]
 fn grow_lease(store: &mut Store, rec: &mut Recorder, needed: usize, target: u32, timestamp: i64, data: u32) {
     let lease = store.grow_recording(rec.len(), needed).expect("lease growth");
+    // SAFETY: the grown lease holds the bytes recorded so far, and the store lends it to this
+    // recorder alone until the recording grows or ends.
     unsafe { rec.rebase(lease.ptr, lease.cap) };
     rec.output(target, timestamp, data).expect("event after growth");
 }
@@ -463,6 +465,8 @@ impl KernelHost for AbiHost {
         let refused = ToKernel::Error(KernelError::DmaOverBudget);
         match msg {
             FromKernel::DmaRecordStart { name } => {
+                // SAFETY: the runtime lends the name for this request, and it is copied before it
+                // returns.
                 let name = std::str::from_utf8(unsafe { name.as_slice() }).unwrap_or("?");
                 self.store.begin_recording(1, name).map_or(refused, ToKernel::Lease)
             }
@@ -607,6 +611,7 @@ fn new_store() -> Store {
 
 fn start_recording(store: &mut Store, rec: &mut Recorder) {
     let lease = store.begin_recording(1, "bench").expect("begin_recording");
+    // SAFETY: the store lends the lease to this recorder alone until the recording grows or ends.
     unsafe { rec.start(lease.ptr, lease.cap) };
 }
 

@@ -42,9 +42,13 @@ static mut CURRENT: Option<Runtime<HostRef>> = None;
 /// Kernel CPU only, with no entry point running. The previous runtime is
 /// forgotten, not dropped: its memory went with the kernel heap's reset.
 pub unsafe fn install(rt: Runtime<HostRef>) {
-    core::ptr::write(core::ptr::addr_of_mut!(CURRENT), Some(rt));
+    // SAFETY: CPU1 with no entry point running (the caller's contract), so
+    // no reference to `CURRENT` is live; `write` forgets the old value, as
+    // its memory went with the heap reset.
+    unsafe { core::ptr::write(core::ptr::addr_of_mut!(CURRENT), Some(rt)) };
     #[cfg(target_arch = "arm")]
-    crate::eh::target::reset();
+    // SAFETY: as above: CPU1, no kernel code running.
+    unsafe { crate::eh::target::reset() };
 }
 
 /// The current kernel's runtime.
@@ -54,6 +58,8 @@ pub unsafe fn install(rt: Runtime<HostRef>) {
 #[allow(clippy::mut_from_ref)]
 #[inline(always)]
 pub unsafe fn current() -> &'static mut Runtime<HostRef> {
+    // SAFETY: the caller's contract: CPU1, and entry points never nest, so
+    // the reference an earlier call returned is no longer used.
     match unsafe { &mut *core::ptr::addr_of_mut!(CURRENT) } {
         Some(rt) => rt,
         None => no_runtime(),
@@ -68,6 +74,10 @@ fn no_runtime() -> ! {
 
 #[inline(always)]
 fn rt() -> &'static mut Runtime<HostRef> {
+    // SAFETY: `rt` serves the `extern "C"` entry points, which only compiled
+    // kernels call, on CPU1, one at a time, after `install`. (Those entry
+    // points are safe fns, so this rests on how they are reached, not on
+    // their types.)
     unsafe { current() }
 }
 
@@ -79,6 +89,9 @@ pub struct CList {
 }
 
 fn bytes_of(s: &CSlice) -> &'static [u8] {
+    // SAFETY: applied only to slices a compiled kernel passes to an entry
+    // point, which the kernel ABI makes readable (kernel image or heap,
+    // mapped while it runs) and which the runtime does not keep past the call.
     unsafe { s.as_bytes() }
 }
 
@@ -134,7 +147,10 @@ extern "C" fn rtio_output_slow(target: i32, data: i32) {
 /// # Safety
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
 pub unsafe extern "C" fn rtio_output_wide(target: i32, data: *const CList) {
+    // SAFETY: the kernel ABI (this fn's contract): `data` points to a list
+    // header of `len` readable `i32`s.
     let list = unsafe { &*data };
+    // SAFETY: as above.
     let words = if list.len == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(list.ptr, list.len as usize) } };
     rt().rtio_output_wide(target, words)
 }
@@ -148,9 +164,15 @@ pub extern "C" fn rtio_input_data(channel: i32) -> i32 {
 }
 
 /// The body of `rtio_input_timestamped_data`: writes `{timestamp, data}`.
+///
+/// # Safety
+/// Called only by the naked `rtio_input_timestamped_data` wrapper, with `out` the 12-byte slot it
+/// reserves on its stack.
 #[cfg_attr(not(target_arch = "arm"), allow(dead_code))]
 unsafe extern "C" fn rtio_input_timestamped_data_into(timeout: i64, channel: i32, out: *mut [u32; 3]) {
     let (ts, data) = rt().rtio_input_timestamped_data(timeout, channel);
+    // SAFETY: `out` is the 12-byte result slot the naked wrapper reserves
+    // on its own stack for this call.
     unsafe { *out = [ts as u32, (ts >> 32) as u32, data as u32] };
 }
 
@@ -195,6 +217,8 @@ impl VaWords {
     }
 
     fn word(&mut self) -> u32 {
+        // SAFETY: `new`'s contract: `ptr` has as many words as the format
+        // consumes, and `format_c` reads no more words than its conversions.
         let w = unsafe { self.ptr.add(self.index).read() };
         self.index += 1;
         w
@@ -214,9 +238,13 @@ fn c_str(ptr: *const u8) -> &'static [u8] {
     }
     let mut n = 0;
     // Bounded: a kernel string longer than this is cut.
+    // SAFETY: `c_str` reads strings a compiled kernel passes (its format
+    // strings and `%s` arguments), NUL-terminated by the compiler; the scan
+    // stops at the NUL or after 4096 bytes.
     while n < 4096 && unsafe { *ptr.add(n) } != 0 {
         n += 1;
     }
+    // SAFETY: the `n` bytes just scanned.
     unsafe { core::slice::from_raw_parts(ptr, n) }
 }
 
@@ -255,6 +283,8 @@ pub fn format_c(fmt: &[u8], args: &mut VaWords, out: &mut String) {
                 if star_precision {
                     let len = args.word() as usize;
                     let ptr = args.word() as usize as *const u8;
+                    // SAFETY: a `%.*s` argument from a compiled kernel: `len`
+                    // readable bytes at `ptr` (its string constant or heap).
                     let s = if ptr.is_null() { &[][..] } else { unsafe { core::slice::from_raw_parts(ptr, len.min(1 << 16)) } };
                     out.push_str(&String::from_utf8_lossy(s));
                 } else {
@@ -295,9 +325,18 @@ pub fn format_c(fmt: &[u8], args: &mut VaWords, out: &mut String) {
 }
 
 /// The body of `core_log`/`rtio_log`: `args[0]` is the format string.
+///
+/// # Safety
+/// Called only by the naked `core_log`/`rtio_log` wrappers: `args` points to the argument words
+/// they stored (r0-r3, then the caller's stack arguments), the first being a NUL-terminated format
+/// string and the rest every word that format consumes.
 #[cfg_attr(not(target_arch = "arm"), allow(dead_code))]
 unsafe extern "C" fn log_body(args: *const u32, _rtio: u32) {
+    // SAFETY: `log_body`'s contract: `args` is the argument array the naked wrapper stored, whose
+    // first word is the kernel's format string (NUL-terminated by the compiler).
     let fmt = c_str(unsafe { *args } as usize as *const u8);
+    // SAFETY: the remaining words are the variadic arguments the format consumes (the same
+    // contract).
     let mut va = unsafe { VaWords::new(args.add(1)) };
     let mut line = String::new();
     format_c(fmt, &mut va, &mut line);
@@ -376,15 +415,20 @@ pub unsafe extern "C" fn subkernel_send_message(
     tags: *const CSlice,
     data: *const *const u8,
 ) {
+    // SAFETY: the kernel ABI: `tags` points to the tag string's slice.
     let tags = bytes_of(unsafe { &*tags });
     let count = (count & 0xff) as usize;
+    // SAFETY: the kernel ABI: `data` holds `count` argument pointers.
     let args = if count == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(data, count) } };
+    // SAFETY: each argument points to a valid value of its tag's type, as
+    // the compiler lays them out (the kernel ABI).
     unsafe { rt().subkernel_send_message(id as u32, is_return & 0xff != 0, destination as u8, tags, args) }
 }
 
 /// # Safety
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
 pub unsafe extern "C" fn subkernel_await_message(id: i32, timeout_ms: i64, tags: *const CSlice, min: u32, max: u32) -> i32 {
+    // SAFETY: the kernel ABI: `tags` points to the tag string's slice.
     let tags = bytes_of(unsafe { &*tags });
     rt().subkernel_await_message(id, timeout_ms, tags, min as u8, max as u8) as i32
 }
@@ -392,6 +436,8 @@ pub unsafe extern "C" fn subkernel_await_message(id: i32, timeout_ms: i64, tags:
 /// # Safety
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
 pub unsafe extern "C" fn rpc_recv(slot: *mut u8) -> i32 {
+    // SAFETY: the kernel ABI: `slot` is the value's slot, or storage of the
+    // size the previous call returned.
     unsafe { rt().rpc_recv(slot) as i32 }
 }
 
@@ -406,6 +452,7 @@ pub use crate::eh::target::{__artiq_end_catch, __artiq_raise, __artiq_resume, _U
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
 #[cfg(not(target_arch = "arm"))]
 pub unsafe extern "C" fn __artiq_raise(exn: *const Exception) -> ! {
+    // SAFETY: the kernel ABI: `exn` points to the kernel's exception object.
     let exn = unsafe { *exn };
     rt().raise(&exn)
 }
@@ -458,7 +505,10 @@ pub extern "C" fn cache_get(key: CSlice) -> *const CList {
 /// # Safety
 /// Called by compiled kernels: pointer arguments follow the kernel ABI.
 pub unsafe extern "C" fn cache_put(key: CSlice, value: *const CList) {
+    // SAFETY: the kernel ABI: `value` points to a list header of `len`
+    // readable `i32`s.
     let list = unsafe { &*value };
+    // SAFETY: as above.
     let words = if list.len == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(list.ptr, list.len as usize) } };
     let owned: Vec<i32> = words.to_vec();
     rt().cache_put(bytes_of(&key), &owned)
@@ -470,6 +520,7 @@ mod tests {
 
     fn fmt(f: &str, words: &[u32]) -> String {
         let mut s = String::new();
+        // SAFETY: `words` holds every word the format below consumes.
         let mut va = unsafe { VaWords::new(words.as_ptr()) };
         format_c(f.as_bytes(), &mut va, &mut s);
         s

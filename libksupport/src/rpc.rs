@@ -194,6 +194,8 @@ pub unsafe fn encode(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>) -> Result<()
     }
 }
 
+/// # Safety
+/// As for [`encode`].
 unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
     // SAFETY: every read is of the value at `ptr` as `tag` lays it out, or of memory a pointer
     // inside that value designates (list headers, element buffers, array buffers with the
@@ -240,6 +242,8 @@ unsafe fn encode_at(tag: &[u8], ptr: *const u8, out: &mut Vec<u8>, depth: usize)
     }
 }
 
+/// # Safety
+/// `base` points to `n` readable elements of type `elt`, each valid as for [`encode`].
 unsafe fn encode_elements(elt: &[u8], base: *const u8, n: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), RpcError> {
     // SAFETY: the caller passes `base` as the buffer of `n` elements of type `elt` inside a valid
     // value, so `n * size` bytes (checked) and each element at `i * size` are readable.
@@ -316,6 +320,10 @@ impl Bump {
 
 /// Decodes one value; with `slot` null it only walks the bytes and sizes the
 /// storage.
+///
+/// # Safety
+/// A non-null `slot` is writable for `tag`'s layout; `bump`'s non-null base points to `cap`
+/// writable bytes.
 unsafe fn decode_at(tag: &[u8], r: &mut Cursor<&[u8]>, slot: *mut u8, bump: &mut Bump, depth: usize) -> Result<(), RpcError> {
     // SAFETY: writes happen only when `slot` is non-null, in which case the caller made it
     // writable for `tag`'s layout (fields at `field_offsets` inside it); out-of-line parts go to
@@ -396,6 +404,9 @@ unsafe fn decode_at(tag: &[u8], r: &mut Cursor<&[u8]>, slot: *mut u8, bump: &mut
 }
 
 /// Allocates and fills `n` elements; returns their address (null when sizing).
+///
+/// # Safety
+/// `bump`'s non-null base points to `cap` writable bytes.
 unsafe fn decode_elements(elt: &[u8], n: usize, r: &mut Cursor<&[u8]>, bump: &mut Bump, depth: usize) -> Result<*mut u8, RpcError> {
     // SAFETY: `base` is null when sizing, otherwise a bump allocation of `n * size` bytes
     // (checked) aligned for `elt`, so the copy of `bytes` and each element slot at `i * size` are

@@ -233,6 +233,9 @@ impl<H: KernelHost> Runtime<H> {
     pub fn report_with_backtrace(&mut self, exn: &Exception, backtrace: &[(u32, u32)]) -> ! {
         let mut blob = core::mem::take(&mut self.scratch);
         blob.clear();
+        // SAFETY: the exception's strings are readable or host keys: the
+        // firmware's own (in `exn_text` or 'static) or the kernel's, in its
+        // image, which is mapped while it runs.
         unsafe { exception::serialize(exn, backtrace, &mut blob) };
         self.host.notify(FromKernel::Exception { blob: Bytes::new(&blob) });
         self.scratch = blob;
@@ -241,6 +244,8 @@ impl<H: KernelHost> Runtime<H> {
 
     /// Re-raises an exception serialised by another subkernel.
     fn reraise(&mut self, blob: Bytes) -> ! {
+        // SAFETY: CPU0 lends the blob with the reply that carried it, until
+        // the next request; `parse` copies what it keeps before any.
         let parsed = exception::parse(unsafe { blob.as_slice() });
         match parsed {
             Ok(p) => {
@@ -364,6 +369,9 @@ impl<H: KernelHost> Runtime<H> {
     fn grow_recording(&mut self, needed: usize) {
         let used = self.recorder.len();
         match self.request(FromKernel::DmaRecordGrow { used, needed }) {
+            // SAFETY: CPU0's store lends the grown lease, holding the bytes
+            // recorded so far, to this recorder alone until the next
+            // grow/finish, and `cap >= used` (checked).
             ToKernel::Lease(lease) if lease.cap >= used + needed => unsafe { self.recorder.rebase(lease.ptr, lease.cap) },
             ToKernel::Error(e) => {
                 self.recorder.stop();
@@ -460,6 +468,8 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
         }
         self.recording_failed = None;
         match self.request(FromKernel::DmaRecordStart { name: Bytes::new(name) }) {
+            // SAFETY: CPU0's store lends the lease to this recorder alone
+            // (and maps it writable for CPU1) until the recording grows or ends.
             ToKernel::Lease(lease) => unsafe { self.recorder.start(lease.ptr, lease.cap) },
             ToKernel::Error(e) => self.fail(e, "dma_record_start"),
             _ => self.unexpected("dma_record_start"),
@@ -527,7 +537,9 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
     unsafe fn subkernel_send_message(&mut self, id: u32, is_return: bool, destination: u8, tags: &[u8], args: &[*const u8]) {
         let mut buf = core::mem::take(&mut self.scratch);
         buf.clear();
-        if let Err(e) = rpc::encode_message(tags, args, &mut buf) {
+        // SAFETY: each pointer points to a valid value of its tag's type
+        // (this method's contract, `KernelApi::subkernel_send_message`).
+        if let Err(e) = unsafe { rpc::encode_message(tags, args, &mut buf) } {
             self.scratch = buf;
             self.raise_fmt(id::SUBKERNEL_ERROR, [0; 3], format_args!("subkernel_send_message: {}", e));
         }
@@ -547,6 +559,8 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
             ToKernel::Error(e) => self.fail(e, "subkernel_await_message"),
             _ => self.unexpected("subkernel_await_message"),
         };
+        // SAFETY: CPU0 lends the message until the next request (msg.rs),
+        // and `request` drops the inbox that borrows it before sending one.
         let bytes = unsafe { data.as_slice() };
         let Some((&count, values)) = bytes.split_first() else {
             self.raise_fmt(id::SUBKERNEL_ERROR, [0; 3], format_args!("received an empty message"))
@@ -561,13 +575,19 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
         self.inbox_tags.clear();
         self.inbox_tags.extend_from_slice(tags);
         self.inbox_data = data;
+        // SAFETY: `values` stays lent until the next request, which drops
+        // the inbox first; `inbox_tags` is only changed here, after the
+        // previous inbox was replaced, and outlives the inbox.
         self.inbox = Some(unsafe { Inbox::new(values, &self.inbox_tags) });
         count
     }
 
     unsafe fn rpc_recv(&mut self, slot: *mut u8) -> usize {
         let res = match self.inbox.as_mut() {
-            Some(inbox) => inbox.recv(slot),
+            // SAFETY: `slot` is the next value's slot or storage of the size
+            // the previous call returned (`KernelApi::rpc_recv`'s contract),
+            // which is what `Inbox::recv` needs.
+            Some(inbox) => unsafe { inbox.recv(slot) },
             None => self.raise_fmt(id::SUBKERNEL_ERROR, [0; 3], format_args!("rpc_recv without a message")),
         };
         match res {
@@ -582,6 +602,10 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
 
     fn cache_get(&mut self, key: &[u8]) -> &[i32] {
         match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
+            // SAFETY: CPU0 lends the entry's `i32` words (a `Vec<i32>`, so
+            // 4-aligned) until the kernel ends, marking the key borrowed so
+            // that `cache_put` cannot change or free them; the length is a
+            // whole number of words (checked).
             ToKernel::CacheValue { data } if data.len().is_multiple_of(4) && !data.is_empty() => unsafe {
                 let s = data.as_slice();
                 core::slice::from_raw_parts(s.as_ptr().cast::<i32>(), s.len() / 4)
@@ -591,6 +615,8 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
     }
 
     fn cache_put(&mut self, key: &[u8], value: &[i32]) {
+        // SAFETY: the same memory as `value`, viewed as bytes (any bit
+        // pattern is a `u8`, and `len * 4` bytes are the slice's own).
         let bytes = unsafe { core::slice::from_raw_parts(value.as_ptr().cast::<u8>(), value.len() * 4) };
         self.expect_ack(FromKernel::CachePut { key: Bytes::new(key), value: Bytes::new(bytes) }, "cache_put");
     }
@@ -646,6 +672,8 @@ mod tests {
                     None => self.lease(used + needed + 10, used),
                 },
                 FromKernel::MessageSend { data, .. } => {
+                    // SAFETY: the runtime lends the message bytes until this request returns; they
+                    // are copied here.
                     self.sent.push(unsafe { data.as_slice() }.to_vec());
                     ToKernel::Ack
                 }
@@ -654,6 +682,7 @@ mod tests {
         }
         fn notify(&mut self, msg: FromKernel) {
             if let FromKernel::Exception { blob } = msg {
+                // SAFETY: the runtime's scratch blob is alive during `notify`; it is copied here.
                 self.exception = Some(unsafe { blob.as_slice() }.to_vec());
             }
         }
@@ -784,12 +813,14 @@ mod tests {
         rt.host.replies.push_back(ToKernel::Message { data: Bytes::new(&msg) });
         assert_eq!(rt.subkernel_await_message(-1, 1000, b"ii", 2, 2), 2);
         let (mut a, mut b) = (0i32, 0i32);
+        // SAFETY: each slot is a live `i32`, the type of the tag `i` received.
         unsafe {
             assert_eq!(rt.rpc_recv((&mut a as *mut i32).cast()), 0);
             assert_eq!(rt.rpc_recv((&mut b as *mut i32).cast()), 0);
         }
         assert_eq!((a, b), (7, 9));
         let sum = a + b;
+        // SAFETY: the argument points to a live `i32`, matching the tag `i`.
         unsafe { rt.subkernel_send_message(0, true, 0, b"i:i", &[(&sum as *const i32).cast()]) };
         assert_eq!(rt.host.sent, [vec![1, 16, 0, 0, 0]]);
 

@@ -71,8 +71,11 @@ impl CpuHeap {
         addr >= self.start.load(Ordering::Relaxed) && addr < self.end.load(Ordering::Relaxed)
     }
 
-    /// (Re)creates the heap over `region`. Caller guarantees nobody else
-    /// uses this heap meanwhile.
+    /// (Re)creates the heap over `region`.
+    ///
+    /// # Safety
+    /// Nobody else uses this heap meanwhile: no other CPU or context is inside its allocator, and
+    /// no block of it is used afterwards.
     unsafe fn init(&self, region: Region) {
         // SAFETY: the caller guarantees nobody else uses this heap, so this
         // is the only reference to the allocator state.
