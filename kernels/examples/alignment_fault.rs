@@ -10,6 +10,8 @@ use satman_test_kernels as _;
 pub extern "C" fn __modinit__() {
     let buf = [0u32; 4];
     let unaligned = core::hint::black_box(buf.as_ptr() as usize + 1);
+    // SAFETY: deliberately faulting: this test kernel exists to check that satman ends a kernel
+    // which does this; nothing after the fault runs.
     unsafe {
         core::arch::asm!(
             "ldrd r0, r1, [{p}]",

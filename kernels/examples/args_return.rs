@@ -12,6 +12,9 @@ use satman_test_kernels::*;
 pub extern "C" fn __modinit__() {
     let mut scratch = RecvScratch::<8>::new();
     let (mut a, mut b) = (0i32, 0i32);
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe {
         // -1: this subkernel's own id; 10 s; two required arguments, no optional ones.
         let count = subkernel_await_message(-1, 10_000, &Str::new("ii"), 2, 2);
@@ -27,6 +30,9 @@ pub extern "C" fn __modinit__() {
         scratch.recv(&mut b as *mut i32 as *mut c_void);
     }
     let sum = a.wrapping_add(b);
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument. `send_one`'s tag `i:` describes the `i32` it sends.
     unsafe {
         core_log(c"args_return: %d + %d = %d\n".as_ptr().cast(), a, b, sum);
         // Return value: id 0, is_return, destination 0 (whoever started us).

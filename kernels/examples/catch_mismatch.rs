@@ -15,6 +15,9 @@ satman_test_kernels::eh_cases!();
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { rtio_output(TTL15, 1) };
     let template = Exception {
         id: exception_id::VALUE_ERROR,
@@ -25,7 +28,12 @@ pub extern "C" fn __modinit__() {
         message: Str::new("value {0} not handled"),
         param: [18, 10, -1],
     };
+    // SAFETY: a function of this kernel's C object, given a live template exception whose strings
+    // are 'static.
     let r = unsafe { eh_catch_index_error(&template) };
     // Not reached: the exception is uncaught.
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { rtio_output(TTL15, r) };
 }

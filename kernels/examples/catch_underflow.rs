@@ -15,8 +15,15 @@ satman_test_kernels::eh_cases!();
 
 #[no_mangle]
 pub extern "C" fn __modinit__() {
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { at_mu(0) };
+    // SAFETY: a function of this kernel's C object with no arguments.
     let r = unsafe { eh_catch_underflow() };
     break_realtime();
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { rtio_output(TTL15, r) };
 }

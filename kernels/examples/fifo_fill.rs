@@ -16,6 +16,9 @@ pub const TTL16: i32 = 0x0100_1000;
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe {
         for _ in 0..500 {
             rtio_output(TTL15, 1);

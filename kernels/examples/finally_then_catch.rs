@@ -24,8 +24,13 @@ pub extern "C" fn __modinit__() {
         message: Str::new("through a finally"),
         param: [0; 3],
     };
+    // SAFETY: a function of this kernel's C object, given a live template exception whose strings
+    // are 'static.
     let r = unsafe { eh_finally_outer(&template) };
     if r != 2 {
+        // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and
+        // pointers to live locals or 'static strings, as their declared signatures take; the
+        // firmware validates every argument.
         unsafe {
             delay_mu(1000);
             rtio_output(TTL15, r)

@@ -17,25 +17,43 @@ static ROUNDING: [unsafe extern "C" fn(f64) -> f64; 2] = [round, floor];
 
 #[inline(always)]
 fn delay(seconds: f64) {
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { delay_mu(__aeabi_d2lz(round(seconds / REF_PERIOD))) }
 }
 
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: a compiler-rt helper the firmware exports, called with plain values.
     let micro = unsafe { __powidf2(10.0, -6) };
     for i in 1..=10 {
+        // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and
+        // pointers to live locals or 'static strings, as their declared signatures take; the
+        // firmware validates every argument.
         unsafe { rtio_output(TTL, 1) };
         delay(1.5 * micro * f64::from(i));
+        // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and
+        // pointers to live locals or 'static strings, as their declared signatures take; the
+        // firmware validates every argument.
         unsafe { rtio_output(TTL, 0) };
         delay(2.5e-6);
     }
     // Round the timeline up to a multiple of 3 µs (3000 mu): an i64 division.
     let rounding = core::hint::black_box(&ROUNDING);
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     let now = unsafe { now_mu() };
     let step = core::hint::black_box(3000i64);
+    // SAFETY: libm rounding functions the firmware exports, called with plain values.
     let periods = unsafe { rounding[1](now as f64 / step as f64) } as i64;
     let next = (now / step + 1).max(periods + 1) * step;
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { at_mu(next) };
+    // SAFETY: libm rounding functions the firmware exports, called with plain values.
     delay(unsafe { rounding[0](0.4) } * 1e-6);
 }

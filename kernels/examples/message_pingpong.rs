@@ -21,6 +21,9 @@ pub extern "C" fn __modinit__() {
     let mut scratch = RecvScratch::<8>::new();
     for _ in 0..ROUNDS {
         let mut value = 0i32;
+        // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and
+        // pointers to live locals or 'static strings, as their declared signatures take; the
+        // firmware validates every argument. `value` is a live `i32`, the type of the tag `i`.
         unsafe {
             subkernel_await_message(PING, TIMEOUT_MS, &Str::new("i"), 1, 1);
             scratch.recv(&mut value as *mut i32 as *mut c_void);

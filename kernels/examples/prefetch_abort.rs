@@ -8,6 +8,8 @@ use satman_test_kernels as _;
 
 #[no_mangle]
 pub extern "C" fn __modinit__() {
+    // SAFETY: deliberately faulting: this test kernel exists to check that satman ends a kernel
+    // which does this; nothing after the fault runs.
     let f: extern "C" fn() = unsafe { core::mem::transmute(core::hint::black_box(0x3000_0000usize)) };
     f();
 }

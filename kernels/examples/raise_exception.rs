@@ -17,5 +17,7 @@ pub extern "C" fn __modinit__() {
         message: Str::new("value {0} outside [{1}, {2}]"),
         param: [7, -1, 5],
     };
+    // SAFETY: `exception` is a live local whose strings are 'static; `__artiq_raise` does not
+    // return.
     unsafe { __artiq_raise(&exception) }
 }

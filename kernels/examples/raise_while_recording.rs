@@ -23,6 +23,9 @@ pub const PULSES: i64 = 10;
 
 #[no_mangle]
 pub extern "C" fn __modinit__() {
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe {
         break_realtime();
         dma_record_start(TRACE);

@@ -19,6 +19,9 @@ pub const TTL15: i32 = 0x0100_0F00;
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe {
         rtio_output(TTL15, 1);
         rtio_output(TTL15 | 1, 1);

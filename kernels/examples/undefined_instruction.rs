@@ -12,6 +12,8 @@ pub const TTL15: i32 = 0x0100_0F00;
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: deliberately faulting: this test kernel exists to check that satman ends a kernel
+    // which does this; nothing after the fault runs.
     unsafe {
         rtio_output(TTL15, 1);
         core::arch::asm!("udf #0", options(nomem, nostack));

@@ -14,6 +14,9 @@ pub const TTL: i32 = 0x0100_0F00;
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe {
         rtio_output(TTL, 1);
         delay_mu(1000);

@@ -16,6 +16,8 @@ pub const HEAP0_TARGET: usize = 0x0330_0000;
 #[no_mangle]
 pub extern "C" fn __modinit__() {
     break_realtime();
+    // SAFETY: deliberately faulting: this test kernel exists to check that satman ends a kernel
+    // which does this; nothing after the fault runs.
     unsafe {
         rtio_output(TTL15, 1);
         core::ptr::write_volatile(core::hint::black_box(HEAP0_TARGET) as *mut u32, 0xDEAD_BEEF);

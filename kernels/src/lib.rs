@@ -27,7 +27,7 @@ pub struct Str {
     pub len: u32,
 }
 
-// Safety: only ever built from `&'static str`.
+// SAFETY: only ever built from `&'static str`.
 unsafe impl Sync for Str {}
 
 impl Str {
@@ -144,6 +144,9 @@ pub const BREAK_REALTIME_MU: i64 = 125_000;
 /// `core.break_realtime()`: `at_mu(rtio_get_counter() + 125000)`.
 #[inline(always)]
 pub fn break_realtime() {
+    // SAFETY: imports from the kernel ABI (kernel-abi.md), called with plain values and pointers
+    // to live locals or 'static strings, as their declared signatures take; the firmware validates
+    // every argument.
     unsafe { at_mu(rtio_get_counter() + BREAK_REALTIME_MU) }
 }
 
@@ -163,6 +166,8 @@ pub fn raise(id: u32, message: &'static str, param: [i64; 3], function: &'static
         message: Str::new(message),
         param,
     };
+    // SAFETY: `exception` is a live local whose strings are 'static (or the caller's location,
+    // also 'static); `__artiq_raise` does not return.
     unsafe { __artiq_raise(&exception) }
 }
 
@@ -191,6 +196,8 @@ impl<const WORDS: usize> RecvScratch<WORDS> {
     pub unsafe fn recv(&mut self, slot: *mut c_void) {
         let mut target = slot;
         loop {
+            // SAFETY: `target` is the caller's slot (valid for the value, `recv`'s contract) or
+            // scratch storage of the size the firmware asked for.
             let n = unsafe { rpc_recv(target) };
             if n <= 0 {
                 return;
@@ -205,6 +212,8 @@ impl<const WORDS: usize> RecvScratch<WORDS> {
                 );
             }
             // In bounds: checked just above.
+            // SAFETY: `used + words <= WORDS` was checked just above, so the offset stays inside
+            // `buf`.
             target = unsafe { self.buf.as_mut_ptr().add(self.used) }.cast();
             self.used += words;
         }
@@ -223,6 +232,7 @@ impl<const WORDS: usize> Default for RecvScratch<WORDS> {
 /// `tag` must describe `T` as the ARTIQ tag of the value followed by `:`.
 pub unsafe fn send_one<T>(id: i32, is_return: bool, destination: i8, tag: &Str, value: &T) {
     let data = [value as *const T as *const c_void];
+    // SAFETY: `data` holds one pointer to a live `T` that `tag` describes (the caller's contract).
     unsafe { subkernel_send_message(id, is_return, destination, 1, tag, data.as_ptr()) }
 }
 
