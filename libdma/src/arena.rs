@@ -90,6 +90,10 @@ pub struct Arena {
     blocks: usize,
     /// Set when the arena allocated its own region from the global heap.
     owned: Option<(NonNull<u8>, Layout)>,
+    /// The region, `base..end`: a block outside it is not this arena's, and
+    /// handing it to talc would corrupt the allocator, so it is refused.
+    base: usize,
+    end: usize,
 }
 
 // SAFETY: the arena exclusively owns its region; the raw pointers inside the
@@ -110,7 +114,8 @@ impl Arena {
         // SAFETY: the caller hands over `base..base + size` for the arena's
         // lifetime, which is what `claim` needs.
         let _ = unsafe { talc.claim(base, size) };
-        Arena { talc, capacity: size, in_use: 0, peak: 0, blocks: 0, owned: None }
+        let base = base as usize;
+        Arena { talc, capacity: size, in_use: 0, peak: 0, blocks: 0, owned: None, base, end: base.saturating_add(size) }
     }
 
     /// An arena over `size` bytes taken once from the global heap (hosts and
@@ -139,6 +144,17 @@ impl Arena {
         self.capacity.saturating_sub(self.in_use)
     }
 
+    /// Whether `block` lies in this arena's region. `Block`s are made only
+    /// by `alloc` and consumed by `free`, so one inside the region is a live
+    /// block of this arena (two arenas never share a region: `from_region`'s
+    /// contract). This keeps the safe methods below sound even if a caller
+    /// mixed up arenas: such a block is refused, never handed to talc.
+    fn owns(&self, block: &Block) -> bool {
+        let start = block.as_ptr() as usize;
+        let owned = start >= self.base && start.checked_add(block.cap).is_some_and(|end| end <= self.end);
+        owned
+    }
+
     fn account(&mut self, grow: usize, shrink: usize) {
         self.in_use = self.in_use + grow - shrink;
         self.peak = self.peak.max(self.in_use);
@@ -164,13 +180,13 @@ impl Arena {
         if cap <= block.cap {
             return true;
         }
-        if cap > self.capacity {
+        if cap > self.capacity || !self.owns(block) {
             return false;
         }
-        // SAFETY: `block` is a live allocation of this arena (its fields are
-        // private, only `alloc` of the store's one arena makes them, and
-        // `free` consumes it) with the layout it was allocated or last
-        // resized with, and `cap` is larger than its size.
+        // SAFETY: `block` is a live allocation of this arena (`owns`: its
+        // fields are private, only `alloc` makes them and `free` consumes
+        // them) with the layout it was allocated or last resized with, and
+        // `cap` is larger than its size.
         if unsafe { self.talc.try_grow_in_place(block.as_ptr(), block.layout(), cap) } {
             self.account(cap - block.cap, 0);
             block.cap = cap;
@@ -184,6 +200,9 @@ impl Arena {
     /// `keep` bytes) if it cannot grow in place. On failure the block is left
     /// as it was.
     pub fn grow(&mut self, block: &mut Block, size: usize, keep: usize) -> bool {
+        if !self.owns(block) {
+            return false;
+        }
         if self.grow_in_place(block, size) {
             return true;
         }
@@ -201,7 +220,7 @@ impl Arena {
     /// Returns the tail of `block` beyond `size` bytes (rounded up to 128).
     pub fn shrink(&mut self, block: &mut Block, size: usize) {
         let Some(cap) = round_up(size.max(1)) else { return };
-        if cap >= block.cap {
+        if cap >= block.cap || !self.owns(block) {
             return;
         }
         // SAFETY: a live block of this arena with its current layout (see
@@ -212,6 +231,9 @@ impl Arena {
     }
 
     pub fn free(&mut self, block: Block) {
+        if !self.owns(&block) {
+            return;
+        }
         // SAFETY: a live block of this arena with its current layout (see
         // `grow_in_place`); taking it by value ends its only handle.
         unsafe { self.talc.deallocate(block.as_ptr(), block.layout()) };
@@ -279,6 +301,21 @@ mod tests {
         a.free(b);
         assert_eq!(a.stats().in_use, 0);
         assert_eq!(a.stats().blocks, 0);
+    }
+
+    #[test]
+    fn blocks_of_another_arena_are_refused() {
+        let mut a = Arena::with_capacity(16 * 1024).unwrap();
+        let mut b = Arena::with_capacity(16 * 1024).unwrap();
+        let mut x = b.alloc(128).unwrap();
+        assert!(!a.grow(&mut x, 4096, 0));
+        assert!(!a.grow_in_place(&mut x, 4096));
+        a.shrink(&mut x, 1);
+        assert_eq!(x.capacity(), 128);
+        let y = b.alloc(128).unwrap();
+        a.free(y);
+        assert_eq!((a.stats().blocks, b.stats().blocks), (0, 2));
+        b.free(x);
     }
 
     #[test]

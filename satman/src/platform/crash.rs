@@ -23,17 +23,24 @@ pub const LOOP_LIMIT: u32 = 4;
 /// The previous run's crash count (0: it did not crash). CPU0.
 static PREVIOUS: AtomicU32 = AtomicU32::new(0);
 
-fn region() -> &'static mut [u8] {
+/// The crash region.
+///
+/// # Safety
+/// CPU0 only, and no slice an earlier call returned is used after this
+/// call (the region has one user at a time).
+unsafe fn region() -> &'static mut [u8] {
     let r = regions::crashlog();
-    // SAFETY: the linker's crash region, used by nothing else; CPU0 only
-    // (boot, then the panic handler, which runs with IRQs masked).
+    // SAFETY: the linker's crash region, used by nothing else; the caller
+    // makes this the only live view of it.
     unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, r.len()) }
 }
 
 /// At boot, after the logger is up: a valid record becomes log lines (and
 /// is then forgotten). Returns the crash count it held.
 pub fn take_previous() -> u32 {
-    let region = region();
+    // SAFETY: CPU0 at boot, the region's first user; a panic in here goes to
+    // `save_and_reset`, which never returns to this frame.
+    let region = unsafe { region() };
     let Some(record) = satman::crashlog::read(region) else { return 0 };
     let count = record.count;
     log::error!(
@@ -58,9 +65,12 @@ pub fn previous() -> u32 {
 
 /// From CPU0's panic handler, after the panic line is in the log: keep the
 /// log's tail, then reset, unless this is a crash loop (returns to halt).
-pub fn save_and_reset() {
+pub(super) fn save_and_reset() {
     let count = if time::now_us() < LOOP_WINDOW_US { previous() + 1 } else { 1 };
-    let region = region();
+    // SAFETY: CPU0's panic handler: whatever used the region before (a
+    // panic inside `take_previous`) is never returned to, since this ends in
+    // a reset or a halt.
+    let region = unsafe { region() };
     let saved = logger::with_log_buffer(|b| {
         let (a, c) = b.as_slices();
         satman::crashlog::write_parts(region, count, &[a, c])
