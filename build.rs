@@ -81,6 +81,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SATMAN_SKIP_FIRMWARE");
     println!("cargo:rerun-if-env-changed=SATMAN_FIRMWARE_TARGET_DIR");
+    // Read by the QEMU firmware (fw_qemu::RTIO_SLOWDOWN) as it is built.
+    println!("cargo:rerun-if-env-changed=SATMAN_QEMU_RTIO_SLOWDOWN");
     for w in WATCHED {
         let p = root.join(w);
         if p.exists() {

@@ -241,6 +241,7 @@ impl Platform for BenchBoard {
     type Cpu = NullCpu;
     type Rtio = NullRtio;
     type Dma = NullDma;
+    type Analyzer = satman::hal::NoAnalyzer;
     type Clock = TickClock;
     type Config = RamConfig;
     type System = NullSystem;
@@ -270,6 +271,7 @@ fn new_satellite() -> Satellite<BenchBoard> {
         cpu: NullCpu,
         rtio: NullRtio,
         dma: NullDma,
+        analyzer: satman::hal::NoAnalyzer,
         clock: TickClock(Cell::new(0)),
         config: RamConfig::default(),
         system: NullSystem,

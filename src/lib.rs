@@ -13,3 +13,4 @@ pub mod peripherals;
 pub mod qemu;
 pub mod scenario;
 pub mod sim;
+pub mod vcd;

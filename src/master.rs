@@ -135,6 +135,14 @@ pub enum Outcome {
     Exception(ParsedException),
 }
 
+/// An `AnalyzerHeader`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzerDump {
+    pub sent_bytes: u32,
+    pub total_byte_count: u64,
+    pub overflow: bool,
+}
+
 /// The replies to `DestinationStatusRequest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DestinationStatus {
@@ -507,6 +515,40 @@ impl<T: Transport> Master<T> {
             Packet::DestinationBusyReply { channel } => DestinationStatus::Busy(channel),
             other => return Err(MasterError::Unexpected { waiting_for: "destination status", got: other.packet_id() }),
         })
+    }
+
+    // ---- analyzer -----------------------------------------------------------
+
+    /// `artiq_coreanalyzer`'s exchange with a satellite: the header (which
+    /// stops the capture), then data slices until the last one. Returns
+    /// the header and the records' bytes (`sent_bytes` of them).
+    pub fn analyzer_dump(&mut self, destination: u8) -> Result<(AnalyzerDump, Vec<u8>), MasterError> {
+        let frame = self.transact(&Packet::AnalyzerHeaderRequest { destination }, "analyzer header")?;
+        let header = match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+            Packet::AnalyzerHeader { sent_bytes, total_byte_count, overflow_occurred } => {
+                AnalyzerDump { sent_bytes, total_byte_count, overflow: overflow_occurred }
+            }
+            other => return Err(MasterError::Unexpected { waiting_for: "analyzer header", got: other.packet_id() }),
+        };
+        let mut data = Vec::with_capacity(header.sent_bytes as usize);
+        if header.sent_bytes == 0 {
+            return Ok((header, data));
+        }
+        loop {
+            let frame = self.transact(&Packet::AnalyzerDataRequest { destination }, "analyzer data")?;
+            match frame.decode().map_err(|e| MasterError::Corrupt(e.to_string()))? {
+                Packet::AnalyzerData { last, data: d } => {
+                    data.extend_from_slice(d);
+                    if data.len() > header.sent_bytes as usize {
+                        return Err(MasterError::Corrupt(format!("analyzer sent more than the {} bytes announced", header.sent_bytes)));
+                    }
+                    if last {
+                        return Ok((header, data));
+                    }
+                }
+                other => return Err(MasterError::Unexpected { waiting_for: "analyzer data", got: other.packet_id() }),
+            }
+        }
     }
 
     // ---- subkernels ---------------------------------------------------------

@@ -28,7 +28,7 @@ fn qemu_ddma_round_trips() {
         destination: DEST,
         id: 1,
         train: PulseTrain::new(DEST, 15, 100, 1000, 500),
-        slack: 200_000,
+        slack: satman_systest::qemu::bench::HOST_SLACK_MU,
         status_timeout: Duration::from_secs(10),
         events_timeout: Duration::from_secs(10),
     };

@@ -764,6 +764,23 @@ pub const DRIVERS: &[Driver] = &[
         ports: &[],
     },
     Driver {
+        cfg: "analyzer",
+        what: "RTIO analyzer driver (GatewareAnalyzer)",
+        board_required: true,
+        needs: &[
+            r("rtio_analyzer", "enable", 1, true),
+            r("rtio_analyzer", "busy", 1, false),
+            r("rtio_analyzer", "message_encoder_overflow", 1, false),
+            r("rtio_analyzer", "message_encoder_overflow_reset", 1, true),
+            r("rtio_analyzer", "dma_reset", 1, true),
+            r("rtio_analyzer", "dma_base_address", 1, true),
+            r("rtio_analyzer", "dma_last_address", 1, true),
+            r("rtio_analyzer", "dma_byte_count", 1, false),
+            r("rtio_analyzer", "dma_bus_error", 1, false),
+        ],
+        ports: &[],
+    },
+    Driver {
         cfg: "kernel_rtio",
         what: "kernel RTIO initiator driver (GatewareKernelRtio)",
         board_required: true,
@@ -1161,7 +1178,7 @@ mod tests {
             .collect();
         banks.sort_unstable();
         banks.dedup();
-        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_dma", "rtio_moninj"]);
+        assert_eq!(banks, ["cri_con", "drtioaux0", "drtiosat", "routing_table", "rtio", "rtio_analyzer", "rtio_dma", "rtio_moninj"]);
         assert!(DRIVERS.iter().all(|d| d.what.contains("driver")));
     }
 

@@ -337,12 +337,12 @@ impl<H: KernelHost> Runtime<H> {
             RtioStatus::Underflow { slack } => self.raise_fmt(
                 id::RTIO_UNDERFLOW,
                 [(target >> 8) as i64, self.now, slack],
-                format_args!("RTIO underflow at {{1}} mu, channel {{0}}, slack {{2}} mu"),
+                format_args!("RTIO underflow at {{1}} mu, channel {{rtio_channel_info:0}}, slack {{2}} mu"),
             ),
             RtioStatus::DestinationUnreachable => self.raise_fmt(
                 id::RTIO_DESTINATION_UNREACHABLE,
                 [(target >> 8) as i64, self.now, 0],
-                format_args!("RTIO destination unreachable, output, at {{1}} mu, channel {{0}}"),
+                format_args!("RTIO destination unreachable, output, at {{1}} mu, channel {{rtio_channel_info:0}}"),
             ),
         }
     }
@@ -392,12 +392,12 @@ impl<H: KernelHost> Runtime<H> {
             RtioInput::Overflow => self.raise_fmt(
                 id::RTIO_OVERFLOW,
                 [channel as i64, 0, 0],
-                format_args!("RTIO input overflow on channel {{0}}"),
+                format_args!("RTIO input overflow on channel {{rtio_channel_info:0}}"),
             ),
             RtioInput::DestinationUnreachable => self.raise_fmt(
                 id::RTIO_DESTINATION_UNREACHABLE,
                 [channel as i64, 0, 0],
-                format_args!("RTIO destination unreachable, input, on channel {{0}}"),
+                format_args!("RTIO destination unreachable, input, on channel {{rtio_channel_info:0}}"),
             ),
         }
     }
@@ -513,12 +513,12 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
             ToKernel::PlaybackDone(s) if s.error & 1 != 0 => self.raise_fmt(
                 id::RTIO_UNDERFLOW,
                 [s.channel as i64, s.timestamp as i64, 0],
-                format_args!("RTIO underflow at {{1}} mu, channel {{0}}"),
+                format_args!("RTIO underflow at {{1}} mu, channel {{rtio_channel_info:0}}"),
             ),
             ToKernel::PlaybackDone(s) => self.raise_fmt(
                 id::RTIO_DESTINATION_UNREACHABLE,
                 [s.channel as i64, s.timestamp as i64, 0],
-                format_args!("RTIO destination unreachable at {{1}} mu, channel {{0}}"),
+                format_args!("RTIO destination unreachable, output, at {{1}} mu, channel {{rtio_channel_info:0}}"),
             ),
             ToKernel::Error(e) => self.fail(e, "dma_playback"),
             _ => self.unexpected("dma_playback"),

@@ -22,7 +22,7 @@ use satman::gateware::bus::Mmio;
 use satman::gateware::csr::{gt_drtio, identifier, siphaser, sys_crg, virtual_leds};
 use satman::gateware::uplink::{ClockedUplink, LinkClocking};
 use satman::gateware::board_i2c::{BoardI2cBus, SharedBus};
-use satman::gateware::{GatewareAux, GatewareDma, GatewareKernelRtio, GatewareMoninj, GatewareRtio};
+use satman::gateware::{GatewareAnalyzer, GatewareAux, GatewareDma, GatewareKernelRtio, GatewareMoninj, GatewareRtio};
 use satman::hal::{Hardware, Platform};
 use satman::Satellite;
 
@@ -121,6 +121,7 @@ impl Platform for Board {
     type Cpu = Cpu1Link;
     type Rtio = GatewareRtio<Mmio>;
     type Dma = GatewareDma<Mmio>;
+    type Analyzer = GatewareAnalyzer<Mmio>;
     type Clock = FwClock;
     type Config = SdStore;
     type System = FwSystem;
@@ -130,6 +131,26 @@ impl Platform for Board {
 
 fn clean(addr: usize, len: usize) {
     cache::clean_range(addr, len)
+}
+
+fn clean_invalidate(addr: usize, len: usize) {
+    cache::clean_invalidate_range(addr, len)
+}
+
+/// The analyzer's DMA ring: the reference's size.
+const ANALYZER_RING: usize = 512 * 1024;
+
+/// The ring, in heap0 for the firmware's life (the image must fit its first
+/// MiB, so not in `.bss`): written by the gateware only, read by CPU0
+/// after each stop.
+fn analyzer_ring() -> usize {
+    let layout = core::alloc::Layout::from_size_align(ANALYZER_RING, 64).expect("a valid layout");
+    // SAFETY: a non-zero size; the block is never freed.
+    let ring = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if ring.is_null() {
+        alloc::alloc::handle_alloc_error(layout);
+    }
+    ring as usize
 }
 
 /// The board revision, from the CSR map the firmware was built for.
@@ -179,6 +200,13 @@ pub fn hardware() -> Hardware<Board> {
         cpu: Cpu1Link,
         rtio: GatewareRtio::new(mmio, now_us as fn() -> u64),
         dma: GatewareDma::new(mmio, clean as fn(usize, usize)),
+        analyzer: GatewareAnalyzer::new(
+            mmio,
+            analyzer_ring(),
+            ANALYZER_RING,
+            clean_invalidate as fn(usize, usize),
+            now_us as fn() -> u64,
+        ),
         clock: FwClock,
         config: sd_card(libsdcard::sdhci::Config::KASLI_SOC),
         system: FwSystem,

@@ -274,6 +274,52 @@ impl I2cBus for NoI2c {
     }
 }
 
+/// What the RTIO analyzer captured, as `AnalyzerHeader` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AnalyzerHeader {
+    /// Bytes [`RtioAnalyzer::read`] serves: the whole buffer once it wrapped.
+    pub sent_bytes: u32,
+    /// Bytes captured since the capture was armed.
+    pub total_byte_count: u64,
+    /// Records were lost (the gateware's message-encoder overflow, or a
+    /// bus error of its DMA).
+    pub overflow: bool,
+}
+
+/// The RTIO analyzer: captures every event of the RTIO core, in
+/// `artiq_coreanalyzer`'s 32-byte record format, into a ring buffer.
+pub trait RtioAnalyzer {
+    /// Stops the capture (bounded) and describes what it holds.
+    fn stop(&mut self) -> AnalyzerHeader;
+    /// Copies the stopped capture's bytes from `offset` (0 = its oldest
+    /// record) into `out`; returns how many were copied (0 past the end).
+    fn read(&mut self, offset: u32, out: &mut [u8]) -> usize;
+    /// Empties the buffer and captures again.
+    fn arm(&mut self);
+    /// Whether the board has an analyzer at all (the requests are refused
+    /// otherwise, never answered with a made-up empty capture).
+    fn exists(&self) -> bool {
+        true
+    }
+}
+
+/// A board without an analyzer (the host simulation).
+#[derive(Debug, Default)]
+pub struct NoAnalyzer;
+
+impl RtioAnalyzer for NoAnalyzer {
+    fn exists(&self) -> bool {
+        false
+    }
+    fn stop(&mut self) -> AnalyzerHeader {
+        AnalyzerHeader::default()
+    }
+    fn read(&mut self, _offset: u32, _out: &mut [u8]) -> usize {
+        0
+    }
+    fn arm(&mut self) {}
+}
+
 /// Why a configuration or boot image operation did not happen. Each is
 /// logged by name; the master only sees `succeeded: false`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +410,7 @@ pub trait Platform {
     type Cpu: KernelCpu;
     type Rtio: Rtio;
     type Dma: DmaEngine;
+    type Analyzer: RtioAnalyzer;
     type Clock: Clock;
     type Config: ConfigStore;
     type System: System;
@@ -379,6 +426,7 @@ pub struct Hardware<P: Platform> {
     pub cpu: P::Cpu,
     pub rtio: P::Rtio,
     pub dma: P::Dma,
+    pub analyzer: P::Analyzer,
     pub clock: P::Clock,
     pub config: P::Config,
     pub system: P::System,

@@ -90,6 +90,11 @@ struct Cpu1Host;
 
 impl KernelHost for Cpu1Host {
     fn request(&mut self, msg: FromKernel) -> ToKernel {
+        // The QEMU DMA model starts a kernel's playback when it asked.
+        #[cfg(feature = "qemu")]
+        if matches!(msg, FromKernel::DmaPlayback { .. }) {
+            board::kernel_dma_requested();
+        }
         self.notify(msg);
         loop {
             if let Some(reply) = TO_KERNEL.try_recv() {
@@ -179,8 +184,46 @@ fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     Ok(Loaded { entry, base: loaded.load_addr, size: loaded.size, exidx: loaded.exidx, load_ticks: time::ticks() - t0 })
 }
 
+/// QEMU only, once per boot: runs the kernel API's timeline and RTIO
+/// output entry points (resolved as a kernel's imports are) on CPU1, so
+/// that QEMU has translated them before the first kernel's slack depends
+/// on them (see `board::warm_up_begin`). The outputs are a second of RTIO
+/// time ahead, on channel 0, and CPU0 resets the RTIO model afterwards.
+#[cfg(feature = "qemu")]
+fn warm_up() {
+    if !board::warm_up_begin() {
+        return;
+    }
+    type Get = extern "C" fn() -> i64;
+    type Set = extern "C" fn(i64);
+    type Output = extern "C" fn(i32, i32);
+    let entry = |name: &[u8]| api::resolve(name).filter(|&a| a != 0).map(|a| a as usize);
+    if let (Some(counter), Some(now), Some(at), Some(delay), Some(output)) =
+        (entry(b"rtio_get_counter"), entry(b"now_mu"), entry(b"at_mu"), entry(b"delay_mu"), entry(b"rtio_output"))
+    {
+        // SAFETY: the API table's entries have these kernel ABI signatures
+        // (libksupport::api::artiq); a runtime is installed before any call
+        // and nothing else runs on CPU1 yet.
+        unsafe {
+            abi::install(Runtime::new(host() as &'static mut dyn KernelHost));
+            let (counter, now) = (core::mem::transmute::<usize, Get>(counter), core::mem::transmute::<usize, Get>(now));
+            let (at, delay) = (core::mem::transmute::<usize, Set>(at), core::mem::transmute::<usize, Set>(delay));
+            let output = core::mem::transmute::<usize, Output>(output);
+            at(counter() + 1_000_000_000);
+            for i in 0..16 {
+                output(0, i & 1);
+                delay(1000);
+            }
+            let _ = now();
+        }
+    }
+    board::warm_up_done();
+}
+
 /// CPU1 main: entered from the top after every restart.
 pub fn cpu1_main() -> ! {
+    #[cfg(feature = "qemu")]
+    warm_up();
     let mut loaded: Option<Loaded> = None;
     // Kept alive until the next restart: CPU0 reads it after LoadFailed.
     let mut reason: Option<alloc::string::String> = None;

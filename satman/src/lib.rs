@@ -38,6 +38,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod analyzer;
 pub mod budget;
 pub mod build_id;
 pub mod chunks;

@@ -67,6 +67,8 @@ pub trait Bench {
     fn init_link(&mut self, destination: u8) -> Result<(), MasterError>;
     fn destination_status(&mut self, destination: u8) -> Result<DestinationStatus, MasterError>;
     fn get_log(&mut self, destination: u8, clear: bool) -> Result<Vec<u8>, MasterError>;
+    /// The analyzer's header and records (`artiq_coreanalyzer`'s exchange).
+    fn analyzer_dump(&mut self, destination: u8) -> Result<(crate::master::AnalyzerDump, Vec<u8>), MasterError>;
     fn dma_add_trace(&mut self, destination: u8, id: u32, trace: &[u8]) -> Result<(), MasterError>;
     fn dma_playback(&mut self, destination: u8, id: u32, timestamp: u64) -> Result<(), MasterError>;
     fn dma_await_status(&mut self, id: u32, timeout: Duration) -> Result<DmaStatus, MasterError>;
@@ -118,6 +120,9 @@ impl<T: Transport + Observe> Bench for Master<T> {
     }
     fn get_log(&mut self, destination: u8, clear: bool) -> Result<Vec<u8>, MasterError> {
         Master::get_log(self, destination, clear)
+    }
+    fn analyzer_dump(&mut self, destination: u8) -> Result<(crate::master::AnalyzerDump, Vec<u8>), MasterError> {
+        Master::analyzer_dump(self, destination)
     }
     fn dma_add_trace(&mut self, destination: u8, id: u32, trace: &[u8]) -> Result<(), MasterError> {
         Master::dma_add_trace(self, destination, id, trace)
@@ -283,22 +288,37 @@ pub fn check_pulses_from(events: &[Event], train: &PulseTrain, offset: i64, sour
     Ok(summarize(events))
 }
 
-/// The satellite's RTIO counter, estimated from the last `STATS` (the QEMU
-/// board's counter is its clock in µs, docs/qemu-link.md) and the wall
-/// time since.
+/// Slack (mu) for timestamps the host builds on a [`CounterEstimate`]: the
+/// estimate trails the counter by a STATS reply's trip and the request
+/// needs another to arrive, each up to milliseconds of wall time on a
+/// loaded machine (0.5 s of wall time in QEMU, whose RTIO clock runs 1000
+/// times slower than wall time by default).
+pub const HOST_SLACK_MU: i64 = 500_000;
+
+/// The satellite's RTIO counter, estimated from the last `STATS` (which
+/// carries the counter and how many ns of wall time one mu takes) and the
+/// wall time since. It trails the true counter by the reply's trip, so
+/// timestamps built on it need slack ([`HOST_SLACK_MU`]).
 #[derive(Debug, Clone, Copy)]
 pub struct CounterEstimate {
-    pub uptime_us: u64,
+    pub counter: i64,
+    pub slowdown: u32,
     pub at: Instant,
 }
 
 impl CounterEstimate {
     pub fn from_stats(s: &Stats) -> CounterEstimate {
-        CounterEstimate { uptime_us: s.uptime_us, at: Instant::now() }
+        CounterEstimate { counter: s.rtio_counter, slowdown: s.rtio_slowdown.max(1), at: Instant::now() }
     }
 
+    /// Machine units.
     pub fn now(&self) -> i64 {
-        (self.uptime_us + self.at.elapsed().as_micros() as u64) as i64
+        self.counter + (self.at.elapsed().as_nanos() / self.slowdown as u128) as i64
+    }
+
+    /// Wall time for `mu` machine units of the satellite's RTIO time.
+    pub fn wall(&self, mu: i64) -> std::time::Duration {
+        std::time::Duration::from_nanos(mu.max(0) as u64 * self.slowdown as u64)
     }
 }
 

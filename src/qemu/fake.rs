@@ -193,6 +193,9 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                             decode_errors: 0,
                             rtio_events,
                             uptime_us: bench.rtio.counter().max(0) as u64,
+                            // The simulation's counter counts µs.
+                            rtio_counter: bench.rtio.counter(),
+                            rtio_slowdown: 1000,
                         };
                         peer.send(&stats.encode())?;
                     }

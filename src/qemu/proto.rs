@@ -253,6 +253,12 @@ pub struct Stats {
     pub decode_errors: u64,
     pub rtio_events: u64,
     pub uptime_us: u64,
+    /// The RTIO counter (mu) when the reply left; firmware without it:
+    /// `uptime_us` × 1000.
+    pub rtio_counter: i64,
+    /// Wall-clock ns per mu of the counter (the QEMU model's RTIO clock runs
+    /// slower than wall time, docs/qemu-link.md); 1 when not reported.
+    pub rtio_slowdown: u32,
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -284,6 +290,8 @@ impl Stats {
             decode_errors: u64_at(p, 65),
             rtio_events: u64_at(p, 73),
             uptime_us: u64_at(p, 81),
+            rtio_counter: p.get(89..97).map_or(u64_at(p, 81).saturating_mul(1000) as i64, |b| u64_at(b, 0) as i64),
+            rtio_slowdown: p.get(97..101).map_or(1, |b| u32_at(b, 0).max(1)),
         })
     }
 
@@ -304,9 +312,11 @@ impl Stats {
             self.decode_errors,
             self.rtio_events,
             self.uptime_us,
+            self.rtio_counter as u64,
         ] {
             r.extend_from_slice(&v.to_le_bytes());
         }
+        r.extend_from_slice(&self.rtio_slowdown.to_le_bytes());
         r
     }
 }
@@ -364,12 +374,16 @@ mod tests {
             decode_errors: 11,
             rtio_events: 12,
             uptime_us: 13,
+            rtio_counter: 14,
+            rtio_slowdown: 15,
         };
         let r = s.encode();
-        assert_eq!(r.len(), 2 + STATS_LEN);
+        assert_eq!(r.len(), 2 + STATS_LEN + 12);
         assert_eq!(r[2 + 28], 3, "kernel_state at offset 28");
         assert_eq!(Stats::parse(&r[2..]), Some(s));
-        assert_eq!(Stats::parse(&r[2..r.len() - 1]), None);
+        assert_eq!(Stats::parse(&r[2..2 + STATS_LEN - 1]), None);
+        let old = Stats::parse(&r[2..2 + STATS_LEN]).unwrap();
+        assert_eq!((old.rtio_counter, old.rtio_slowdown), (13_000, 1), "older firmware: the counter from uptime_us");
         let mut longer = r[2..].to_vec();
         longer.extend_from_slice(&[0xff; 8]);
         assert_eq!(Stats::parse(&longer), Some(s));

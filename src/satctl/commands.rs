@@ -41,6 +41,7 @@ impl Command {
             Command::Config(super::ConfigCommand::Write { .. }) => "config write",
             Command::Config(super::ConfigCommand::Remove { .. }) => "config remove",
             Command::Config(super::ConfigCommand::Erase { .. }) => "config erase",
+            Command::Analyzer(_) => "analyzer",
             Command::Reboot { .. } => "reboot",
             Command::Moninj(_) => "moninj",
             Command::Session(_) => "session",
@@ -67,6 +68,7 @@ pub fn run(command: &Command, target: &mut dyn Target, out: &Out, timeout: Durat
         Command::Measure(a) => super::measure::measure(target, a, out, timeout),
         Command::Flash { file, destination, no_wait } => super::mgmt::flash(target, file, *destination, *no_wait, out, timeout),
         Command::Config(c) => super::mgmt::config(target, c, out),
+        Command::Analyzer(a) => super::analyzer::analyzer(target, a, timeout),
         Command::Reboot { destination } => super::mgmt::reboot(target, *destination, timeout),
         Command::Moninj(a) => super::moninj::moninj(target, a, out),
         Command::Session(a) => super::session::session(target, a, out, timeout),
@@ -354,7 +356,7 @@ fn demo(target: &mut dyn Target, out: &Out, timeout: Duration) -> Result<Json, F
     println!("  ping         10 echoes, round trip mean {:.0} µs (min {:.0}, max {:.0})", s.mean_us, s.min_us, s.max_us);
     j.set("ping", p.json());
 
-    let a = DmaArgs { pulses: 100, runs: 1, channel: 15, destination: 1, period: 1000, width: Some(500), slack: 200_000, id: 1 };
+    let a = DmaArgs { pulses: 100, runs: 1, channel: 15, destination: 1, period: 1000, width: Some(500), slack: satman_systest::qemu::bench::HOST_SLACK_MU, id: 1 };
     let series = dma_series(b, &a, out, timeout).map_err(|(e, d)| (e, j.clone().with("dma", d)))?;
     let run = &series.runs[0];
     let bytes = series.train.trace().len();

@@ -20,6 +20,7 @@
 //! Exit status: 0 ok, 1 the command failed, 2 usage, 3 the command passed
 //! but the target ended badly (firmware exit code, qemu.log lines).
 
+mod analyzer;
 mod commands;
 mod image;
 mod json;
@@ -191,6 +192,11 @@ pub enum Command {
     /// Watch an RTIO channel through moninj, optionally overriding it and
     /// running a kernel meanwhile.
     Moninj(moninj::MoninjArgs),
+    /// The RTIO analyzer as `artiq_coreanalyzer` gets it: runs the user's
+    /// experiment once (unless --no-run), fetches the capture
+    /// (AnalyzerHeaderRequest, AnalyzerDataRequest until the last slice),
+    /// writes a VCD (comm_analyzer's conventions) and prints a summary.
+    Analyzer(AnalyzerArgs),
     /// Reboot the satellite (CoreMgmtRebootRequest) and wait until it is back.
     Reboot {
         #[arg(long, default_value_t = 1)]
@@ -231,6 +237,26 @@ pub enum ConfigCommand {
         #[arg(long, default_value_t = 1)]
         destination: u8,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalyzerArgs {
+    /// Write the VCD here.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Name a TTL channel as a device database would (NAME=CHANNEL, the
+    /// channel with its destination in bits 16-23, e.g. ttl15=0x1000f).
+    #[arg(long, value_name = "NAME=CHANNEL")]
+    pub ttl: Vec<String>,
+    /// Only fetch what the analyzer holds; run nothing.
+    #[arg(long)]
+    pub no_run: bool,
+    /// Write the raw records (what AnalyzerData carried) here too.
+    #[arg(long, value_name = "FILE")]
+    pub raw: Option<PathBuf>,
+    /// The satellite's destination number.
+    #[arg(long, default_value_t = 1)]
+    pub destination: u8,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -371,9 +397,9 @@ pub struct DmaArgs {
     /// Pulse width in machine units (default: half the period).
     #[arg(long)]
     pub width: Option<i64>,
-    /// Playback starts this many machine units after the satellite's
-    /// counter (estimated from STATS; 1 mu = 1 µs in QEMU).
-    #[arg(long, default_value_t = 200_000)]
+    /// Playback starts this many machine units (ns) after the satellite's
+    /// counter (estimated from STATS, so it must cover the link's delays).
+    #[arg(long, default_value_t = satman_systest::qemu::bench::HOST_SLACK_MU)]
     pub slack: i64,
     /// Trace id.
     #[arg(long, default_value_t = 1)]

@@ -41,6 +41,7 @@ impl Platform for Sim {
     type Cpu = SimCpu;
     type Rtio = SimRtio;
     type Dma = SimDma;
+    type Analyzer = satman::hal::NoAnalyzer;
     type Clock = SimClock;
     type Config = CardStore<MemDevice>;
     type System = SimSystem;
@@ -236,6 +237,7 @@ impl SimBench {
                 cpu,
                 rtio: SimRtio(rtio.clone()),
                 dma: SimDma::new(rtio.clone()),
+                analyzer: satman::hal::NoAnalyzer,
                 clock: SimClock::new(),
                 config: CardStore::mount(match (options.no_card, card.take()) {
                     (true, _) => Err(CardError::NoCard),

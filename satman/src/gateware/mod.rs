@@ -7,6 +7,7 @@
 //! | [`GatewareDma`] | `rtio_dma` | [`hal::DmaEngine`](crate::hal::DmaEngine) |
 //! | [`GatewareMoninj`] | `rtio_moninj` | [`hal::Moninj`](crate::hal::Moninj) |
 //! | [`board_i2c::BoardI2cBus`] | the board's bit-banged I2C bus (PS side, shared with the start-up) | [`hal::I2cBus`](crate::hal::I2cBus) |
+//! | [`GatewareAnalyzer`] | `rtio_analyzer` + its DMA ring in DDR | [`hal::RtioAnalyzer`](crate::hal::RtioAnalyzer) |
 //! | [`GatewareKernelRtio`] | `rtio` (the CSR kernel initiator, driven by CPU1) | what `libksupport::runtime::KernelHost`'s `rtio_*` methods need |
 //!
 //! Every driver is generic over a [`Bus`]: the firmware passes
@@ -33,6 +34,8 @@ pub mod board_i2c;
 pub mod bus;
 pub mod csr;
 
+#[cfg(gateware_driver = "analyzer")]
+mod analyzer;
 #[cfg(gateware_driver = "aux")]
 mod aux;
 #[cfg(gateware_driver = "dma")]
@@ -50,6 +53,8 @@ pub mod uplink;
 #[cfg(test)]
 mod fake;
 
+#[cfg(gateware_driver = "analyzer")]
+pub use analyzer::GatewareAnalyzer;
 #[cfg(gateware_driver = "aux")]
 pub use aux::GatewareAux;
 pub use bus::Bus;

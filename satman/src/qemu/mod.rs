@@ -2,8 +2,11 @@
 //!
 //! In QEMU there is no gateware: the DRTIO aux link is UART0 carried to a
 //! host socket, with SLIP-framed records tagged by channel, and the RTIO
-//! core and DMA engine are software models that report every event to the
-//! host, and moninj watches those events (`moninj`). Everything here is platform-independent and tested on the host;
+//! core and DMA engine are software models that keep time like the
+//! gateware (counter in ns, minimum latency, lanes and FIFOs, asynchronous
+//! errors, an analyzer ring) and report every event to the host, and
+//! moninj watches those events (`moninj`).
+//! Everything here is platform-independent and tested on the host;
 //! the firmware supplies the UART and the clock.
 
 pub mod analyzer;
@@ -15,7 +18,7 @@ pub mod slip;
 
 pub use aux::{ByteStream, Control, QemuAux};
 pub use moninj::QemuMoninj;
-pub use rtio::{EventQueue, QemuDma, QemuRtio, QueueFull, RtioEvent, RtioModel};
+pub use rtio::{EventQueue, ModelStats, QemuAnalyzer, QemuDma, QemuRtio, RtioEvent, RtioModel, Submit, ANALYZER_RECORDS};
 
 /// Record channels.
 pub mod channel {

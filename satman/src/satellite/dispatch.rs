@@ -109,14 +109,25 @@ impl<P: Platform> Satellite<P> {
                 }
             }
 
-            // No analyzer capture in this firmware yet: never a made-up
-            // (empty) buffer. The analyzer replies have no failure form, so
-            // the request is refused with a failed `CoreMgmtReply`: the
-            // ARTIQ master logs it as an unexpected reply and moves on.
-            Packet::AnalyzerHeaderRequest { destination } | Packet::AnalyzerDataRequest { destination } => {
+            // The analyzer part: the header stops the capture, slices
+            // follow until the last, which re-arms it.
+            Packet::AnalyzerHeaderRequest { destination } => {
                 if self.links.for_us(destination, &packet) {
-                    warn!("analyzer request refused: no analyzer capture on this satellite");
-                    self.reply(&Packet::CoreMgmtReply { succeeded: false });
+                    let reply = self.analyzer.header(&mut self.hw.analyzer);
+                    self.reply(&reply);
+                }
+            }
+            Packet::AnalyzerDataRequest { destination } => {
+                if self.links.for_us(destination, &packet) {
+                    // The slice borrows the part; the reply goes out before
+                    // the counts are taken.
+                    let counts = {
+                        let reply = self.analyzer.data(&mut self.hw.analyzer);
+                        let mut net = self.links.net(&mut self.hw.uplink);
+                        crate::wire::Wire::reply(&mut net, &reply);
+                        net.counts()
+                    };
+                    self.count(counts);
                 }
             }
 

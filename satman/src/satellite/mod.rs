@@ -7,7 +7,7 @@
 //! until the state they want is reached.
 //!
 //! The parts — [`Links`], [`Kernels`], [`Ddma`], [`Mgmt`], [`Moninj`],
-//! [`I2c`] — own their state
+//! [`I2c`], [`Analyzer`] — own their state
 //! and never see each other: each call gets a context holding only what it
 //! may touch (hardware handles, the DDMA store, a [`Wire`](crate::wire::Wire)
 //! to send through). Where two parts cooperate, the satellite does it
@@ -22,6 +22,7 @@ use libdma::Store;
 use libdrtio::{Frame, Packet, MAX_PACKET};
 use log::{debug, warn};
 
+use crate::analyzer::Analyzer;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::ddma::Ddma;
@@ -51,6 +52,7 @@ pub struct Satellite<P: Platform> {
     i2c: I2c,
     /// CPU0's memory budget, lent to the parts in their contexts.
     budget: Budget,
+    analyzer: Analyzer,
     /// Receive buffer; taken out while its packet is being handled.
     rx: Option<Box<[u8; MAX_PACKET]>>,
 }
@@ -71,6 +73,7 @@ impl<P: Platform> Satellite<P> {
             moninj: Moninj::default(),
             i2c: I2c::default(),
             budget: Budget::new(config.memory_budget),
+            analyzer: Analyzer::default(),
             rx: Some(Box::new([0; MAX_PACKET])),
         }
     }
