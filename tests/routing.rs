@@ -119,3 +119,14 @@ fn master_dma_on_the_satellite_below() {
     }
     assert!(b.nth(1).store().is_empty());
 }
+
+/// Analyzer requests for the satellite below go through the upper one and
+/// its answer comes back (the host simulation has no analyzer: refused).
+#[test]
+fn analyzer_requests_reach_the_satellite_below() {
+    let mut b = chain();
+    for d in [1, 2] {
+        let reply = b.master.transact(&Packet::AnalyzerHeaderRequest { destination: d }, "analyzer").unwrap();
+        assert_eq!(reply.decode().unwrap(), Packet::CoreMgmtReply { succeeded: false }, "destination {d}");
+    }
+}
