@@ -73,6 +73,7 @@ fn boot() -> (BoardSim, Master<KasliTransport>) {
         cpu: SimCpu::new(rtio.clone(), heap.slot()),
         rtio: GatewareRtio::new(bus.clone(), now_us as fn() -> u64),
         dma: SimDma::new(rtio.clone()),
+        analyzer: satman::hal::NoAnalyzer,
         clock: SimClock::new(),
         config: CardStore::mount(Ok(blank_card(satman_systest::sim::CARD_BLOCKS))),
         system: SimSystem::default(),

@@ -88,8 +88,14 @@ const fn slowdown(v: Option<&str>) -> u64 {
 #[unsafe(link_section = ".shared")]
 static WARP: AtomicI64 = AtomicI64::new(0);
 
+/// Nanoseconds per global timer tick: QEMU's timer runs at a fixed rate.
+const NS_PER_TICK: u64 = match platform::board::TIMER_CLOCK {
+    platform::board::TimerClock::Fixed(hz) if 1_000_000_000 % hz == 0 => 1_000_000_000 / hz,
+    _ => panic!("the QEMU board's global timer ticks a whole number of ns"),
+};
+
 fn timer_mu() -> i64 {
-    (time::ticks() * (1_000_000_000 / platform::board::GLOBAL_TIMER_HZ) / RTIO_SLOWDOWN) as i64
+    (time::ticks() * NS_PER_TICK / RTIO_SLOWDOWN) as i64
 }
 
 /// The RTIO counter: machine units of 1 ns of RTIO time, at

@@ -193,6 +193,7 @@ impl Platform for KasliHost {
     type Cpu = SimCpu;
     type Rtio = GatewareRtio<KasliBus, fn() -> u64>;
     type Dma = SimDma;
+    type Analyzer = satman::hal::NoAnalyzer;
     type Clock = SimClock;
     type Config = CardStore<MemDevice>;
     type System = SimSystem;
