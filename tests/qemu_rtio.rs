@@ -94,8 +94,16 @@ fn fifo_fill(c: &mut Ctx) -> Result<(), String> {
     if !(120_000..=130_000).contains(&slack) {
         return Err(format!("slack at the end {slack} mu: expected ~128 000 (back-pressure on one lane of 128)"));
     }
-    let log = c.log()?;
-    let line = log.lines().find(|l| l.contains("lane waits")).ok_or("no RTIO summary in the satellite log")?;
+    // The board logs the summary on its first pass after the kernel ended.
+    let mut log = String::new();
+    for _ in 0..20 {
+        log.push_str(&c.log()?);
+        if log.contains("lane waits") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = log.lines().find(|l| l.contains("lane waits")).ok_or_else(|| format!("no RTIO summary in the satellite log:\n{log}"))?;
     // (An underflow would have raised: the kernel finished normally.)
     if line.contains(" 0 lane waits") || !line.contains("1001 kernel events") {
         return Err(format!("expected 1001 events and lane waits: {line}"));
