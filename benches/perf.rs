@@ -579,10 +579,15 @@ const LOAD_ADDR: u32 = 0x1000_0000;
 /// builds it, the copy kept with the fuzz seeds (`--kernel FILE` for another).
 const DEFAULT_KERNEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/kernel_load/dma_record_playback.elf");
 
-/// The firmware's resolver, with a made-up address per name (the host has
-/// no ARM entry points): the same name lookup as CPU1's.
-fn bench_resolve(name: &[u8]) -> Option<u32> {
-    libksupport::api::position(name).map(|i| 0x0010_0000 + 0x10 * i as u32)
+/// The firmware's resolver (`api::Resolver`), with a made-up address per
+/// name (the host has no ARM entry points): the same hashed name lookup as
+/// CPU1's, taking the hash the loader computed.
+struct BenchResolver;
+
+impl libksupport::loader::Resolve for BenchResolver {
+    fn resolve(&self, name: &[u8], gnu_hash: u32) -> Option<u32> {
+        libksupport::api::position_hashed(name, gnu_hash).map(|i| 0x0010_0000 + 0x10 * i as u32)
+    }
 }
 
 /// Parses (validating everything) and loads (copy, zero, relocate) the
@@ -592,7 +597,7 @@ fn bench_load(elf: &[u8], dest: &mut [u8], n: usize) -> u32 {
     let mut sum = 0u32;
     for _ in 0..n {
         let kernel = Kernel::parse(black_box(elf)).expect("parse");
-        let loaded = kernel.load(dest, LOAD_ADDR, &bench_resolve).expect("load");
+        let loaded = kernel.load_with(dest, LOAD_ADDR, &BenchResolver).expect("load");
         sum = sum.wrapping_add(black_box(loaded.entry));
     }
     sum

@@ -1,22 +1,8 @@
-//! Decodes arbitrary bytes. The decoder must never panic, and whatever it
-//! accepts must survive a round trip: re-encoding gives a frame of the
-//! same length that decodes to the same packet.
+//! The aux packet decoder: see `fuzz/bodies/decode.rs` (the body, which
+//! `tests/fuzz_smoke.rs` also runs under `cargo test`).
 #![no_main]
 
-use libdrtio::{Packet, MAX_PACKET};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/decode.rs"]
+mod body;
 
-fuzz_target!(|input: &[u8]| {
-    let Ok((packet, used)) = Packet::decode(input) else {
-        return;
-    };
-    assert!(used <= input.len() && used <= MAX_PACKET && used % 8 == 0);
-    assert_eq!(packet.encoded_len(), used);
-
-    let mut frame = [0u8; MAX_PACKET];
-    let len = packet
-        .encode(&mut frame)
-        .expect("a decoded packet re-encodes");
-    assert_eq!(len, used);
-    assert_eq!(Packet::decode(&frame[..len]), Ok((packet, len)));
-});
+libfuzzer_sys::fuzz_target!(|input: &[u8]| body::run(input));

@@ -25,7 +25,7 @@ pub mod names;
 #[cfg(target_arch = "arm")]
 mod rtabi;
 
-pub use names::{position, NAMES};
+pub use names::{position, position_hashed, NAMES};
 
 /// One entry of an address table: a name and the address of what it names.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +87,20 @@ pub static TABLES: &[&[Symbol]] = &[
 #[cfg(target_arch = "arm")]
 pub fn resolve(name: &[u8]) -> Option<u32> {
     address_at(TABLES, position(name)?)
+}
+
+/// [`resolve`] as a [`Resolve`](crate::loader::Resolve)r, for
+/// [`Kernel::load_with`](crate::loader::Kernel::load_with): it takes the
+/// hash the loader computed while reading the name instead of hashing it
+/// again (the same hash indexes [`NAMES`]).
+#[cfg(target_arch = "arm")]
+pub struct Resolver;
+
+#[cfg(target_arch = "arm")]
+impl crate::loader::Resolve for Resolver {
+    fn resolve(&self, name: &[u8], gnu_hash: u32) -> Option<u32> {
+        address_at(TABLES, position_hashed(name, gnu_hash)?)
+    }
 }
 
 /// Whether the entries of `table` carry exactly the names of `names`, in the

@@ -208,9 +208,13 @@ static INDEX: [u16; SLOTS] = {
 /// The index of `name` in [`NAMES`], by exact match. Bounded: the index
 /// has empty slots, and a probe ends at the first.
 pub fn position(name: &[u8]) -> Option<usize> {
-    // `slot_of`, as an iterator fold (its indexed loop is for const eval).
-    let h = name.iter().fold(5381u32, |h, &c| (h << 5).wrapping_add(h).wrapping_add(u32::from(c)));
-    let mut slot = h as usize & (SLOTS - 1);
+    position_hashed(name, crate::loader::gnu_hash(name))
+}
+
+/// [`position`] given the name's hash (`slot_of`'s, which is the
+/// `DT_GNU_HASH` hash the loader computes while reading the name).
+pub fn position_hashed(name: &[u8], gnu_hash: u32) -> Option<usize> {
+    let mut slot = gnu_hash as usize & (SLOTS - 1);
     loop {
         let i = usize::from(*INDEX.get(slot)?).checked_sub(1)?;
         if NAMES.get(i)?.as_bytes() == name {

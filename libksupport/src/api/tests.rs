@@ -202,6 +202,11 @@ fn position_finds_every_name_and_nothing_else() {
         assert_eq!(position(shorter), NAMES.iter().position(|n| n.as_bytes() == shorter));
     }
     assert_eq!(position(b""), None);
+    // The loader's hash is the index's hash.
+    for (i, name) in NAMES.iter().enumerate() {
+        let h = crate::loader::gnu_hash(name.as_bytes());
+        assert_eq!(position_hashed(name.as_bytes(), h), Some(i), "{name}");
+    }
     assert_eq!(position(b"rtio_output_wid"), None);
 }
 

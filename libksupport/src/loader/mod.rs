@@ -149,6 +149,29 @@ const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
 /// `DT_PLTREL` values.
 const DT_REL: u32 = abi::DT_REL as u32;
 const DT_RELA: u32 = abi::DT_RELA as u32;
+const BAD_NAME: LoadError = LoadError::BadSymbolTable("symbol name outside DT_STRTAB or not NUL-terminated");
+
+/// How [`Kernel::load`] finds the address of a symbol the image imports.
+///
+/// Every `Fn(&[u8]) -> Option<u32>` is one (it ignores the hash). A
+/// resolver whose own index uses the same hash (the firmware's,
+/// [`crate::api::Resolver`]) takes it instead of hashing the name again.
+pub trait Resolve {
+    /// The address of `name`; `gnu_hash` is its `DT_GNU_HASH` hash
+    /// (h * 33 + c from 5381), computed while the loader read the name.
+    fn resolve(&self, name: &[u8], gnu_hash: u32) -> Option<u32>;
+}
+
+impl<F: Fn(&[u8]) -> Option<u32> + ?Sized> Resolve for F {
+    fn resolve(&self, name: &[u8], _gnu_hash: u32) -> Option<u32> {
+        self(name)
+    }
+}
+
+/// `name`'s `DT_GNU_HASH` hash, as given to [`Resolve::resolve`].
+pub fn gnu_hash(name: &[u8]) -> u32 {
+    hash::gnu_hash(name)
+}
 
 /// Where a successfully loaded kernel is. All addresses are absolute (based
 /// at the `load_addr` given to [`Kernel::load`]).
@@ -204,6 +227,8 @@ pub struct Kernel<'a> {
     elf: &'a [u8],
     segments: [LoadSegment; MAX_LOAD_SEGMENTS],
     nsegments: usize,
+    /// Indices into `segments` by increasing `vaddr`.
+    order: [u8; MAX_LOAD_SEGMENTS],
     size: u32,
     align: u32,
     syms: Symbols<'a>,
@@ -329,6 +354,17 @@ fn check_header(elf: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// The first section header of type `sh_type`, `None` if there is none
+/// (or no section header table: `parse` has checked that one given by
+/// the header is readable).
+fn section(elf: &[u8], sh_type: u32) -> Option<elf::section::SectionHeader> {
+    ElfBytes::<LittleEndian>::minimal_parse(elf)
+        .ok()?
+        .section_headers()?
+        .iter()
+        .find(|sh| sh.sh_type == sh_type)
+}
+
 /// Counts the dynamic symbols covered by a GNU hash table: one past the last
 /// entry of the longest-numbered chain, or `symoffset` if all buckets are
 /// empty. `None` if the table is inconsistent or runs off `data`.
@@ -439,6 +475,8 @@ impl Dynamic {
 struct ProgramHeaders {
     segments: [LoadSegment; MAX_LOAD_SEGMENTS],
     nsegments: usize,
+    /// Indices into `segments` by increasing `vaddr`.
+    order: [u8; MAX_LOAD_SEGMENTS],
     size: u32,
     align: u32,
     /// `(p_offset, p_vaddr, p_filesz)` of `PT_DYNAMIC`.
@@ -462,6 +500,7 @@ impl ProgramHeaders {
         let mut ph = ProgramHeaders {
             segments: [LoadSegment::default(); MAX_LOAD_SEGMENTS],
             nsegments: 0,
+            order: [0; MAX_LOAD_SEGMENTS],
             size: 0,
             align: 8,
             dynamic: None,
@@ -587,6 +626,16 @@ impl ProgramHeaders {
             });
         }
         ph.size = size as u32;
+        // Insertion sort of at most MAX_LOAD_SEGMENTS indices (lld's are
+        // already in order): `load` zeroes the gaps between them.
+        for i in 0..ph.nsegments {
+            let mut j = i;
+            while j > 0 && ph.segments[usize::from(ph.order[j - 1])].vaddr > ph.segments[i].vaddr {
+                ph.order[j] = ph.order[j - 1];
+                j -= 1;
+            }
+            ph.order[j] = i as u8;
+        }
         Ok(ph)
     }
 }
@@ -596,14 +645,21 @@ impl<'a> Kernel<'a> {
     pub fn parse(elf: &'a [u8]) -> Result<Self, LoadError> {
         check_header(elf)?;
         let file_len = elf.len();
-        let file = ElfBytes::<LittleEndian>::minimal_parse(elf)
-            .map_err(|e| error::from_parse("ELF header tables", file_len, e))?;
+        // `check_header` checked everything `minimal_parse` does except a
+        // section count kept in section 0 (e_shoff set, e_shnum 0): only
+        // then is it run here. The section headers are otherwise read
+        // only in the fallbacks that need them (`section`).
+        if le32(elf, 32) != Some(0) && le16(elf, 48) == Some(0) {
+            ElfBytes::<LittleEndian>::minimal_parse(elf)
+                .map_err(|e| error::from_parse("ELF header tables", file_len, e))?;
+        }
         let ph = ProgramHeaders::read(elf, file_len)?;
         let size = ph.size;
         let mut kernel = Kernel {
             elf,
             segments: ph.segments,
             nsegments: ph.nsegments,
+            order: ph.order,
             size,
             align: ph.align,
             syms: Symbols::EMPTY,
@@ -640,15 +696,12 @@ impl<'a> Kernel<'a> {
             .ok_or(outside)?;
         let dynamic = Dynamic::parse(bytes)?;
         kernel.read_relocation_tables(&dynamic)?;
-        kernel.read_symbol_tables(&dynamic, &file)?;
+        kernel.read_symbol_tables(&dynamic)?;
         kernel.read_exports()?;
 
         // Exception index: PT_ARM_EXIDX, else the SHT_ARM_EXIDX section.
         let exidx = ph.exidx.or_else(|| {
-            file.section_headers()?
-                .iter()
-                .find(|sh| sh.sh_type == abi::SHT_ARM_EXIDX)
-                .map(|sh| (narrow(sh.sh_addr), narrow(sh.sh_size)))
+            section(elf, abi::SHT_ARM_EXIDX).map(|sh| (narrow(sh.sh_addr), narrow(sh.sh_size)))
         });
         if let Some((vaddr, len)) = exidx {
             if !kernel.in_memory(vaddr, len) {
@@ -684,7 +737,7 @@ impl<'a> Kernel<'a> {
     /// `__modinit__` (required), `__bss_start`/`_end`, `_sstack_guard`.
     fn read_exports(&mut self) -> Result<(), LoadError> {
         let entry = self
-            .export(b"__modinit__")?
+            .export_hashed(b"__modinit__", const { hash::gnu_hash_const(b"__modinit__") })?
             .ok_or(LoadError::MissingEntry)?;
         if entry & !1 >= self.size {
             return Err(LoadError::BadExport {
@@ -810,15 +863,11 @@ impl<'a> Kernel<'a> {
         Ok(())
     }
 
-    fn read_symbol_tables(
-        &mut self,
-        d: &Dynamic,
-        file: &ElfBytes<'a, LittleEndian>,
-    ) -> Result<(), LoadError> {
+    fn read_symbol_tables(&mut self, d: &Dynamic) -> Result<(), LoadError> {
         let symtab = d.symtab.ok_or(LoadError::BadDynamic("no DT_SYMTAB"))?;
         let strtab = d.strtab.ok_or(LoadError::BadDynamic("no DT_STRTAB"))?;
         let strsz = d.strsz.ok_or(LoadError::BadDynamic("no DT_STRSZ"))?;
-        self.syms.strtab = self.file_bytes("DT_STRTAB", strtab, Some(strsz))?;
+        self.syms.set_strtab(self.file_bytes("DT_STRTAB", strtab, Some(strsz))?);
 
         let mut nsyms = None;
         if let Some(gnu) = d.gnu_hash {
@@ -844,10 +893,7 @@ impl<'a> Kernel<'a> {
         let nsyms = match nsyms {
             Some(n) => n,
             None => {
-                let dynsym = file
-                    .section_headers()
-                    .and_then(|shdrs| shdrs.iter().find(|sh| sh.sh_type == abi::SHT_DYNSYM))
-                    .ok_or(LoadError::BadSymbolTable(
+                let dynsym = section(self.elf, abi::SHT_DYNSYM).ok_or(LoadError::BadSymbolTable(
                         "cannot size .dynsym: no DT_HASH, DT_GNU_HASH or SHT_DYNSYM section",
                     ))?;
                 narrow(dynsym.sh_size / u64::from(SYM_SIZE))
@@ -864,6 +910,7 @@ impl<'a> Kernel<'a> {
         Ok(())
     }
 
+    #[inline]
     fn symbol(&self, index: u32, offset: u32) -> Result<Sym, LoadError> {
         self.syms
             .get(index)
@@ -871,9 +918,7 @@ impl<'a> Kernel<'a> {
     }
 
     fn name(&self, sym: &Sym) -> Result<&'a [u8], LoadError> {
-        self.syms.name(sym).ok_or(LoadError::BadSymbolTable(
-            "symbol name outside DT_STRTAB or not NUL-terminated",
-        ))
+        self.syms.name(sym).ok_or(BAD_NAME)
     }
 
     /// The link-time value of a symbol the image defines, `None` if undefined;
@@ -889,14 +934,19 @@ impl<'a> Kernel<'a> {
 
     /// Like [`defined_value`](Self::defined_value), for a symbol a relocation
     /// uses: an address computed from it must point into the image.
+    #[inline]
     fn relocation_value(&self, sym: &Sym) -> Result<Option<(u32, bool)>, LoadError> {
         match Self::defined_value(sym) {
-            Some((value, false)) if value & !1 > self.size => {
-                let name = SymbolName::new(self.name(sym).unwrap_or(b"?"));
-                Err(LoadError::SymbolOutsideImage { name, value })
-            }
+            Some((value, false)) if value & !1 > self.size => Err(self.outside_image(sym, value)),
             v => Ok(v),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn outside_image(&self, sym: &Sym, value: u32) -> LoadError {
+        let name = SymbolName::new(self.name(sym).unwrap_or(b"?"));
+        LoadError::SymbolOutsideImage { name, value }
     }
 
     /// The image's own defined global (or weak) symbol called `name`.
@@ -904,8 +954,21 @@ impl<'a> Kernel<'a> {
         self.find_own_hashed(name, hash::gnu_hash(name))
     }
 
-    /// [`find_own`](Self::find_own) given the name's GNU hash.
+    /// [`find_own`](Self::find_own) given the name's GNU hash. The GNU
+    /// bloom filter's "no" is inlined here (see [`GnuHash::may_contain`]);
+    /// everything else is in [`find_own_lookup`](Self::find_own_lookup).
+    #[inline(always)]
     fn find_own_hashed(&self, name: &[u8], gnu_hash: u32) -> Result<Option<Sym>, LoadError> {
+        if let Lookup::Gnu(table) = &self.lookup {
+            if !table.may_contain(gnu_hash) {
+                return Ok(None);
+            }
+        }
+        self.find_own_lookup(name, gnu_hash)
+    }
+
+    #[inline(never)]
+    fn find_own_lookup(&self, name: &[u8], gnu_hash: u32) -> Result<Option<Sym>, LoadError> {
         let found = match &self.lookup {
             Lookup::Gnu(table) => table
                 .find_hashed(name, gnu_hash, &self.syms)
@@ -919,7 +982,7 @@ impl<'a> Kernel<'a> {
                 let mut found = None;
                 for index in 1..self.syms.nsyms {
                     let sym = self.symbol(index, 0)?;
-                    if sym.st_shndx != abi::SHN_UNDEF && self.name(&sym)? == name {
+                    if sym.st_shndx != abi::SHN_UNDEF && self.syms.name_eq(&sym, name).ok_or(BAD_NAME)? {
                         found = Some(sym);
                         break;
                     }
@@ -933,13 +996,9 @@ impl<'a> Kernel<'a> {
     }
 
     /// Link-time value of an exported symbol (base not added for `SHN_ABS`;
-    /// exports are never absolute in lld output, so this is an offset).
-    fn export(&self, name: &[u8]) -> Result<Option<u32>, LoadError> {
-        self.export_hashed(name, hash::gnu_hash(name))
-    }
-
-    /// [`export`](Self::export) given the name's GNU hash (computed at
-    /// compile time for the fixed names of `read_exports`).
+    /// exports are never absolute in lld output, so this is an offset),
+    /// given the name's GNU hash (computed at compile time for the fixed
+    /// names of `read_exports`).
     fn export_hashed(&self, name: &[u8], gnu_hash: u32) -> Result<Option<u32>, LoadError> {
         Ok(self
             .find_own_hashed(name, gnu_hash)?
@@ -983,6 +1042,7 @@ impl<'a> Kernel<'a> {
     /// [`relocs`](Self::relocs), stopping at the first error: plain loops
     /// over the three tables, for the load path.
     fn each_reloc(&self, mut f: impl FnMut(RawReloc) -> Result<(), LoadError>) -> Result<(), LoadError> {
+        #[inline(always)]
         fn rel(e: &[u8], addend: Option<i32>) -> RawReloc {
             let info = le32(e, 4).unwrap_or(0);
             RawReloc { offset: le32(e, 0).unwrap_or(0), rtype: (info & 0xff) as u8, sym: info >> 8, addend }
@@ -1025,7 +1085,9 @@ impl<'a> Kernel<'a> {
         }
         if r.sym != 0 && r.rtype != R_ARM_RELATIVE {
             let sym = self.symbol(r.sym, r.offset)?;
-            self.name(&sym)?;
+            if !self.syms.name_ok(&sym) {
+                return Err(BAD_NAME);
+            }
             self.relocation_value(&sym)?;
         }
         Ok(())
@@ -1037,7 +1099,7 @@ impl<'a> Kernel<'a> {
         index: u32,
         offset: u32,
         base: u32,
-        resolve: &dyn Fn(&[u8]) -> Option<u32>,
+        resolve: &(impl Resolve + ?Sized),
     ) -> Result<u32, LoadError> {
         if index == 0 {
             return Ok(0);
@@ -1055,15 +1117,14 @@ impl<'a> Kernel<'a> {
         }
         // An import: its name and GNU hash in one pass (the hash is what
         // the image's own lookup needs first).
-        let (name, hash) = self.syms.name_and_hash(&sym).ok_or(LoadError::BadSymbolTable(
-            "symbol name outside DT_STRTAB or not NUL-terminated",
-        ))?;
+        let (name, hash) = self.syms.name_and_hash(&sym).ok_or(BAD_NAME)?;
         if let Some(own) = self.find_own_hashed(name, hash)? {
             if let Some(v) = self.relocation_value(&own)? {
                 return Ok(relocate(v));
             }
         }
-        resolve(name).ok_or(LoadError::UnresolvedSymbol {
+        // `ok_or_else`: the error's copy of the name is made only on failure.
+        resolve.resolve(name, hash).ok_or_else(|| LoadError::UnresolvedSymbol {
             name: SymbolName::new(name),
         })
     }
@@ -1085,6 +1146,18 @@ impl<'a> Kernel<'a> {
         load_addr: u32,
         resolve: &dyn Fn(&[u8]) -> Option<u32>,
     ) -> Result<Loaded, LoadError> {
+        self.load_with(dest, load_addr, resolve)
+    }
+
+    /// [`load`](Self::load) with any [`Resolve`]r: the firmware's
+    /// [`crate::api::Resolver`] takes the name's hash the loader computed
+    /// rather than hashing the name again.
+    pub fn load_with<R: Resolve + ?Sized>(
+        &self,
+        dest: &mut [u8],
+        load_addr: u32,
+        resolve: &R,
+    ) -> Result<Loaded, LoadError> {
         let size = self.size;
         let available = dest.len();
         let image = dest
@@ -1102,8 +1175,13 @@ impl<'a> Kernel<'a> {
             });
         }
 
-        image.fill(0);
-        for seg in self.segments() {
+        // The segments by address, each gap zeroed: before the first,
+        // between them (with each one's memsz - filesz tail) and after the
+        // last. They do not overlap (checked in `parse`), so every byte of
+        // the image is written exactly once.
+        let mut zeroed_to = 0usize;
+        for &i in self.order.get(..self.nsegments).unwrap_or(&[]) {
+            let Some(seg) = self.segments.get(usize::from(i)) else { continue };
             let outside = LoadError::SegmentOutsideLayout {
                 what: "PT_LOAD",
                 vaddr: seg.vaddr,
@@ -1115,8 +1193,13 @@ impl<'a> Kernel<'a> {
                 .get(from..from + seg.filesz as usize)
                 .ok_or(outside)?;
             let to = seg.vaddr as usize;
+            image.get_mut(zeroed_to..to).ok_or(outside)?.fill(0);
             let dst = image.get_mut(to..to + seg.filesz as usize).ok_or(outside)?;
             dst.copy_from_slice(src);
+            zeroed_to = to + seg.filesz as usize;
+        }
+        if let Some(tail) = image.get_mut(zeroed_to..) {
+            tail.fill(0);
         }
         if let Some(bss) = image.get_mut(self.bss.start as usize..self.bss.end as usize) {
             bss.fill(0);

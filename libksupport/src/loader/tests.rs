@@ -106,6 +106,52 @@ fn gaps_and_bss_are_zeroed_over_garbage() {
     assert!(dest[b.bss as usize..b.end as usize].iter().all(|&x| x == 0));
 }
 
+/// `load` zeroes only the gaps between segments, visiting them by
+/// address: with the program headers in reverse order the image is the
+/// same, and garbage in the destination never shows.
+#[test]
+fn segments_out_of_order_load_the_same_image() {
+    let b = TestElf { bss: 4096, ..Default::default() }.build();
+    let (in_order, mut expected) = load(&b).unwrap();
+    let (first, second) = (b.phdr(0), b.phdr(1));
+    assert_eq!((b.get32(first), b.get32(second)), (abi::PT_LOAD, abi::PT_LOAD));
+    let swap = |bytes: &mut [u8]| {
+        let (head, tail) = bytes.split_at_mut(second);
+        head[first..first + 32].swap_with_slice(&mut tail[..32]);
+    };
+    let mut swapped = b.bytes.clone();
+    swap(&mut swapped);
+    // The program headers are in the first segment: loaded, swapped too.
+    swap(&mut expected);
+    let kernel = Kernel::parse(&swapped).unwrap();
+    for garbage in [0x00, 0x5a, 0xff] {
+        let mut dest = vec![garbage; kernel.size() as usize + 64];
+        assert_eq!(kernel.load(&mut dest, BASE, &resolver).unwrap(), in_order);
+        assert!(dest[..b.end as usize] == expected[..b.end as usize], "garbage {garbage:#x}");
+        assert!(dest[b.end as usize..].iter().all(|&x| x == garbage));
+    }
+}
+
+/// A [`Resolve`]r gets each import's name with its GNU hash, and answers
+/// the same as the plain-function resolver.
+#[test]
+fn resolver_gets_the_names_hash() {
+    struct Checked;
+    impl Resolve for Checked {
+        fn resolve(&self, name: &[u8], gnu_hash: u32) -> Option<u32> {
+            assert_eq!(gnu_hash, super::gnu_hash(name), "{name:?}");
+            resolver(name)
+        }
+    }
+    let bytes = rich_sample();
+    let kernel = Kernel::parse(&bytes).unwrap();
+    assert!(!kernel.imports().unwrap().is_empty());
+    let mut a = vec![0u8; kernel.size() as usize];
+    let mut b = vec![0u8; kernel.size() as usize];
+    assert_eq!(kernel.load_with(&mut a, BASE, &Checked), kernel.load(&mut b, BASE, &resolver));
+    assert_eq!(a, b);
+}
+
 #[test]
 fn relative_adds_the_base() {
     let t = with_data_word(TestElf::default(), 4, 0x10)
