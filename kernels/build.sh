@@ -55,6 +55,7 @@ kernels=(
     stack_overflow
     alignment_fault
     wild_write
+    record_cost
 )
 
 # A build script's environment describes the outer build (its compiler, its

@@ -98,6 +98,7 @@ extern "C" {
     // DMA.
     pub fn dma_record_start(name: Str);
     pub fn dma_record_stop(duration: i64, enable_ddma: bool);
+    pub fn dma_erase(name: Str);
     /// Returns through the hidden pointer in r0; `name` goes in r1/r2.
     pub fn dma_retrieve(name: Str) -> DmaTrace;
     pub fn dma_playback(timestamp: i64, address: i32, uses_ddma: bool);

@@ -127,6 +127,7 @@ impl Recorder {
 ///
 /// # Safety
 /// `p .. p + 17` is writable.
+#[cfg(not(target_arch = "arm"))]
 #[inline(always)]
 unsafe fn write_one(p: *mut u8, target: u32, timestamp: i64, data: u32) {
     const LEN: u8 = (HEADER_LEN + 4) as u8;
@@ -139,6 +140,41 @@ unsafe fn write_one(p: *mut u8, target: u32, timestamp: i64, data: u32) {
         p.add(4).cast::<[u8; 8]>().write_unaligned(timestamp.to_le_bytes());
         p.add(12).write(target as u8);
         p.add(13).cast::<[u8; 4]>().write_unaligned(data.to_le_bytes());
+    }
+}
+
+/// [`write_one`] on the Cortex-A9: five stores, four of them unaligned
+/// words. The firmware is built with `+strict-align`, so the compiler turns
+/// every unaligned write into byte stores (17 `strb` and their shifts,
+/// about 30 instructions); the CPUs run with SCTLR.A clear (its reset
+/// value, which the firmware never sets), where ARMv7 `str` to Normal
+/// memory (the DDMA arena) may be unaligned. `strd`/`stm` may not: none
+/// here.
+///
+/// # Safety
+/// `p .. p + 17` is writable Normal memory, and SCTLR.A is clear.
+#[cfg(target_arch = "arm")]
+#[inline(always)]
+unsafe fn write_one(p: *mut u8, target: u32, timestamp: i64, data: u32) {
+    const LEN: u32 = (HEADER_LEN + 4) as u32;
+    // SAFETY: the caller's; every store is within `p .. p + 17`, plain
+    // `str`/`strb` (no doubleword or multiple store).
+    unsafe {
+        core::arch::asm!(
+            "str {w0}, [{p}]",
+            "str {lo}, [{p}, #4]",
+            "str {hi}, [{p}, #8]",
+            "strb {t}, [{p}, #12]",
+            "str {d}, [{p}, #13]",
+            p = in(reg) p,
+            // The length over the target's low byte: the channel bytes stay.
+            w0 = in(reg) (target & !0xff) | LEN,
+            lo = in(reg) timestamp as u32,
+            hi = in(reg) (timestamp >> 32) as u32,
+            t = in(reg) target,
+            d = in(reg) data,
+            options(nostack, preserves_flags),
+        );
     }
 }
 

@@ -202,22 +202,30 @@ pub extern "C" fn rtio_batch_end() {}
 
 // ---- logging --------------------------------------------------------------------
 
-/// Walks variadic arguments laid out as AAPCS puts them: words, with 64-bit
-/// values on even word indices.
+/// Walks variadic arguments laid out as AAPCS puts them: r0-r3 then the
+/// stack, one word each, with 64-bit values on even word indices of that
+/// whole array (an even/odd register pair, or an 8-aligned stack slot).
+/// The index counts from r0, the format string's word: with it left out, an
+/// i64 after one 32-bit argument would be read from r3 and the stack
+/// instead of r2:r3.
 pub struct VaWords {
     ptr: *const u32,
     index: usize,
 }
 
 impl VaWords {
+    /// The arguments after the first (the format string) of the argument
+    /// array `args` (r0 first).
+    ///
     /// # Safety
-    /// `ptr` points to as many argument words as the format consumes.
-    pub unsafe fn new(ptr: *const u32) -> VaWords {
-        VaWords { ptr, index: 0 }
+    /// `args` points to as many argument words as the format consumes,
+    /// plus the first.
+    pub unsafe fn after_first(args: *const u32) -> VaWords {
+        VaWords { ptr: args, index: 1 }
     }
 
     fn word(&mut self) -> u32 {
-        // SAFETY: `new`'s contract: `ptr` has as many words as the format
+        // SAFETY: `after_first`'s contract: `ptr` has as many words as the format
         // consumes, and `format_c` reads no more words than its conversions.
         let w = unsafe { self.ptr.add(self.index).read() };
         self.index += 1;
@@ -335,9 +343,9 @@ unsafe extern "C" fn log_body(args: *const u32, _rtio: u32) {
     // SAFETY: `log_body`'s contract: `args` is the argument array the naked wrapper stored, whose
     // first word is the kernel's format string (NUL-terminated by the compiler).
     let fmt = c_str(unsafe { *args } as usize as *const u8);
-    // SAFETY: the remaining words are the variadic arguments the format consumes (the same
-    // contract).
-    let mut va = unsafe { VaWords::new(args.add(1)) };
+    // SAFETY: `args` is the whole argument array, r0 (the format) first,
+    // holding every word the format consumes (the same contract).
+    let mut va = unsafe { VaWords::after_first(args) };
     let mut line = String::new();
     format_c(fmt, &mut va, &mut line);
     // The compiler's format strings end in a newline the log adds itself.
@@ -518,10 +526,13 @@ pub unsafe extern "C" fn cache_put(key: CSlice, value: *const CList) {
 mod tests {
     use super::*;
 
+    /// `words` are the arguments after the format string (r1 on).
     fn fmt(f: &str, words: &[u32]) -> String {
         let mut s = String::new();
-        // SAFETY: `words` holds every word the format below consumes.
-        let mut va = unsafe { VaWords::new(words.as_ptr()) };
+        let args: Vec<u32> = core::iter::once(0).chain(words.iter().copied()).collect();
+        // SAFETY: `args` holds the format's word and every word the format
+        // below consumes.
+        let mut va = unsafe { VaWords::after_first(args.as_ptr()) };
         format_c(f.as_bytes(), &mut va, &mut s);
         s
     }
@@ -530,15 +541,18 @@ mod tests {
     fn formats_the_compilers_conversions() {
         let text = b"hello";
         let p = text.as_ptr() as usize as u32;
-        // %.*s takes (len, ptr); %lld is 8-aligned (index 2 here).
+        // %.*s takes (len, ptr); %lld is 8-aligned counting from r0: after
+        // one int (r1) it is r2:r3, first it skips r1.
         if core::mem::size_of::<usize>() == 4 {
             assert_eq!(fmt("%.*s!", &[5, p]), "hello!");
         }
         assert_eq!(fmt("%d %u %x %%", &[(-3i32) as u32, 7, 255]), "-3 7 ff %");
-        assert_eq!(fmt("%d %lld", &[1, 0, 0x2, 0x1]), "1 4294967298");
+        assert_eq!(fmt("%d %lld", &[1, 0x2, 0x1]), "1 4294967298");
         let g = 2.5f64.to_bits();
-        assert_eq!(fmt("%lld|%g", &[5, 0, g as u32, (g >> 32) as u32]), "5|2.5");
-        assert_eq!(fmt("%5.2f %c %q", &[g as u32, (g >> 32) as u32, b'z' as u32]), "2.5 z %q");
+        assert_eq!(fmt("%lld|%g", &[0, 5, 0, g as u32, (g >> 32) as u32]), "5|2.5");
+        // Two ints (r1, r2), then i64s: the first skips r3 for the stack.
+        assert_eq!(fmt("%d %d %lld %lld", &[7, 8, 0, 1, 0, 2, 0]), "7 8 1 2");
+        assert_eq!(fmt("%5.2f %c %q", &[0, g as u32, (g >> 32) as u32, b'z' as u32]), "2.5 z %q");
         assert_eq!(fmt("trailing %", &[]), "trailing ");
     }
 }

@@ -175,7 +175,8 @@ fn load(image: &[u8]) -> Result<Loaded, alloc::string::String> {
     // SAFETY: `base` is a fresh, non-null, zeroed allocation of `layout.size()` bytes that nothing
     // else references.
     let dest = unsafe { core::slice::from_raw_parts_mut(base, layout.size()) };
-    let loaded = kernel.load(dest, base as u32, &api::resolve).map_err(|e| e.to_string())?;
+    // The hashed resolver takes the hash the loader computed for each import.
+    let loaded = kernel.load_with(dest, base as u32, &api::Resolver).map_err(|e| e.to_string())?;
     cache::sync_instructions(base as usize, layout.size());
     // SAFETY: the loader checked that the entry lies in the image it just relocated into `dest`,
     // and the instruction side was synchronised above, so the address is this kernel's

@@ -13,6 +13,12 @@
 //!   (L timer ticks, C of them on CPU1 after the wake-up)`.
 //! - No reload: each preload + run cycle must log exactly one `kernel
 //!   loaded` line.
+//! - Recording: the `record_cost` kernel times blocks of `rtio_output`
+//!   calls (through the PLT, into an open DMA recording) against the same
+//!   loop without them and against a loop of a known instruction count,
+//!   and logs `record_cost: …`; with `--icount 0` that gives `rtio_output`'s
+//!   own ARM instructions per event (see `kernels/examples/record_cost.rs`:
+//!   the calibration removes CPU0's share of QEMU's round-robin time).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -65,6 +71,84 @@ pub fn parse_loaded(line: &str) -> Option<Loaded> {
 pub fn parse_started(line: &str) -> Option<Started> {
     let rest = &line[line.find("kernel start:")? + "kernel start:".len()..];
     Some(Started { ticks: number_before(rest, "timer ticks")?, cpu1_ticks: number_before(rest, "of them on CPU1")? })
+}
+
+/// `record_cost: E events per block, I instructions per calibration block;
+/// us min/median: calibration C C', baseline B B', record R R'`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordCost {
+    pub events: u64,
+    pub calib_instructions: u64,
+    /// (min, median) µs per block.
+    pub calib_us: (u64, u64),
+    pub baseline_us: (u64, u64),
+    pub record_us: (u64, u64),
+}
+
+impl RecordCost {
+    /// Virtual ns per CPU1 instruction (1 without the other CPU's share).
+    pub fn ns_per_instruction(&self) -> f64 {
+        self.calib_us.0 as f64 * 1e3 / self.calib_instructions as f64
+    }
+
+    /// `rtio_output`'s own virtual ns per event (record − baseline).
+    pub fn ns_per_event(&self) -> f64 {
+        (self.record_us.0 as f64 - self.baseline_us.0 as f64) * 1e3 / self.events as f64
+    }
+
+    /// `rtio_output`'s own CPU1 instructions per event, with `-icount
+    /// shift=0` (1 ns of virtual time per instruction of either CPU).
+    pub fn instructions_per_event(&self) -> f64 {
+        self.ns_per_event() / self.ns_per_instruction()
+    }
+
+    /// The whole recording loop (rtio_output + delay_mu) per event.
+    pub fn loop_instructions_per_event(&self) -> f64 {
+        self.record_us.0 as f64 * 1e3 / self.events as f64 / self.ns_per_instruction()
+    }
+}
+
+pub fn parse_record_cost(line: &str) -> Option<RecordCost> {
+    let rest = &line[line.find("record_cost:")? + "record_cost:".len()..];
+    let n: Vec<u64> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let &[events, calib_instructions, c0, c1, b0, b1, r0, r1] = n.as_slice() else { return None };
+    (events > 0 && calib_instructions > 0 && c0 > 0).then_some(RecordCost {
+        events,
+        calib_instructions,
+        calib_us: (c0, c1),
+        baseline_us: (b0, b1),
+        record_us: (r0, r1),
+    })
+}
+
+/// Runs `record_cost.elf` once and returns its log line's figures.
+fn record_cost(b: &mut dyn Bench, image: &[u8], timeout: Duration) -> Result<RecordCost, String> {
+    b.get_log(DEST, true).map_err(|e| format!("clearing the log: {e}"))?;
+    b.upload_subkernel(DEST, LOAD_ID, image).map_err(|e| format!("upload: {e}"))?;
+    b.reset().map_err(|e| format!("reset: {e}"))?;
+    b.load_run(DEST, LOAD_ID, true, 0).map_err(|e| format!("run: {e}"))?;
+    match b.await_finish(LOAD_ID, timeout).map_err(|e| format!("await: {e}"))? {
+        Outcome::Finished => {}
+        Outcome::Exception(e) => return Err(format!("raised: {e}")),
+    }
+    b.clear_async();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut text = String::new();
+    loop {
+        let log = b.get_log(DEST, true).map_err(|e| format!("log: {e}"))?;
+        text.push_str(&String::from_utf8_lossy(&log));
+        if let Some(c) = text.lines().find_map(parse_record_cost) {
+            return Ok(c);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no `record_cost:` line in the log:\n{text}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// What one preload + run cycle logged.
@@ -308,6 +392,40 @@ pub fn measure(target: &mut dyn Target, a: &MeasureArgs, out: &Out, timeout: Dur
                 .with("cpu1_instructions_median", per_tick.map(|p| (cm as f64 * p).round())),
         )
         .set("reloads", 0u64);
+
+    // 3. Recording cost at the kernel's entry.
+    let rc = record_cost(b, &read("record_cost")?, timeout).map_err(|e| (format!("record_cost: {e}"), j.clone()))?;
+    println!("measure: {rc:?}");
+    let mut rj = Json::obj()
+        .with("events_per_block", rc.events)
+        .with("calibration_us", vec![rc.calib_us.0, rc.calib_us.1])
+        .with("baseline_us", vec![rc.baseline_us.0, rc.baseline_us.1])
+        .with("record_us", vec![rc.record_us.0, rc.record_us.1]);
+    match icount {
+        Some(0) => {
+            // One CPU alone gives 1 ns per instruction, two round-robin ~2.
+            if !(0.9..=4.0).contains(&rc.ns_per_instruction()) {
+                return Err((format!("record_cost: implausible calibration, {rc:?}"), j));
+            }
+            let (per, whole) = (rc.instructions_per_event(), rc.loop_instructions_per_event());
+            println!(
+                "measure: recording (record_cost.elf, rtio_output through the PLT into an open recording, blocks of {} events, minimum of 16): \
+                 {per:.1} ARM instructions per event for rtio_output, call included ({whole:.1} for the whole loop with delay_mu); \
+                 CPU1 got 1 instruction per {:.2} ns of virtual time (the rest is CPU0's round-robin share)",
+                rc.events,
+                rc.ns_per_instruction()
+            );
+            rj.set("instructions_per_event", round1(per)).set("loop_instructions_per_event", round1(whole)).set("ns_per_cpu1_instruction", (rc.ns_per_instruction() * 100.0).round() / 100.0);
+        }
+        _ => {
+            println!(
+                "measure: recording (record_cost.elf): {:.3} µs of emulated time per event for rtio_output (no -icount 0: not instructions)",
+                rc.ns_per_event() / 1e3
+            );
+            rj.set("emulated_ns_per_event", round1(rc.ns_per_event()));
+        }
+    }
+    j.set("record", rj);
     out.status("measure: done");
     Ok(j)
 }
@@ -325,5 +443,18 @@ mod tests {
         let c = parse_log(&format!("{l}\nother\n{s}\n"));
         assert_eq!((c.loaded.len(), c.started.len()), (1, 1));
         assert_eq!(parse_loaded("kernel start: x"), None);
+    }
+
+    #[test]
+    fn parses_the_record_cost_line() {
+        let l = "[2.5] C1 INFO kernel: record_cost: 8000 events per block, 100000 instructions per calibration block; \
+                 us min/median: calibration 200 201, baseline 400 402, record 800 810";
+        let c = parse_record_cost(l).unwrap();
+        assert_eq!((c.events, c.calib_instructions, c.calib_us, c.baseline_us, c.record_us), (8000, 100000, (200, 201), (400, 402), (800, 810)));
+        // 2 ns of virtual time per CPU1 instruction; 400 µs over 8000 events.
+        assert_eq!(c.ns_per_instruction(), 2.0);
+        assert_eq!(c.instructions_per_event(), 25.0);
+        assert_eq!(c.loop_instructions_per_event(), 50.0);
+        assert_eq!(parse_record_cost("record_cost: 1 2 3"), None);
     }
 }
