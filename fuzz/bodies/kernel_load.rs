@@ -36,7 +36,7 @@ impl libksupport::loader::Resolve for Hashed {
 pub fn run(elf: &[u8]) {
     let Ok(kernel) = Kernel::parse(elf) else { return };
     let (size, align) = (kernel.size(), kernel.align());
-    assert!(align.is_power_of_two() && align >= 8 && BASE % align == 0, "align {align}");
+    assert!(align.is_power_of_two() && align >= 8 && BASE.is_multiple_of(align), "align {align}");
     assert!(size > 0 && kernel.entry_offset() & !1 < size);
     let _ = kernel.imports();
     let _ = kernel.relocations();

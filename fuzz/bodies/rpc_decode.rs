@@ -31,6 +31,8 @@ fn one_value(tag: &[u8], bytes: &[u8]) {
             // Whatever cannot be sized cannot be decoded either.
             let mut slot = buffer(size);
             let mut storage = buffer(MAX_STORAGE.min(4096));
+            // SAFETY: the slot holds the layout's `size` bytes; a storage
+            // size of 0 lets the decoder write none of the 4 KiB lent.
             let r = unsafe { rpc::decode(tag, bytes, slot.as_mut_ptr().cast(), storage.as_mut_ptr().cast(), 0) };
             assert!(r.is_err());
             return;
@@ -48,9 +50,11 @@ fn one_value(tag: &[u8], bytes: &[u8]) {
     if need > 0 {
         // Too little storage is refused, not overrun.
         let mut small = buffer(need - 1);
+        // SAFETY: the slot holds `size` bytes, `small` at least `need - 1`.
         let r = unsafe { rpc::decode(tag, bytes, slot.as_mut_ptr().cast(), small.as_mut_ptr().cast(), need - 1) };
         assert_eq!(r, Err(rpc::RpcError::StorageTooSmall));
         // The failed attempt may have overwritten the slot: decode again.
+        // SAFETY: as the first decode: `size` bytes of slot, `need` of storage.
         unsafe { rpc::decode(tag, bytes, slot.as_mut_ptr().cast(), storage.as_mut_ptr().cast(), need) }.unwrap();
     }
     let mut out = Vec::new();
