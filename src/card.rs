@@ -17,7 +17,7 @@ pub struct CardSpec<'a> {
     pub size: u64,
     pub boot: Option<&'a [u8]>,
     /// Room reserved for BOOT.BIN and again for its spare (default: the
-    /// larger of the image and min(32 MiB, (size - 8 MiB) / 2)).
+    /// larger of the image and min(32 MiB, (size - 8 MiB) / 8)).
     pub boot_capacity: Option<u64>,
     pub config: Vec<(String, Vec<u8>)>,
 }
@@ -37,7 +37,11 @@ pub fn make_card(path: &Path, spec: &CardSpec) -> Result<Made, String> {
     format_fat32(&mut dev, serial).map_err(|e| format!("card of {} bytes: {e}", spec.size))?;
     let mut card = Card::mount(dev).map_err(|e| e.to_string())?;
     let boot_len = spec.boot.map_or(0, |b| b.len() as u64);
-    let capacity = spec.boot_capacity.unwrap_or_else(|| (32u64 << 20).min(spec.size.saturating_sub(8 << 20) / 2)).max(boot_len);
+    // An eighth of the card, at most 32 MiB: room for BOOT.BIN and its
+    // spare while the FAT stays short to scan on a small card (cards under
+    // 260 MiB get 512-byte clusters; the first config write allocates
+    // behind the two images, and the master waits only 200 ms).
+    let capacity = spec.boot_capacity.unwrap_or_else(|| (32u64 << 20).min(spec.size.saturating_sub(8 << 20) / 8)).max(boot_len);
     let capacity = u32::try_from(capacity).map_err(|_| "boot capacity too large".to_string())?;
     if let Some(img) = spec.boot {
         if img.is_empty() {

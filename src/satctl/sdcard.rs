@@ -35,7 +35,7 @@ pub struct MakeArgs {
     #[arg(long, default_value = "64M", value_parser = parse_size)]
     pub size: u64,
     /// Space reserved for BOOT.BIN and again for its spare (default: the
-    /// larger of the image and min(32M, (size - 8M) / 2)).
+    /// larger of the image and min(32M, (size - 8M) / 8)).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub boot_capacity: Option<u64>,
     /// A configuration key (repeatable).
