@@ -161,7 +161,7 @@ fn qemu_flash_killed_midway_boots_a_or_b() {
     // Kill points: during the transfer, then 0 and 1.5 s after the
     // DropLinkAck, while the image is read back from the card and committed
     // (about 2.5 s in QEMU), and once well after it. (Each full transfer
-    // takes ~20 s over QEMU's UART; the block-level sweep of every write is
+    // takes 5-20 s over QEMU's UART, depending on the machine's load; the block-level sweep of every write is
     // libsdcard's power-cut test.)
     enum Kill {
         Transfer(usize),
