@@ -20,9 +20,9 @@ use std::time::Instant;
 
 use libdrtio::{Frame, Packet, MASTER_PAYLOAD_MAX_SIZE};
 use libsdcard::FileDevice;
-use satman::hal::{HeapSummary, System};
 use satman::mgmt::{CardStore, Ctx, Mgmt};
 use satman_systest::card::{make_card, CardSpec};
+use satman_systest::sim::SimSystem;
 
 struct Counting;
 static BYTES: AtomicIsize = AtomicIsize::new(0);
@@ -46,23 +46,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-struct NoSystem;
-impl System for NoSystem {
-    fn log_snapshot(&mut self, _: bool) -> Option<Vec<u8>> {
-        None
-    }
-    fn log_clear(&mut self) {}
-    fn set_uart_log_level(&mut self, _: log::LevelFilter) {}
-    fn reboot(&mut self) {}
-    fn heap_summary(&mut self) -> HeapSummary {
-        HeapSummary::default()
-    }
-}
-
 struct Bench {
     store: CardStore<FileDevice>,
     mgmt: Mgmt,
-    sys: NoSystem,
+    sys: SimSystem,
     budget: satman::budget::Budget,
     _dir: std::path::PathBuf,
 }
@@ -77,7 +64,7 @@ impl Bench {
         make_card(&path, &CardSpec { size: card_mb << 20, boot: Some(&boot), boot_capacity: Some(capacity), ..Default::default() })
             .unwrap();
         let store = CardStore::mount(FileDevice::open(&path).map_err(|_| libsdcard::CardError::NoCard));
-        Bench { store, mgmt: Mgmt::new(None), sys: NoSystem, budget: satman::budget::Budget::new(16 << 20), _dir: dir }
+        Bench { store, mgmt: Mgmt::new(None), sys: SimSystem::default(), budget: satman::budget::Budget::new(16 << 20), _dir: dir }
     }
 
     /// Decodes `frame` and hands it to core management; returns the reply.

@@ -265,6 +265,14 @@ pub struct MasterStats {
     pub dropped_messages: u64,
 }
 
+/// A routing table row: the hops from the master (link numbers, the last
+/// one 0 = local), the rest 0xff.
+pub fn path(hops: &[u8]) -> [u8; 32] {
+    let mut p = [0xff; 32];
+    p[..hops.len()].copy_from_slice(hops);
+    p
+}
+
 pub struct Master<T: Transport> {
     pub transport: T,
     /// Per-reply timeout (the ARTIQ master uses 200 ms).
@@ -474,6 +482,12 @@ impl<T: Transport> Master<T> {
     pub fn bring_up(&mut self, routes: &[(u8, [u8; 32])]) -> Result<(), MasterError> {
         self.echo()?;
         self.load_tsc()?;
+        self.set_routes(routes)
+    }
+
+    /// The routing table (all 256 rows: `routes`, every other destination
+    /// unreachable) and rank 1, each acknowledged.
+    pub fn set_routes(&mut self, routes: &[(u8, [u8; 32])]) -> Result<(), MasterError> {
         for d in 0..=255u8 {
             let hops = routes.iter().find(|r| r.0 == d).map_or([0xff; 32], |r| r.1);
             self.expect_ok(&Packet::RoutingSetPath { destination: d, hops }, "routing", |p| {
@@ -483,22 +497,14 @@ impl<T: Transport> Master<T> {
         self.expect_ok(&Packet::RoutingSetRank { rank: 1 }, "rank", |p| matches!(p, Packet::RoutingAck).then_some(true))
     }
 
+
     /// The master's link bring-up for one satellite at `destination` on its
     /// first link: echo, the routing table (all 256 rows), rank 1, and a
     /// destination status check.
     pub fn init_link(&mut self, destination: u8) -> Result<(), MasterError> {
         self.echo()?;
-        for d in 0..=255u8 {
-            let mut hops = [0xff; 32];
-            if d == destination {
-                hops[0] = 1; // master: link 0
-                hops[1] = 0; // satellite: local
-            }
-            self.expect_ok(&Packet::RoutingSetPath { destination: d, hops }, "routing", |p| {
-                matches!(p, Packet::RoutingAck).then_some(true)
-            })?;
-        }
-        self.expect_ok(&Packet::RoutingSetRank { rank: 1 }, "rank", |p| matches!(p, Packet::RoutingAck).then_some(true))?;
+        // Master: link 0 (hop 1); the satellite: local.
+        self.set_routes(&[(destination, path(&[1, 0]))])?;
         match self.destination_status(destination)? {
             DestinationStatus::Ok => Ok(()),
             _ => Err(MasterError::Refused("destination status")),

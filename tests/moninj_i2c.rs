@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use libdrtio::Packet;
 use satman_systest::heap::TrackingAlloc;
-use satman_systest::master::MasterError;
+use satman_systest::master::{path, MasterError};
 use satman_systest::peripherals::I2cReply;
 use satman_systest::scenario;
 use satman_systest::sim::{RtioShared, SimBench, SimOptions};
@@ -94,16 +94,7 @@ fn the_monitor_follows_the_outputs_and_an_override_holds_them() {
 fn moninj_and_i2c_are_forwarded_down_a_chain_and_refused_for_unreachable_destinations() {
     let mut b = SimBench::chain(SimOptions::default(), 1);
     b.master.echo().unwrap();
-    for d in 0..=255u8 {
-        let mut hops = [0xff; 32];
-        match d {
-            1 => hops[..2].copy_from_slice(&[1, 0]),
-            2 => hops[..3].copy_from_slice(&[1, 1, 0]),
-            _ => {}
-        }
-        b.master.transact(&Packet::RoutingSetPath { destination: d, hops }, "routing").unwrap();
-    }
-    b.master.transact(&Packet::RoutingSetRank { rank: 1 }, "rank").unwrap();
+    b.master.set_routes(&[(1, path(&[1, 0])), (2, path(&[1, 1, 0]))]).unwrap();
     assert!(b.pump_until(Duration::from_secs(5), |b| b.nth(0).repeater_state(0) == Some(satman::RepeaterState::Up)));
 
     let below = b.downstream[0].rtio.clone();

@@ -10,7 +10,7 @@ use satman::hal::Initiator;
 use satman::{KernelState, RepeaterState};
 use satman_systest::heap::TrackingAlloc;
 use satman_systest::kernels::{check_pulses, check_pulses_on, TTL15_DEST2};
-use satman_systest::master::{DestinationStatus, MasterError, Outcome};
+use satman_systest::master::{path, DestinationStatus, MasterError, Outcome};
 use satman_systest::scenario::{self, AWAIT, IMAGE_SIZE};
 use satman_systest::sim::{image, SimBench, SimOptions};
 
@@ -22,16 +22,7 @@ fn chain() -> SimBench {
     let mut b = SimBench::chain(SimOptions::default(), 1);
     scenario::register_kernels(&mut b);
     b.master.echo().unwrap();
-    for d in 0..=255u8 {
-        let mut hops = [0xff; 32];
-        match d {
-            1 => hops[..2].copy_from_slice(&[1, 0]),
-            2 => hops[..3].copy_from_slice(&[1, 1, 0]),
-            _ => {}
-        }
-        b.master.transact(&Packet::RoutingSetPath { destination: d, hops }, "routing").unwrap();
-    }
-    b.master.transact(&Packet::RoutingSetRank { rank: 1 }, "rank").unwrap();
+    b.master.set_routes(&[(1, path(&[1, 0])), (2, path(&[1, 1, 0]))]).unwrap();
     assert!(b.pump_until(Duration::from_secs(5), |b| b.nth(0).repeater_state(0) == Some(RepeaterState::Up)));
     b
 }

@@ -1,6 +1,6 @@
-//! A configuration store in memory, for host tests of the parts above the
-//! store. No board uses it: on the boards every `Ok` must mean "on the
-//! card" (see `mgmt::card`).
+//! A configuration store in memory, for unit tests of the parts above the
+//! store and for benchmarks of the core. No board uses it: on the boards
+//! every `Ok` must mean "on the card" (see `mgmt::card`).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
