@@ -68,10 +68,10 @@ use libdrtio::{Frame, Packet, PayloadStatus, MASTER_PAYLOAD_MAX_SIZE, MAX_PACKET
 use libksupport::abi;
 use libksupport::exception::CSlice;
 use libksupport::loader::Kernel;
-use libksupport::msg::{FromKernel, KernelError, PlaybackStatus, ToKernel};
+use libksupport::msg::{Bytes, FromKernel, KernelError, PlaybackStatus, ToKernel};
 use libksupport::runtime::{KernelHost, Runtime, RtioInput, RtioStatus};
 use satman::hal::{
-    AuxLink, Clock, CpuError, DmaEngine, Hardware, HeapSummary, Initiator, KernelCpu, LinkError, Platform, Rtio,
+    AuxLink, Clock, CpuError, DmaEngine, Hardware, HeapSummary, Initiator, KernelCpu, LentError, LinkError, Platform, Rtio,
     RtioError, System,
 };
 use satman::{Config, RamConfig, Satellite};
@@ -174,6 +174,9 @@ impl KernelCpu for NullCpu {
     }
     fn receive(&mut self) -> Option<FromKernel> {
         None
+    }
+    fn lent(&self, _: Bytes) -> Result<&[u8], LentError> {
+        Err(LentError::NotLent)
     }
     fn fault(&mut self) -> Option<satman::fault::CpuFault> {
         None

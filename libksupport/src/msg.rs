@@ -32,6 +32,16 @@ impl Bytes {
         Bytes { ptr: s.as_ptr(), len: s.len() }
     }
 
+    /// The words of `w`, as bytes (little-endian on both CPUs).
+    pub fn of_words(w: &[i32]) -> Bytes {
+        Bytes { ptr: w.as_ptr().cast::<u8>(), len: core::mem::size_of_val(w) }
+    }
+
+    /// The range's first address.
+    pub fn addr(&self) -> usize {
+        self.ptr as usize
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

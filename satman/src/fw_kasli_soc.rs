@@ -197,7 +197,7 @@ pub fn hardware() -> Hardware<Board> {
     Hardware {
         uplink,
         repeaters,
-        cpu: Cpu1Link,
+        cpu: Cpu1Link::new(),
         rtio: GatewareRtio::new(mmio, now_us as fn() -> u64),
         dma: GatewareDma::new(mmio, clean as fn(usize, usize)),
         analyzer: GatewareAnalyzer::new(

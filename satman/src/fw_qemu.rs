@@ -216,7 +216,7 @@ pub fn hardware() -> Hardware<Board> {
     Hardware {
         uplink: QemuAux::new(UartStream(uart)),
         repeaters: alloc::vec::Vec::new(),
-        cpu: Cpu1Link,
+        cpu: Cpu1Link::new(),
         rtio: QemuRtio { model: &MODEL },
         dma: QemuDma::new(&MODEL, rtio_counter).with_warp(warp_to),
         analyzer: QemuAnalyzer { model: &MODEL, counter: rtio_counter },

@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 
 use libdma::PlaybackTrace;
 use libdrtio::MAX_PACKET;
-use libksupport::msg::{FromKernel, PlaybackStatus, ToKernel};
+use libksupport::msg::{Bytes, FromKernel, PlaybackStatus, ToKernel};
+
+pub use crate::lent::LentError;
 
 /// A monotonic clock.
 pub trait Clock {
@@ -60,7 +62,15 @@ pub trait KernelCpu {
     /// fails.
     fn restart(&mut self) -> Result<(), CpuError>;
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError>;
+    /// The next message from CPU1. The byte ranges it carries are read
+    /// through [`KernelCpu::lent`], until the next `send` or `restart`.
     fn receive(&mut self) -> Option<FromKernel>;
+    /// The bytes of `range`, a range of the message `receive` returned last,
+    /// borrowed from the link: the reply (`send`) and `restart` take the
+    /// link mutably, so the slice cannot outlive CPU1's loan
+    /// ([`crate::lent`]). Refused for any other range, after the reply, or
+    /// outside the memory CPU1 can lend.
+    fn lent(&self, range: Bytes) -> Result<&[u8], LentError>;
     /// The fatal exception CPU1 took since the last restart, if any (once:
     /// the record is consumed). CPU1 then waits, touching nothing, for
     /// [`KernelCpu::restart`].

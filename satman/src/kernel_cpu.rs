@@ -18,10 +18,11 @@ use libksupport::loader::Kernel;
 use libksupport::mailbox::Mailbox;
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use libksupport::runtime::{KernelHost, RtioInput, RtioStatus, Runtime};
-use satman::hal::{CpuError, KernelCpu};
+use satman::hal::{CpuError, KernelCpu, LentError};
+use satman::lent::Lent;
 
 use crate::board;
-use crate::platform::{cache, cpu1, heap, mmu, time, Instant};
+use crate::platform::{boot, cache, cpu1, heap, mmu, time, Instant};
 
 #[unsafe(link_section = ".shared")]
 static TO_KERNEL: Mailbox<ToKernel, 4> = Mailbox::new();
@@ -36,8 +37,30 @@ static START_SENT: AtomicU64 = AtomicU64::new(0);
 /// How long CPU1 gets to acknowledge a stop before it counts as stuck.
 const STOP_TIMEOUT: Duration = crate::platform::board::CPU1_STOP_TIMEOUT;
 
+/// The memory CPU1 can lend CPU0 a byte range from: its heap (kernel
+/// images, the runtime's buffers), its stack, the shared region, and the
+/// firmware's read-only data (the runtime's own messages).
+static CPU1_LENDS_FROM: [fn() -> (usize, usize); 4] = [
+    || span(boot::regions::heap1()),
+    || span(boot::regions::stack1()),
+    || span(boot::regions::shared()),
+    || span(boot::regions::code()),
+];
+
+fn span(r: boot::Region) -> (usize, usize) {
+    (r.start, r.end)
+}
+
 /// CPU0's side.
-pub struct Cpu1Link;
+pub struct Cpu1Link {
+    lent: Lent,
+}
+
+impl Cpu1Link {
+    pub const fn new() -> Cpu1Link {
+        Cpu1Link { lent: Lent::new(Some(&CPU1_LENDS_FROM)) }
+    }
+}
 
 impl KernelCpu for Cpu1Link {
     fn restart(&mut self) -> Result<(), CpuError> {
@@ -45,6 +68,7 @@ impl KernelCpu for Cpu1Link {
             log::error!("kernel CPU did not stop: {:?}", e);
             CpuError::Unresponsive
         })?;
+        self.lent.release();
         // CPU1 touches nothing now: its heap and the mailboxes start afresh,
         // a lease it held is no longer writable, an unread fault record was
         // the stopped run's.
@@ -57,6 +81,8 @@ impl KernelCpu for Cpu1Link {
     }
 
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+        // CPU1 may free what it lent as soon as it sees the reply.
+        self.lent.release();
         if matches!(msg, ToKernel::Start { .. }) {
             START_SENT.store(time::ticks(), Ordering::Release);
         }
@@ -77,7 +103,16 @@ impl KernelCpu for Cpu1Link {
             // waits for the reply and writes the lease no more.
             mmu::unmap_lease();
         }
+        // SAFETY: CPU1 keeps a request's ranges unchanged while it waits for
+        // the reply, and a `LoadFailed`/`Exception`'s until it is restarted
+        // (`libksupport::msg`); `send` and `restart` release them first.
+        // `Lent` reads only ranges inside CPU1's memory.
+        unsafe { self.lent.hold(&msg) };
         Some(msg)
+    }
+
+    fn lent(&self, range: Bytes) -> Result<&[u8], LentError> {
+        self.lent.get(range)
     }
 
     fn fault(&mut self) -> Option<satman::fault::CpuFault> {

@@ -53,6 +53,7 @@ mod ddma;
 mod diag;
 pub mod gateware;
 pub mod hal;
+pub mod lent;
 mod i2c;
 mod kernels;
 mod links;

@@ -30,7 +30,8 @@ use libksupport::mailbox::Mailbox;
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use libksupport::runtime::{KernelApi, KernelHost, RtioInput, RtioStatus, Runtime};
 use satman::fault::CpuFault;
-use satman::hal::{CpuError, KernelCpu};
+use satman::hal::{CpuError, KernelCpu, LentError};
+use satman::lent::Lent;
 
 use super::rtio::RtioShared;
 
@@ -106,6 +107,8 @@ pub struct SimCpu {
     thread: Option<JoinHandle<()>>,
     /// How long a restart may take before CPU1 counts as unresponsive.
     pub restart_timeout: Duration,
+    /// The ranges of the message being served (`KernelCpu::lent`).
+    lent: Lent,
 }
 
 impl SimCpu {
@@ -140,7 +143,7 @@ impl SimCpu {
         while !shared.started.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::yield_now();
         }
-        SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500) }
+        SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500), lent: Lent::new(None) }
     }
 
     pub fn register(&self, name: &str, kernel: KernelFn) {
@@ -167,6 +170,7 @@ impl Drop for SimCpu {
 
 impl KernelCpu for SimCpu {
     fn restart(&mut self) -> Result<(), CpuError> {
+        self.lent.release();
         let gen = self.shared.generation.load(Ordering::SeqCst);
         self.shared.stop.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + self.restart_timeout;
@@ -180,11 +184,22 @@ impl KernelCpu for SimCpu {
     }
 
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+        self.lent.release();
         self.shared.to_kernel.try_send(msg).map_err(|_| CpuError::MailboxFull)
     }
 
     fn receive(&mut self) -> Option<FromKernel> {
-        self.shared.from_kernel.try_recv()
+        let msg = self.shared.from_kernel.try_recv()?;
+        // SAFETY: the kernel thread keeps a request's ranges while it waits
+        // for the reply, and a `LoadFailed`/`Exception`'s until it is
+        // stopped (the runtime's protocol, `libksupport::msg`); `send` and
+        // `restart` release them first.
+        unsafe { self.lent.hold(&msg) };
+        Some(msg)
+    }
+
+    fn lent(&self, range: Bytes) -> Result<&[u8], LentError> {
+        self.lent.get(range)
     }
 
     fn fault(&mut self) -> Option<CpuFault> {

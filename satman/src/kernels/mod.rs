@@ -73,7 +73,7 @@ mod tests {
 
     use libdma::Arena;
     use libdrtio::{Packet, PayloadStatus};
-    use libksupport::msg::{FromKernel, ToKernel};
+    use libksupport::msg::{Bytes, FromKernel, KernelError, ToKernel};
 
     use super::*;
     use crate::hal::{CpuError, Initiator};
@@ -85,6 +85,9 @@ mod tests {
         to_kernel: Vec<ToKernel>,
         from_kernel: VecDeque<FromKernel>,
         fault: Option<crate::fault::CpuFault>,
+        lent: Option<crate::lent::Lent>,
+        /// Where the fake's CPU1 can lend from (`None`: anywhere).
+        regions: Option<crate::lent::Regions>,
     }
 
     impl KernelCpu for FakeCpu {
@@ -93,11 +96,21 @@ mod tests {
             Ok(())
         }
         fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
+            self.lent = None;
             self.to_kernel.push(msg);
             Ok(())
         }
         fn receive(&mut self) -> Option<FromKernel> {
-            self.from_kernel.pop_front()
+            let msg = self.from_kernel.pop_front()?;
+            let mut lent = crate::lent::Lent::new(self.regions);
+            // SAFETY: every test keeps the data its queued messages point
+            // to alive until the fake is dropped.
+            unsafe { lent.hold(&msg) };
+            self.lent = Some(lent);
+            Some(msg)
+        }
+        fn lent(&self, range: Bytes) -> Result<&[u8], crate::hal::LentError> {
+            self.lent.as_ref().map_or(Err(crate::hal::LentError::NotLent), |l| l.get(range))
         }
         fn fault(&mut self) -> Option<crate::fault::CpuFault> {
             self.fault.take()
@@ -283,6 +296,43 @@ mod tests {
         assert!(matches!(b.last(), (0, Packet::SubkernelFinished { id: 1, with_exception: true, .. })));
         let e = fetch_exception(&mut b, &mut k);
         assert_eq!(e.message.as_deref(), Some("kernel CPU fault: runaway kernel stopped after its run limit of 2000 ms"));
+    }
+
+    static CPU1_MEMORY: [u8; 8] = *b"cpu1 mem";
+
+    fn cpu1_memory() -> (usize, usize) {
+        let start = CPU1_MEMORY.as_ptr() as usize;
+        (start, start + CPU1_MEMORY.len())
+    }
+
+    #[test]
+    fn requests_lending_bytes_outside_cpu1_memory_are_refused_not_read() {
+        static REGIONS: [fn() -> (usize, usize); 1] = [cpu1_memory];
+        let (mut b, mut k) = running();
+        b.cpu.regions = Some(&REGIONS);
+        let sent = b.sent.0.len();
+        let wild = Bytes::new(b"elsewhere");
+        // A log line is acknowledged (the kernel goes on), not printed.
+        b.cpu.from_kernel.push_back(FromKernel::Log { text: wild });
+        k.poll(&mut b.ctx());
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Ack)));
+        // A message is refused before anything goes on the wire.
+        b.cpu.from_kernel.push_back(FromKernel::MessageSend { id: 9, destination: 2, is_return: false, data: wild });
+        k.poll(&mut b.ctx());
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::IncorrectState))));
+        assert_eq!(b.sent.0.len(), sent);
+        // A cache_put with a readable key and a wild value stores nothing.
+        let key = Bytes::new(&CPU1_MEMORY[..4]);
+        b.cpu.from_kernel.push_back(FromKernel::CachePut { key, value: wild });
+        k.poll(&mut b.ctx());
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::IncorrectState))));
+        assert!(k.cache.is_empty());
+        // The same request from inside CPU1's memory is served.
+        b.cpu.from_kernel.push_back(FromKernel::CachePut { key, value: Bytes::new(&CPU1_MEMORY[4..]) });
+        k.poll(&mut b.ctx());
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Ack)));
+        assert_eq!(k.cache.get("cpu1").map(Vec::len), Some(1));
+        assert_eq!(k.state(), KernelState::Running(1));
     }
 
     #[test]

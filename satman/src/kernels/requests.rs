@@ -7,7 +7,8 @@
 //!
 //! Every byte range a request carries ([`Bytes`]) belongs to CPU1, which
 //! waits for the reply without touching it (`libksupport::msg`): each is
-//! read, and copied when kept, before the reply is sent.
+//! read through the link ([`KernelCpu::lent`]), borrowed until the reply,
+//! and copied when kept.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,6 +23,7 @@ use super::session::{Outgoing, RemoteFinish, RemoteTrace, Wait};
 use super::{Ctx, Kernels};
 use crate::budget::{Kind, ENTRY_OVERHEAD};
 use crate::chunks::Chunks;
+use crate::hal::KernelCpu;
 
 /// Messages being reassembled per kernel at once.
 const MAX_PARTIAL_MESSAGES: usize = 4;
@@ -60,14 +62,22 @@ fn owned_name(bytes: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// The bytes of a request CPU1 waits on.
-///
-/// # Safety
-/// `bytes` must come from the request being served, before its reply.
-unsafe fn lent<'a>(bytes: Bytes) -> &'a [u8] {
-    // SAFETY: CPU1 keeps the range valid and unchanged until our reply (the
-    // caller's contract); every caller copies what it keeps before replying.
-    unsafe { bytes.as_slice() }
+/// The bytes of `range`, lent with the request being served, borrowed
+/// from the link until the reply; `None` (logged) if the link refuses them
+/// (a range outside CPU1's memory: the kernel passed a wild pointer).
+fn lent(cpu: &dyn KernelCpu, range: Bytes) -> Option<&[u8]> {
+    match cpu.lent(range) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            warn!("kernel request refused: its {} bytes at {:#x} are unreadable ({:?})", range.len(), range.addr(), e);
+            None
+        }
+    }
+}
+
+/// A name or key lent with the request, copied (see [`owned_name`]).
+fn lent_name(cpu: &dyn KernelCpu, range: Bytes) -> Option<String> {
+    owned_name(lent(cpu, range)?)
 }
 
 impl Kernels {
@@ -76,11 +86,11 @@ impl Kernels {
         let now = ctx.now();
         match request {
             FromKernel::Log { text } => {
-                // SAFETY: served before the reply below.
-                let text = unsafe { lent(text) };
-                // A log line is copied only if it is not UTF-8: bounded.
-                let text = &text[..text.len().min(MAX_NAME * 4)];
-                info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
+                if let Some(text) = lent(&*ctx.cpu, text) {
+                    // A log line is copied only if it is not UTF-8: bounded.
+                    let text = &text[..text.len().min(MAX_NAME * 4)];
+                    info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
+                }
                 self.reply_kernel(ctx, ToKernel::Ack);
             }
             FromKernel::RtioInit => {
@@ -98,8 +108,7 @@ impl Kernels {
 
             FromKernel::DmaRecordStart { name } => {
                 let Some(id) = self.session().map(|s| s.id) else { return };
-                // SAFETY: copied before the reply below.
-                let Some(name) = owned_name(unsafe { lent(name) }) else {
+                let Some(name) = lent_name(&*ctx.cpu, name) else {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
                 };
                 if ctx.budget.admit(Kind::TraceIndex, libdma::INDEX_ENTRY_BYTES + name.len()).is_err() {
@@ -148,8 +157,7 @@ impl Kernels {
                 self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaErase { name } => {
-                // SAFETY: copied before the reply below.
-                let Some(name) = owned_name(unsafe { lent(name) }) else {
+                let Some(name) = lent_name(&*ctx.cpu, name) else {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
                 };
                 let reply = match self.erase_trace(ctx, &name) {
@@ -160,9 +168,8 @@ impl Kernels {
             }
             FromKernel::DmaRetrieve { name } => {
                 let Some(id) = self.session().map(|s| s.id) else { return };
-                // SAFETY: read before the reply below.
-                let name = unsafe { lent(name) };
-                let info = core::str::from_utf8(name).ok().and_then(|n| ctx.store.lookup(id, n));
+                let name = lent(&*ctx.cpu, name);
+                let info = name.and_then(|n| core::str::from_utf8(n).ok()).and_then(|n| ctx.store.lookup(id, n));
                 let reply = match info {
                     Some(t) => ToKernel::DmaTrace { id: t.key.id, duration: t.duration, uses_ddma: t.uses_ddma },
                     None => ToKernel::Error(KernelError::DmaNotFound),
@@ -177,13 +184,16 @@ impl Kernels {
                 // any other message under the id the kernel gives (the
                 // receiving subkernel's, or a named message's).
                 let (destination, id) = if is_return { (session.requester, session.id) } else { (destination, id) };
-                if ctx.budget.admit(Kind::Staging, data.len()).is_err() {
-                    warn!("subkernel message of {} bytes refused: CPU0 memory budget", data.len());
+                let Some(bytes) = lent(&*ctx.cpu, data) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::IncorrectState));
+                };
+                if ctx.budget.admit(Kind::Staging, bytes.len()).is_err() {
+                    warn!("subkernel message of {} bytes refused: CPU0 memory budget", bytes.len());
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
                 }
+                // Copied: the reply comes only once every slice is acknowledged.
+                let data = bytes.to_vec();
                 let Some(session) = self.session() else { return };
-                // SAFETY: copied before the reply (sent once acknowledged).
-                let data = unsafe { lent(data) }.to_vec();
                 session.outgoing = Some(Outgoing { destination, id, data: Chunks::new(data) });
                 session.wait = Wait::MessageAck { deadline: now + ctx.config.peer_timeout_us };
                 self.send_message_slice(ctx);
@@ -227,16 +237,14 @@ impl Kernels {
             }
 
             FromKernel::CacheGet { key } => {
-                // SAFETY: copied before the reply below.
-                let Some(key) = owned_name(unsafe { lent(key) }) else {
+                let Some(key) = lent_name(&*ctx.cpu, key) else {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
                 };
                 let data = match self.cache.get(&key) {
-                    // SAFETY: the value's words, viewed as bytes (any bit
-                    // pattern is a valid u8; the length is in bounds). The
-                    // key is marked borrowed below, so `cache_put` cannot
-                    // change or free them while the kernel reads them.
-                    Some(v) => Bytes::new(unsafe { core::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 4) }),
+                    // Lent to CPU1: the key is marked borrowed below, so
+                    // `cache_put` cannot change or free the words while the
+                    // kernel reads them.
+                    Some(v) => Bytes::of_words(v),
                     None => Bytes::EMPTY,
                 };
                 if let Some(s) = self.session() {
@@ -247,16 +255,16 @@ impl Kernels {
                 self.reply_kernel(ctx, ToKernel::CacheValue { data });
             }
             FromKernel::CachePut { key, value } => {
-                // SAFETY: copied before the replies below.
-                let Some(key) = owned_name(unsafe { lent(key) }) else {
+                let Some(key) = lent_name(&*ctx.cpu, key) else {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
                 };
                 let borrowed = self.session().is_some_and(|s| s.cache_borrows.contains(&key));
                 if borrowed {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::CacheBusy));
                 }
-                // SAFETY: copied into `words` before the reply below.
-                let bytes = unsafe { lent(value) };
+                let Some(bytes) = lent(&*ctx.cpu, value) else {
+                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::IncorrectState));
+                };
                 let old = self.cache.get(&key).map_or(0, |v| cache_entry_bytes(&key, v.len()));
                 let new = if bytes.len() < 4 { 0 } else { cache_entry_bytes(&key, bytes.len() / 4) };
                 if ctx.budget.admit(Kind::Staging, new.saturating_sub(old)).is_err() {

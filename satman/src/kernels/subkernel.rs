@@ -134,6 +134,18 @@ fn too_large_exception(id: u32, len: usize) -> Vec<u8> {
     short
 }
 
+/// The stand-in for an exception whose bytes CPU1 lent from outside its
+/// own memory (a corrupted runtime).
+fn unreadable_exception(id: u32) -> Vec<u8> {
+    let mut short = Vec::new();
+    let msg = "subkernel {0} raised an exception CPU0 cannot read (outside the kernel CPU's memory)";
+    exception::serialize_message(exn_id::SUBKERNEL_ERROR, msg, [id as i64, 0, 0], &mut short);
+    short
+}
+
+/// Longest load failure reason CPU0 copies.
+const MAX_LENT_TEXT: usize = 4096;
+
 /// Unfetched exceptions kept at most; the oldest goes first.
 const MAX_EXCEPTIONS: usize = 8;
 
@@ -532,9 +544,10 @@ impl Kernels {
             match (self.state(), msg) {
                 (KernelState::Loading(_), FromKernel::LoadDone) => self.load_finished(ctx, true, ""),
                 (KernelState::Loading(_), FromKernel::LoadFailed { reason }) => {
-                    // SAFETY: CPU1 keeps the reason it sent until it is
-                    // restarted, which only happens after this copy.
-                    let reason = String::from_utf8_lossy(unsafe { reason.as_slice() }).into_owned();
+                    let reason = match ctx.cpu.lent(reason) {
+                        Ok(text) => String::from_utf8_lossy(&text[..text.len().min(MAX_LENT_TEXT)]).into_owned(),
+                        Err(e) => alloc::format!("(the reason CPU1 gave is unreadable: {:?})", e),
+                    };
                     self.load_finished(ctx, false, &reason);
                 }
                 (KernelState::Running(_), FromKernel::Finished) => self.end(ctx, End::Finished),
@@ -543,10 +556,13 @@ impl Kernels {
                     // Copied only within CPU0's memory budget; over it, a
                     // short stand-in says so (see `keep_exception`).
                     let blob = if ctx.budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + blob.len()).is_ok() {
-                        // SAFETY: CPU1 keeps the exception it sent until it
-                        // is restarted by the teardown, which runs after
-                        // this copy.
-                        unsafe { blob.as_slice() }.to_vec()
+                        match ctx.cpu.lent(blob) {
+                            Ok(bytes) => bytes.to_vec(),
+                            Err(e) => {
+                                error!("subkernel {}: its exception is unreadable: {:?}", id, e);
+                                unreadable_exception(id)
+                            }
+                        }
                     } else {
                         too_large_exception(id, blob.len())
                     };
