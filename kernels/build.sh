@@ -55,6 +55,7 @@ kernels=(
     stack_overflow
     alignment_fault
     wild_write
+    wild_request
     record_cost
 )
 

@@ -18,7 +18,10 @@
 //! 4. `catch_underflow`: an RTIOUnderflow raised by the firmware inside
 //!    `rtio_output` caught by the kernel (event 43);
 //! 5. `finally_uncaught`: no handler, but the cleanup pad still runs
-//!    (event 1) before the ValueError reaches the master.
+//!    (event 1) before the ValueError reaches the master;
+//! 6. `wild_request`: `dma_record_start` with a name outside the kernel
+//!    CPU's memory — CPU0 refuses to read it (log line), and the ValueError
+//!    it answers with reaches the master; nothing after it runs.
 //!
 //! A landing pad whose checks of the restored registers, stack and
 //! exception fail outputs 1000 + a check code instead (eh_cases.S).
@@ -153,18 +156,40 @@ fn catch_underflow(c: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+fn wild_request(c: &mut Ctx) -> Result<(), String> {
+    let before = c.stats()?;
+    c.start("wild_request", A)?;
+    let (e, _) = uncaught(c)?;
+    expect_eq("exception id (ValueError)", e.id, 18)?;
+    expect_eq(
+        "message",
+        e.message.as_deref(),
+        Some("dma_record_start: an argument lies outside the kernel CPU's memory"),
+    )?;
+    let ev = c.events(1)?;
+    expect_event(&ev[0], 1)?;
+    let log = c.log()?;
+    if !log.contains("16 bytes at 0x40000000 are unreadable") {
+        return Err(format!("no refusal line in the satellite log:\n{log}"));
+    }
+    let s = idle(c, "wild_request")?;
+    expect_eq("kernels_failed", s.kernels_failed, before.kernels_failed + 1)?;
+    Ok(())
+}
+
 #[test]
 fn qemu_exceptions() {
     let Some(mut c) = Ctx::boot("qemu_exceptions", AWAIT) else { return };
     let first = c.experiment().unwrap_or_else(|e| panic!("first experiment: {e}\n{}", c.q.diagnostics()));
     c.baseline = Some(first.after.expect("baseline"));
 
-    let cases: [(&str, Case); 5] = [
+    let cases: [(&str, Case); 6] = [
         ("catch_exception", catch_exception),
         ("catch_mismatch (uncaught)", catch_mismatch),
         ("finally_then_catch", finally_then_catch),
         ("catch_underflow", catch_underflow),
         ("finally_uncaught", finally_uncaught),
+        ("wild_request", wild_request),
     ];
     c.run_cases("exception", &cases);
     c.exit();

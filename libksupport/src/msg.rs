@@ -90,6 +90,9 @@ pub enum KernelError {
     OutOfMemory,
     /// The cache key is in use by a kernel (`cache_put` over a borrowed value).
     CacheBusy,
+    /// A string or list the request lends lies outside the kernel CPU's
+    /// memory (a wild pointer): CPU0 refused to read it.
+    BadAddress,
     /// Anything else; the code is for the log.
     Other(u32),
 }

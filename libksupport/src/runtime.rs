@@ -298,6 +298,11 @@ impl<H: KernelHost> Runtime<H> {
             KernelError::CacheBusy => {
                 self.raise_fmt(id::CACHE_ERROR, [0; 3], format_args!("{}: cache key is in use", what))
             }
+            KernelError::BadAddress => self.raise_fmt(
+                id::VALUE_ERROR,
+                [0; 3],
+                format_args!("{}: an argument lies outside the kernel CPU's memory", what),
+            ),
             KernelError::Other(code) => {
                 self.raise_fmt(id::RUNTIME_ERROR, [code as i64, 0, 0], format_args!("{}: firmware error {{0}}", what))
             }

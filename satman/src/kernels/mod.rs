@@ -319,13 +319,13 @@ mod tests {
         // A message is refused before anything goes on the wire.
         b.cpu.from_kernel.push_back(FromKernel::MessageSend { id: 9, destination: 2, is_return: false, data: wild });
         k.poll(&mut b.ctx());
-        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::IncorrectState))));
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::BadAddress))));
         assert_eq!(b.sent.0.len(), sent);
         // A cache_put with a readable key and a wild value stores nothing.
         let key = Bytes::new(&CPU1_MEMORY[..4]);
         b.cpu.from_kernel.push_back(FromKernel::CachePut { key, value: wild });
         k.poll(&mut b.ctx());
-        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::IncorrectState))));
+        assert!(matches!(b.cpu.to_kernel.last(), Some(ToKernel::Error(KernelError::BadAddress))));
         assert!(k.cache.is_empty());
         // The same request from inside CPU1's memory is served.
         b.cpu.from_kernel.push_back(FromKernel::CachePut { key, value: Bytes::new(&CPU1_MEMORY[4..]) });

@@ -52,31 +52,29 @@ fn deadline_after(now: u64, timeout_ms: i64) -> Option<u64> {
 /// Longest DMA trace name or cache key CPU0 copies.
 const MAX_NAME: usize = 1024;
 
-/// A name or key the kernel passed, copied; `None` (logged) if it is longer
-/// than [`MAX_NAME`]: the copy is CPU0's memory, the length the kernel's.
-fn owned_name(bytes: &[u8]) -> Option<String> {
+/// A name or key the kernel passed, copied; refused (logged) if it is
+/// longer than [`MAX_NAME`]: the copy is CPU0's memory, the length the
+/// kernel's.
+fn owned_name(bytes: &[u8]) -> Result<String, KernelError> {
     if bytes.len() > MAX_NAME {
         warn!("a name or key of {} bytes refused (at most {})", bytes.len(), MAX_NAME);
-        return None;
+        return Err(KernelError::OutOfMemory);
     }
-    Some(String::from_utf8_lossy(bytes).into_owned())
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The bytes of `range`, lent with the request being served, borrowed
-/// from the link until the reply; `None` (logged) if the link refuses them
+/// from the link until the reply; refused (logged) if the link refuses them
 /// (a range outside CPU1's memory: the kernel passed a wild pointer).
-fn lent(cpu: &dyn KernelCpu, range: Bytes) -> Option<&[u8]> {
-    match cpu.lent(range) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            warn!("kernel request refused: its {} bytes at {:#x} are unreadable ({:?})", range.len(), range.addr(), e);
-            None
-        }
-    }
+fn lent(cpu: &dyn KernelCpu, range: Bytes) -> Result<&[u8], KernelError> {
+    cpu.lent(range).map_err(|e| {
+        warn!("kernel request refused: its {} bytes at {:#x} are unreadable ({:?})", range.len(), range.addr(), e);
+        KernelError::BadAddress
+    })
 }
 
 /// A name or key lent with the request, copied (see [`owned_name`]).
-fn lent_name(cpu: &dyn KernelCpu, range: Bytes) -> Option<String> {
+fn lent_name(cpu: &dyn KernelCpu, range: Bytes) -> Result<String, KernelError> {
     owned_name(lent(cpu, range)?)
 }
 
@@ -86,7 +84,7 @@ impl Kernels {
         let now = ctx.now();
         match request {
             FromKernel::Log { text } => {
-                if let Some(text) = lent(&*ctx.cpu, text) {
+                if let Ok(text) = lent(&*ctx.cpu, text) {
                     // A log line is copied only if it is not UTF-8: bounded.
                     let text = &text[..text.len().min(MAX_NAME * 4)];
                     info!("kernel: {}", String::from_utf8_lossy(text).trim_end());
@@ -108,8 +106,9 @@ impl Kernels {
 
             FromKernel::DmaRecordStart { name } => {
                 let Some(id) = self.session().map(|s| s.id) else { return };
-                let Some(name) = lent_name(&*ctx.cpu, name) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                let name = match lent_name(&*ctx.cpu, name) {
+                    Ok(name) => name,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 if ctx.budget.admit(Kind::TraceIndex, libdma::INDEX_ENTRY_BYTES + name.len()).is_err() {
                     warn!("subkernel {}: cannot record {:?}: CPU0 memory budget", id, name);
@@ -157,8 +156,9 @@ impl Kernels {
                 self.reply_kernel(ctx, reply);
             }
             FromKernel::DmaErase { name } => {
-                let Some(name) = lent_name(&*ctx.cpu, name) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                let name = match lent_name(&*ctx.cpu, name) {
+                    Ok(name) => name,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 let reply = match self.erase_trace(ctx, &name) {
                     Ok(()) => ToKernel::Ack,
@@ -168,11 +168,12 @@ impl Kernels {
             }
             FromKernel::DmaRetrieve { name } => {
                 let Some(id) = self.session().map(|s| s.id) else { return };
-                let name = lent(&*ctx.cpu, name);
-                let info = name.and_then(|n| core::str::from_utf8(n).ok()).and_then(|n| ctx.store.lookup(id, n));
-                let reply = match info {
-                    Some(t) => ToKernel::DmaTrace { id: t.key.id, duration: t.duration, uses_ddma: t.uses_ddma },
-                    None => ToKernel::Error(KernelError::DmaNotFound),
+                let reply = match lent(&*ctx.cpu, name) {
+                    Ok(name) => match core::str::from_utf8(name).ok().and_then(|n| ctx.store.lookup(id, n)) {
+                        Some(t) => ToKernel::DmaTrace { id: t.key.id, duration: t.duration, uses_ddma: t.uses_ddma },
+                        None => ToKernel::Error(KernelError::DmaNotFound),
+                    },
+                    Err(e) => ToKernel::Error(e),
                 };
                 self.reply_kernel(ctx, reply);
             }
@@ -184,8 +185,9 @@ impl Kernels {
                 // any other message under the id the kernel gives (the
                 // receiving subkernel's, or a named message's).
                 let (destination, id) = if is_return { (session.requester, session.id) } else { (destination, id) };
-                let Some(bytes) = lent(&*ctx.cpu, data) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::IncorrectState));
+                let bytes = match lent(&*ctx.cpu, data) {
+                    Ok(bytes) => bytes,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 if ctx.budget.admit(Kind::Staging, bytes.len()).is_err() {
                     warn!("subkernel message of {} bytes refused: CPU0 memory budget", bytes.len());
@@ -237,8 +239,9 @@ impl Kernels {
             }
 
             FromKernel::CacheGet { key } => {
-                let Some(key) = lent_name(&*ctx.cpu, key) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                let key = match lent_name(&*ctx.cpu, key) {
+                    Ok(key) => key,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 let data = match self.cache.get(&key) {
                     // Lent to CPU1: the key is marked borrowed below, so
@@ -255,15 +258,17 @@ impl Kernels {
                 self.reply_kernel(ctx, ToKernel::CacheValue { data });
             }
             FromKernel::CachePut { key, value } => {
-                let Some(key) = lent_name(&*ctx.cpu, key) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::OutOfMemory));
+                let key = match lent_name(&*ctx.cpu, key) {
+                    Ok(key) => key,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 let borrowed = self.session().is_some_and(|s| s.cache_borrows.contains(&key));
                 if borrowed {
                     return self.reply_kernel(ctx, ToKernel::Error(KernelError::CacheBusy));
                 }
-                let Some(bytes) = lent(&*ctx.cpu, value) else {
-                    return self.reply_kernel(ctx, ToKernel::Error(KernelError::IncorrectState));
+                let bytes = match lent(&*ctx.cpu, value) {
+                    Ok(bytes) => bytes,
+                    Err(e) => return self.reply_kernel(ctx, ToKernel::Error(e)),
                 };
                 let old = self.cache.get(&key).map_or(0, |v| cache_entry_bytes(&key, v.len()));
                 let new = if bytes.len() < 4 { 0 } else { cache_entry_bytes(&key, bytes.len() / 4) };
