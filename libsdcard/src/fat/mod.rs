@@ -23,6 +23,9 @@ use crate::block::{BlockDevice, BLOCK_SIZE};
 use crate::error::CardError;
 pub use geometry::{FatType, Geometry, Root};
 
+/// The first data cluster number.
+const FIRST_CLUSTER: u32 = 2;
+
 /// A mounted FAT volume.
 #[derive(Debug)]
 pub struct Volume<D> {
@@ -30,6 +33,11 @@ pub struct Volume<D> {
     geo: Geometry,
     fat_cache: Option<(u32, [u8; BLOCK_SIZE])>,
     fsinfo_cleared: bool,
+    /// Every cluster below this one is in use: where the search for a free
+    /// cluster starts. Kept in memory only (FSInfo's hint is marked
+    /// unknown, see `clear_fsinfo`), lowered whenever an entry is freed or
+    /// the FAT is written behind the volume's back.
+    free_hint: u32,
 }
 
 /// What a FAT entry says about the cluster after this one.
@@ -56,6 +64,7 @@ impl<D: BlockDevice> Volume<D> {
             geo,
             fat_cache: None,
             fsinfo_cleared: false,
+            free_hint: FIRST_CLUSTER,
         })
     }
 
@@ -65,6 +74,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn device(&mut self) -> &mut D {
         self.fat_cache = None;
+        self.free_hint = FIRST_CLUSTER;
         &mut self.dev
     }
 
@@ -77,6 +87,10 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     pub fn write_block(&mut self, lba: u32, buf: &[u8; BLOCK_SIZE]) -> Result<(), CardError> {
+        if lba >= self.geo.fat_lba && lba < self.geo.fat_lba + self.geo.fat_sectors {
+            // A FAT block written whole may free anything in it.
+            self.free_hint = FIRST_CLUSTER;
+        }
         if let Some((c, cached)) = &mut self.fat_cache {
             if *c == lba {
                 *cached = *buf;
@@ -146,6 +160,9 @@ impl<D: BlockDevice> Volume<D> {
     /// then the same blocks of each mirror. `entries` is (cluster, value).
     pub fn fat_set(&mut self, entries: &[(u32, u32)]) -> Result<(), CardError> {
         self.clear_fsinfo()?;
+        if let Some(&(c, _)) = entries.iter().filter(|(_, v)| *v == 0).min_by_key(|(c, _)| *c) {
+            self.free_hint = self.free_hint.min(c.max(FIRST_CLUSTER));
+        }
         let mut blocks: Vec<u32> = entries.iter().map(|&(c, _)| self.geo.fat_entry_pos(c).0).collect();
         blocks.sort_unstable();
         blocks.dedup();
@@ -212,7 +229,7 @@ impl<D: BlockDevice> Volume<D> {
         let top = self.geo.cluster_count + 2;
         // Count first, so a full card fails before anything is written.
         let mut free = 0;
-        for c in 2..top {
+        for c in self.free_hint..top {
             if free >= n {
                 break;
             }
@@ -225,7 +242,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut batch = Batch::default();
         let (mut first, mut prev, mut got) = (0, 0, 0);
-        let mut c = 2;
+        let mut c = self.free_hint;
         while got < n {
             if self.fat_get(c)? == 0 {
                 if prev == 0 {
@@ -241,6 +258,8 @@ impl<D: BlockDevice> Volume<D> {
         let end = self.end_mark();
         batch.push(self, prev, end)?;
         batch.flush(self)?;
+        // Every cluster up to the chain's last was used or is now.
+        self.free_hint = self.free_hint.max(prev + 1);
         Ok(first)
     }
 
@@ -256,8 +275,10 @@ impl<D: BlockDevice> Volume<D> {
 
     /// A free cluster (not yet marked used).
     pub fn find_free(&mut self) -> Result<u32, CardError> {
-        for c in 2..self.geo.cluster_count + 2 {
+        for c in self.free_hint..self.geo.cluster_count + 2 {
             if self.fat_get(c)? == 0 {
+                // Not marked yet: the caller's `extend_chain` does that.
+                self.free_hint = c;
                 return Ok(c);
             }
         }
@@ -328,5 +349,77 @@ impl Batch {
             self.entries.clear();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::BlockError;
+    use crate::format::format_fat32;
+    use crate::mem::MemDevice;
+
+    /// Counts block reads (in a cell the test keeps: `Volume::device`
+    /// would drop the volume's caches and hint).
+    struct Counting {
+        dev: MemDevice,
+        reads: alloc::rc::Rc<core::cell::Cell<usize>>,
+    }
+
+    impl BlockDevice for Counting {
+        fn block_count(&mut self) -> Result<u32, BlockError> {
+            self.dev.block_count()
+        }
+        fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), BlockError> {
+            self.reads.set(self.reads.get() + buf.len() / BLOCK_SIZE);
+            self.dev.read(lba, buf)
+        }
+        fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
+            self.dev.write(lba, buf)
+        }
+    }
+
+    fn volume() -> (Volume<Counting>, alloc::rc::Rc<core::cell::Cell<usize>>) {
+        let mut dev = MemDevice::new(128 * 1024); // 64 MiB
+        format_fat32(&mut dev, 1).unwrap();
+        let reads = alloc::rc::Rc::default();
+        (Volume::mount(Counting { dev, reads: alloc::rc::Rc::clone(&reads) }).unwrap(), reads)
+    }
+
+    #[test]
+    fn allocation_starts_after_the_clusters_known_used_and_reuses_freed_ones() {
+        let (mut v, reads) = volume();
+        let per_block = (BLOCK_SIZE / 4) as u32;
+        // A chain spanning several FAT blocks.
+        let big = v.alloc_chain(10 * per_block).unwrap();
+        reads.set(0);
+        // The next allocation does not scan the FAT from its start again.
+        let next = v.alloc_chain(1).unwrap();
+        assert!(next > big + 10 * per_block - 1);
+        assert!(reads.get() <= 2, "{} blocks read", reads.get());
+        let free = v.find_free().unwrap();
+        assert_eq!(free, next + 1);
+        // Freed clusters below the hint are found again, first.
+        v.free_chain(big).unwrap();
+        assert_eq!(v.find_free().unwrap(), big);
+        assert_eq!(v.alloc_chain(2).unwrap(), big);
+        assert_eq!(v.next(big).unwrap(), Next::Cluster(big + 1));
+        assert_eq!(v.next(big + 1).unwrap(), Next::End);
+    }
+
+    #[test]
+    fn a_fat_block_written_behind_the_volume_forgets_the_hint() {
+        let (mut v, _) = volume();
+        let first = v.alloc_chain(300).unwrap();
+        let lba = v.geometry().fat_lba;
+        let mut b = [0u8; BLOCK_SIZE];
+        v.read_block(lba, &mut b).unwrap();
+        // Free the chain's first clusters by hand (entries 0 and 1 stay).
+        for c in first..first + 4 {
+            let off = c as usize * 4;
+            b[off..off + 4].fill(0);
+        }
+        v.write_block(lba, &b).unwrap();
+        assert_eq!(v.find_free().unwrap(), first);
     }
 }
