@@ -21,6 +21,10 @@ use crate::TRACE_ALIGNMENT;
 pub struct Block {
     ptr: NonNull<u8>,
     cap: usize,
+    /// The start's alignment and the capacity's granule: [`TRACE_ALIGNMENT`],
+    /// or more for a block allocated with [`Arena::alloc_aligned`] (until
+    /// [`Block::relax`]).
+    align: usize,
 }
 
 impl Block {
@@ -53,20 +57,33 @@ impl Block {
         unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
     }
 
+    /// The block's alignment granule (see [`Arena::alloc_aligned`]).
+    pub fn align(&self) -> usize {
+        self.align
+    }
+
+    /// From now on the block grows and shrinks by [`TRACE_ALIGNMENT`] only
+    /// (its start stays where it is). For a lease that ended: its neighbours
+    /// may then share its first and last pages.
+    pub fn relax(&mut self) {
+        self.align = TRACE_ALIGNMENT;
+    }
+
     fn layout(&self) -> Layout {
-        layout(self.cap)
+        layout(self.cap, self.align)
     }
 }
 
-fn layout(size: usize) -> Layout {
-    // Sizes are checked against the region before this is called, and the
-    // region fits in an isize, so this cannot fail.
-    Layout::from_size_align(size, TRACE_ALIGNMENT).unwrap_or(Layout::new::<u8>())
+fn layout(size: usize, align: usize) -> Layout {
+    // Sizes are checked against the region before this is called, the
+    // region fits in an isize and alignments are powers of two, so this
+    // cannot fail. (Talc frees, grows and shrinks by the size alone.)
+    Layout::from_size_align(size, align).unwrap_or(Layout::new::<u8>())
 }
 
-/// Rounds up to the DMA burst size.
-pub(crate) fn round_up(n: usize) -> Option<usize> {
-    n.checked_add(TRACE_ALIGNMENT - 1).map(|n| n & !(TRACE_ALIGNMENT - 1))
+/// Rounds up to a multiple of `align` (a power of two).
+fn round_up_to(n: usize, align: usize) -> Option<usize> {
+    n.checked_add(align - 1).map(|n| n & !(align - 1))
 }
 
 /// Usage figures of an [`Arena`].
@@ -163,20 +180,35 @@ impl Arena {
     /// A new block of at least `size` bytes (rounded up to 128), or `None`
     /// when the arena has no room.
     pub fn alloc(&mut self, size: usize) -> Option<Block> {
-        let cap = round_up(size.max(1))?;
+        self.alloc_aligned(size, TRACE_ALIGNMENT)
+    }
+
+    /// A new block of at least `size` bytes starting on a multiple of
+    /// `align` and of a capacity that is a multiple of `align` (also when it
+    /// grows or shrinks, until [`Block::relax`]), or `None` when the arena
+    /// has no room. `align` is a power of two, at least [`TRACE_ALIGNMENT`]
+    /// (smaller values are raised to it). With the 4 KiB of an MMU page, the
+    /// block shares no page with anything else: what its holder may write
+    /// can be mapped page by page.
+    pub fn alloc_aligned(&mut self, size: usize, align: usize) -> Option<Block> {
+        let align = align.max(TRACE_ALIGNMENT);
+        if !align.is_power_of_two() {
+            return None;
+        }
+        let cap = round_up_to(size.max(1), align)?;
         if cap > self.capacity {
             return None;
         }
         // SAFETY: `cap` is at least 1, so the layout is not zero-sized.
-        let ptr = unsafe { self.talc.try_allocate(layout(cap))? };
+        let ptr = unsafe { self.talc.try_allocate(layout(cap, align))? };
         self.blocks += 1;
         self.account(cap, 0);
-        Some(Block { ptr, cap })
+        Some(Block { ptr, cap, align })
     }
 
     /// Grows `block` to at least `size` bytes without moving it.
     pub fn grow_in_place(&mut self, block: &mut Block, size: usize) -> bool {
-        let Some(cap) = round_up(size) else { return false };
+        let Some(cap) = round_up_to(size, block.align) else { return false };
         if cap <= block.cap {
             return true;
         }
@@ -206,7 +238,7 @@ impl Arena {
         if self.grow_in_place(block, size) {
             return true;
         }
-        let Some(mut new) = self.alloc(size) else { return false };
+        let Some(mut new) = self.alloc_aligned(size, block.align) else { return false };
         let keep = keep.min(block.cap);
         // SAFETY: both blocks are live and distinct allocations, `keep` is at
         // most the old block's capacity and the new one is at least as large
@@ -217,9 +249,10 @@ impl Arena {
         true
     }
 
-    /// Returns the tail of `block` beyond `size` bytes (rounded up to 128).
+    /// Returns the tail of `block` beyond `size` bytes (rounded up to the
+    /// block's granule, 128 unless aligned).
     pub fn shrink(&mut self, block: &mut Block, size: usize) {
-        let Some(cap) = round_up(size.max(1)) else { return };
+        let Some(cap) = round_up_to(size.max(1), block.align) else { return };
         if cap >= block.cap || !self.owns(block) {
             return;
         }
@@ -316,6 +349,35 @@ mod tests {
         a.free(y);
         assert_eq!((a.stats().blocks, b.stats().blocks), (0, 2));
         b.free(x);
+    }
+
+    #[test]
+    fn aligned_blocks_keep_whole_pages_until_relaxed() {
+        const PAGE: usize = 4096;
+        let mut a = Arena::with_capacity(1 << 20).unwrap();
+        let small = a.alloc(200).unwrap(); // something before it
+        let mut b = a.alloc_aligned(16 * 1024, PAGE).unwrap();
+        let page_aligned = |b: &Block| b.as_ptr() as usize % PAGE == 0 && b.capacity() % PAGE == 0;
+        assert!(page_aligned(&b));
+        assert_eq!(b.capacity(), 16 * 1024);
+        assert!(a.grow_in_place(&mut b, 16 * 1024 + 1));
+        assert!(page_aligned(&b));
+        assert_eq!(b.capacity(), 20 * 1024);
+        // Blocked: it moves, and stays page-aligned.
+        let blocker = a.alloc(128).unwrap();
+        assert!(a.grow(&mut b, 100_000, 10));
+        assert!(page_aligned(&b));
+        a.shrink(&mut b, 5000);
+        assert_eq!(b.capacity(), 2 * PAGE);
+        b.relax();
+        a.shrink(&mut b, 300);
+        assert_eq!(b.capacity(), 384);
+        assert_eq!(a.stats().in_use, 256 + 384 + 128);
+        for x in [small, b, blocker] {
+            a.free(x);
+        }
+        assert_eq!((a.stats().in_use, a.stats().blocks), (0, 0));
+        assert!(a.alloc_aligned(128, 3000).is_none(), "not a power of two");
     }
 
     #[test]

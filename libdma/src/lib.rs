@@ -39,7 +39,7 @@ pub use error::StoreError;
 pub use recorder::{Recorder, RecorderFull};
 pub use split::{split_in_place, split_in_place_within, RemotePart, Split, SplitError};
 pub use store::{
-    AddProgress, Key, Lease, Owner, PlaybackTrace, Recorded, Store, TraceInfo, INDEX_ENTRY_BYTES, INITIAL_LEASE,
+    AddProgress, Key, Lease, Owner, PlaybackTrace, Recorded, Store, TraceInfo, INDEX_ENTRY_BYTES, INITIAL_LEASE, LEASE_ALIGNMENT,
 };
 
 /// Byte alignment of every trace: one 16-beat burst of the 64-bit HP0 port.

@@ -29,9 +29,16 @@ pub enum Owner {
 /// First lease handed to a recording; it grows in place from there.
 pub const INITIAL_LEASE: usize = 16 * 1024;
 
+/// Leases start and end on multiples of this (a 4 KiB MMU page): nothing
+/// else of the store shares a page with a lease, so a firmware can let the
+/// recorder's CPU write exactly the lease's pages (satman: CPU1's
+/// translation table, `platform/mmu.rs`).
+pub const LEASE_ALIGNMENT: usize = 4096;
+
 /// Memory lent to a recorder: it may write `cap` bytes at `ptr` until it
 /// returns the lease with [`Store::grow_recording`] or
-/// [`Store::finish_recording`].
+/// [`Store::finish_recording`]. `ptr` and `cap` are multiples of
+/// [`LEASE_ALIGNMENT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
     pub ptr: *mut u8,
@@ -336,7 +343,8 @@ impl Store {
         let mut owned = String::new();
         owned.try_reserve_exact(name.len()).map_err(|_| StoreError::OutOfMemory)?;
         owned.push_str(name);
-        let block = self.arena.alloc(INITIAL_LEASE).ok_or_else(|| self.over_budget(INITIAL_LEASE))?;
+        let block =
+            self.arena.alloc_aligned(INITIAL_LEASE, LEASE_ALIGNMENT).ok_or_else(|| self.over_budget(INITIAL_LEASE))?;
         let lease = Lease { ptr: block.as_ptr(), cap: block.capacity() };
         self.recording = Some(Recording { kernel, name: owned, block });
         Ok(lease)
@@ -378,6 +386,8 @@ impl Store {
     /// (over that: `OverBudget`, and the recording is discarded).
     pub fn finish_recording_within(&mut self, used: usize, duration: u64, local: u8, max_remote: usize) -> Result<Recorded, StoreError> {
         let mut rec = self.recording.take().ok_or(StoreError::NotRecording)?;
+        // The lease ended: the trace needs only the DMA's alignment now.
+        rec.block.relax();
         let (len, remote) = match self.trim_recording(&mut rec.block, used, local, max_remote) {
             Ok(r) => r,
             Err(e) => {
@@ -612,6 +622,31 @@ mod tests {
         assert!(s.is_empty());
         assert_eq!(s.arena_stats().in_use, 0);
         assert_eq!(s.index_bytes(), 0);
+    }
+
+    /// Every lease starts and ends on a page, through its growths, with
+    /// traces allocated around it; the stored trace is trimmed to the DMA
+    /// granule again.
+    #[test]
+    fn leases_are_whole_pages() {
+        let whole_pages = |l: &Lease| l.ptr as usize % LEASE_ALIGNMENT == 0 && l.cap % LEASE_ALIGNMENT == 0;
+        let mut s = store(1 << 20);
+        upload(&mut s, Key { source: MASTER, id: 1 }, &pulses(3, 0x0100_0F00)).unwrap();
+        let mut lease = s.begin_recording(7, "r").unwrap();
+        assert!(whole_pages(&lease));
+        assert_eq!(lease.cap, INITIAL_LEASE);
+        let mut used = 0;
+        for step in 0..8 {
+            // Traces allocated meanwhile: some growths cannot stay in place.
+            upload(&mut s, Key { source: MASTER, id: 10 + step }, &pulses(1, 0x0100_0F00)).unwrap();
+            lease = s.grow_recording(used, lease.cap - used + 1).unwrap();
+            assert!(whole_pages(&lease), "step {step}: {lease:?}");
+            used = lease.cap / 2;
+        }
+        let rec = s.finish_recording(0, 0, SELF).unwrap();
+        assert_eq!(s.info(rec.key).unwrap().len, 1);
+        // Nine uploads of under 128 bytes and the trimmed recording.
+        assert_eq!(s.arena_stats().in_use, 10 * 128);
     }
 
     #[test]
