@@ -206,7 +206,10 @@ fn warm_up_end() {
     let mut rtio = QemuRtio { model: &MODEL };
     rtio.select(satman::hal::Initiator::Drtio);
     rtio.reset();
-    while MODEL.kernel_events.try_recv().is_some() {}
+    // SAFETY: CPU0's main loop is the kernel events' one consumer (`report_events`); CPU1 is
+    // warmed up and idle.
+    let mut events = unsafe { MODEL.kernel_events().consumer() };
+    while events.try_recv().is_some() {}
     while !MODEL.analyzer_arm() {}
 }
 
@@ -277,9 +280,12 @@ impl Service {
 
     /// Moves RTIO events from the kernel CPU and the DMA model to the host.
     fn report_events(&mut self, sat: &mut Satellite<Board>) {
+        // SAFETY: CPU0's main loop is the kernel events' one consumer, and this handle lives
+        // for this call only.
+        let mut kernel_events = unsafe { MODEL.kernel_events().consumer() };
         loop {
             while !self.pending.is_full() {
-                let ev = match MODEL.kernel_events.try_recv() {
+                let ev = match kernel_events.try_recv() {
                     Some(e) => e,
                     None => match sat.hw.dma.events.pop_front() {
                         Some(e) => e,

@@ -8,14 +8,14 @@
 //! restart can never leak or wedge anything: stop CPU1 (bounded), reset
 //! heap1 and the mailboxes, let it run its main again from the top.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use libksupport::abi;
 use libksupport::api;
 use libksupport::eh::target as eh;
 use libksupport::loader::Kernel;
-use libksupport::mailbox::Mailbox;
+use libksupport::mailbox::{Consumer, Mailbox, Producer, ReadIndex, Ring};
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use libksupport::runtime::{KernelHost, RtioInput, RtioStatus, Runtime};
 use satman::hal::{CpuError, KernelCpu, LentError};
@@ -24,15 +24,53 @@ use satman::lent::Lent;
 use crate::board;
 use crate::platform::{boot, cache, cpu1, heap, mmu, time, Instant};
 
+// The mailboxes' halves: what CPU0 writes (`.shared.cpu0`) is read-only for
+// CPU1 (platform/mmu.rs), what CPU1 writes is in the rest of `.shared`.
+#[unsafe(link_section = ".shared.cpu0")]
+static TO_KERNEL_RING: Ring<ToKernel, 4> = Ring::new();
 #[unsafe(link_section = ".shared")]
-static TO_KERNEL: Mailbox<ToKernel, 4> = Mailbox::new();
+static TO_KERNEL_READ: ReadIndex = ReadIndex::new();
 #[unsafe(link_section = ".shared")]
-static FROM_KERNEL: Mailbox<FromKernel, 4> = Mailbox::new();
+static FROM_KERNEL_RING: Ring<FromKernel, 4> = Ring::new();
+#[unsafe(link_section = ".shared.cpu0")]
+static FROM_KERNEL_READ: ReadIndex = ReadIndex::new();
+
+static TO_KERNEL: Mailbox<'static, ToKernel, 4> = Mailbox::new(&TO_KERNEL_RING, &TO_KERNEL_READ);
+static FROM_KERNEL: Mailbox<'static, FromKernel, 4> = Mailbox::new(&FROM_KERNEL_RING, &FROM_KERNEL_READ);
 
 /// Global timer ticks when CPU0 sent the last `Start`, for the
 /// call-to-start latency CPU1 logs when the kernel's entry is reached.
-#[unsafe(link_section = ".shared")]
+#[unsafe(link_section = ".shared.cpu0")]
 static START_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// CPU0 took its handles ([`Cpu1Link::new`]).
+static CPU0_ENDS_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// CPU1's handles, taken afresh each time CPU1 main starts ([`cpu1_ends`]).
+struct Cpu1Ends {
+    from_cpu0: Consumer<'static, ToKernel, 4>,
+    to_cpu0: Producer<'static, FromKernel, 4>,
+}
+
+#[unsafe(link_section = ".cpu1")]
+static CPU1_ENDS: spin::Mutex<Option<Cpu1Ends>> = spin::Mutex::new(None);
+
+/// CPU1 main's start: takes CPU1's mailbox handles. A stop may have
+/// abandoned the previous run while it held them (and the lock).
+fn take_cpu1_ends() {
+    // SAFETY: CPU1 main's first code after a (re)start: whatever held the lock ran on CPU1 and
+    // was abandoned by the stop, so nothing uses it now.
+    unsafe { CPU1_ENDS.force_unlock() };
+    // SAFETY: CPU1's handles of the previous run were abandoned with it (CPU1 restarts from the
+    // top) and CPU0 reset both mailboxes while CPU1 was stopped; CPU0 holds the other ends.
+    let ends = unsafe { Cpu1Ends { from_cpu0: TO_KERNEL.consumer(), to_cpu0: FROM_KERNEL.producer() } };
+    *CPU1_ENDS.lock() = Some(ends);
+}
+
+/// CPU1's handles (taken by [`take_cpu1_ends`] before any use).
+fn cpu1_ends() -> spin::MutexGuard<'static, Option<Cpu1Ends>> {
+    CPU1_ENDS.lock()
+}
 
 /// How long CPU1 gets to acknowledge a stop before it counts as stuck.
 const STOP_TIMEOUT: Duration = crate::platform::board::CPU1_STOP_TIMEOUT;
@@ -54,11 +92,18 @@ fn span(r: boot::Region) -> (usize, usize) {
 /// CPU0's side.
 pub struct Cpu1Link {
     lent: Lent,
+    to_cpu1: Producer<'static, ToKernel, 4>,
+    from_cpu1: Consumer<'static, FromKernel, 4>,
 }
 
 impl Cpu1Link {
-    pub const fn new() -> Cpu1Link {
-        Cpu1Link { lent: Lent::new(Some(&CPU1_LENDS_FROM)) }
+    /// CPU0, once (a second call panics): holds CPU0's mailbox handles.
+    pub fn new() -> Cpu1Link {
+        assert!(!CPU0_ENDS_TAKEN.swap(true, Ordering::Relaxed), "Cpu1Link::new called twice");
+        // SAFETY: CPU0's handles, taken once (checked just above) and kept for good; CPU1 takes
+        // the other ends.
+        let (to_cpu1, from_cpu1) = unsafe { (TO_KERNEL.producer(), FROM_KERNEL.consumer()) };
+        Cpu1Link { lent: Lent::new(Some(&CPU1_LENDS_FROM)), to_cpu1, from_cpu1 }
     }
 }
 
@@ -75,8 +120,12 @@ impl KernelCpu for Cpu1Link {
         mmu::unmap_lease();
         cpu1::forget_fault();
         heap::reset_heap1();
-        TO_KERNEL.reset();
-        FROM_KERNEL.reset();
+        // SAFETY: CPU1 is stopped (not inside a mailbox operation) and takes fresh handles when
+        // it resumes; CPU0's handles are not in use during this call.
+        unsafe {
+            TO_KERNEL.reset();
+            FROM_KERNEL.reset();
+        }
         cpu1::resume().map_err(|_| CpuError::Unresponsive)
     }
 
@@ -91,13 +140,13 @@ impl KernelCpu for Cpu1Link {
             // can use it.
             mmu::map_lease(lease.ptr as usize, lease.cap);
         }
-        TO_KERNEL.try_send(msg).map_err(|_| CpuError::MailboxFull)?;
+        self.to_cpu1.try_send(msg).map_err(|_| CpuError::MailboxFull)?;
         cpu1::notify();
         Ok(())
     }
 
     fn receive(&mut self) -> Option<FromKernel> {
-        let msg = FROM_KERNEL.try_recv()?;
+        let msg = self.from_cpu1.try_recv()?;
         if matches!(msg, FromKernel::DmaRecordStop { .. } | FromKernel::DmaRecordGrow { .. }) {
             // The recording is handed back (or is about to be moved): CPU1
             // waits for the reply and writes the lease no more.
@@ -130,9 +179,11 @@ impl KernelHost for Cpu1Host {
         if matches!(msg, FromKernel::DmaPlayback { .. }) {
             board::kernel_dma_requested();
         }
-        self.notify(msg);
+        let mut guard = cpu1_ends();
+        let ends = guard.as_mut().expect("CPU1's mailbox handles");
+        send_to_cpu0(ends, msg);
         loop {
-            if let Some(reply) = TO_KERNEL.try_recv() {
+            if let Some(reply) = ends.from_cpu0.try_recv() {
                 return reply;
             }
             cpu1::wait_for_event();
@@ -140,12 +191,7 @@ impl KernelHost for Cpu1Host {
     }
 
     fn notify(&mut self, msg: FromKernel) {
-        let mut msg = msg;
-        // CPU0 drains its mailbox on every pass of its loop.
-        while let Err(m) = FROM_KERNEL.try_send(msg) {
-            msg = m;
-            core::hint::spin_loop();
-        }
+        send_to_cpu0(cpu1_ends().as_mut().expect("CPU1's mailbox handles"), msg);
     }
 
     fn halt(&mut self) -> ! {
@@ -174,6 +220,15 @@ impl KernelHost for Cpu1Host {
         // `eh::target::entry` (every `KernelHost` call comes from such a call), and `exn`'s
         // message is firmware-owned and readable.
         unsafe { libksupport::eh::target::unwind_api_exception(exn, backtrace) }
+    }
+}
+
+fn send_to_cpu0(ends: &mut Cpu1Ends, msg: FromKernel) {
+    let mut msg = msg;
+    // CPU0 drains its mailbox on every pass of its loop.
+    while let Err(m) = ends.to_cpu0.try_send(msg) {
+        msg = m;
+        core::hint::spin_loop();
     }
 }
 
@@ -258,13 +313,15 @@ fn warm_up() {
 
 /// CPU1 main: entered from the top after every restart.
 pub fn cpu1_main() -> ! {
+    take_cpu1_ends();
     #[cfg(feature = "qemu")]
     warm_up();
     let mut loaded: Option<Loaded> = None;
     // Kept alive until the next restart: CPU0 reads it after LoadFailed.
     let mut reason: Option<alloc::string::String> = None;
     loop {
-        let Some(msg) = TO_KERNEL.try_recv() else {
+        let next = cpu1_ends().as_mut().and_then(|e| e.from_cpu0.try_recv());
+        let Some(msg) = next else {
             cpu1::wait_for_event();
             continue;
         };

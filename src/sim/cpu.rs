@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use libksupport::exception::{self, id};
-use libksupport::mailbox::Mailbox;
+use libksupport::mailbox::{Consumer, Mailbox, Producer, ReadIndex, Ring};
 use libksupport::msg::{Bytes, FromKernel, ToKernel};
 use libksupport::runtime::{KernelApi, KernelHost, RtioInput, RtioStatus, Runtime};
 use satman::fault::CpuFault;
@@ -85,8 +85,8 @@ fn quiet_panics() {
 }
 
 pub struct CpuShared {
-    to_kernel: Mailbox<ToKernel, 4>,
-    from_kernel: Mailbox<FromKernel, 4>,
+    to_kernel: (Ring<ToKernel, 4>, ReadIndex),
+    from_kernel: (Ring<FromKernel, 4>, ReadIndex),
     stop: AtomicBool,
     generation: AtomicU64,
     exit: AtomicBool,
@@ -99,6 +99,43 @@ pub struct CpuShared {
     started: AtomicBool,
     /// The fault the kernel thread took, until CPU0 reads it.
     fault: Mutex<Option<CpuFault>>,
+}
+
+/// The mailboxes' handles, taken for one operation each: CPU0's side is
+/// used only through `SimCpu` (`&mut self`), CPU1's only on the kernel
+/// thread, so one handle per side is in use at a time.
+impl CpuShared {
+    fn mailbox_to_kernel(&self) -> Mailbox<'_, ToKernel, 4> {
+        Mailbox::new(&self.to_kernel.0, &self.to_kernel.1)
+    }
+
+    fn mailbox_from_kernel(&self) -> Mailbox<'_, FromKernel, 4> {
+        Mailbox::new(&self.from_kernel.0, &self.from_kernel.1)
+    }
+
+    /// CPU0 (`SimCpu`) only.
+    fn to_cpu1(&self) -> Producer<'_, ToKernel, 4> {
+        // SAFETY: CPU0's side, one operation (see above).
+        unsafe { self.mailbox_to_kernel().producer() }
+    }
+
+    /// CPU0 (`SimCpu`) only.
+    fn from_cpu1(&self) -> Consumer<'_, FromKernel, 4> {
+        // SAFETY: CPU0's side, one operation (see above).
+        unsafe { self.mailbox_from_kernel().consumer() }
+    }
+
+    /// The kernel thread only.
+    fn from_cpu0(&self) -> Consumer<'_, ToKernel, 4> {
+        // SAFETY: CPU1's side, one operation (see above).
+        unsafe { self.mailbox_to_kernel().consumer() }
+    }
+
+    /// The kernel thread only.
+    fn to_cpu0(&self) -> Producer<'_, FromKernel, 4> {
+        // SAFETY: CPU1's side, one operation (see above).
+        unsafe { self.mailbox_from_kernel().producer() }
+    }
 }
 
 /// CPU0's handle on the simulated CPU1.
@@ -117,8 +154,8 @@ impl SimCpu {
     pub fn new(rtio: Arc<RtioShared>, heap_slot: u8) -> SimCpu {
         quiet_panics();
         let shared = Arc::new(CpuShared {
-            to_kernel: Mailbox::new(),
-            from_kernel: Mailbox::new(),
+            to_kernel: (Ring::new(), ReadIndex::new()),
+            from_kernel: (Ring::new(), ReadIndex::new()),
             stop: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             exit: AtomicBool::new(false),
@@ -185,11 +222,11 @@ impl KernelCpu for SimCpu {
 
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
         self.lent.release();
-        self.shared.to_kernel.try_send(msg).map_err(|_| CpuError::MailboxFull)
+        self.shared.to_cpu1().try_send(msg).map_err(|_| CpuError::MailboxFull)
     }
 
     fn receive(&mut self) -> Option<FromKernel> {
-        let msg = self.shared.from_kernel.try_recv()?;
+        let msg = self.shared.from_cpu1().try_recv()?;
         // SAFETY: the kernel thread keeps a request's ranges while it waits
         // for the reply, and a `LoadFailed`/`Exception`'s until it is
         // stopped (the runtime's protocol, `libksupport::msg`); `send` and
@@ -225,7 +262,7 @@ impl KernelHost for SimHost {
         self.notify(msg);
         loop {
             self.check_stop();
-            if let Some(reply) = self.shared.to_kernel.try_recv() {
+            if let Some(reply) = self.shared.from_cpu0().try_recv() {
                 return reply;
             }
             std::thread::yield_now();
@@ -236,7 +273,7 @@ impl KernelHost for SimHost {
         let mut msg = msg;
         loop {
             self.check_stop();
-            match self.shared.from_kernel.try_send(msg) {
+            match self.shared.to_cpu0().try_send(msg) {
                 Ok(()) => return,
                 Err(m) => msg = m,
             }
@@ -284,14 +321,18 @@ fn kernel_loop(shared: Arc<CpuShared>) {
             // Restart: forget the kernel, empty the mailboxes, acknowledge.
             loaded = None;
             *shared.fault.lock().unwrap() = None;
-            shared.to_kernel.reset();
-            shared.from_kernel.reset();
+            // SAFETY: CPU0 waits for the acknowledgement below (it takes no handle meanwhile)
+            // and this thread holds none.
+            unsafe {
+                shared.mailbox_to_kernel().reset();
+                shared.mailbox_from_kernel().reset();
+            }
             shared.stop.store(false, Ordering::SeqCst);
             shared.restarts.fetch_add(1, Ordering::Relaxed);
             shared.generation.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        let Some(msg) = shared.to_kernel.try_recv() else {
+        let Some(msg) = shared.from_cpu0().try_recv() else {
             std::thread::sleep(Duration::from_micros(20));
             continue;
         };
@@ -312,7 +353,7 @@ fn kernel_loop(shared: Arc<CpuShared>) {
                         FromKernel::LoadFailed { reason: Bytes::new(REASON.as_bytes()) }
                     }
                 };
-                let _ = shared.from_kernel.try_send(reply);
+                let _ = shared.to_cpu0().try_send(reply);
             }
             ToKernel::Start { timestamp } => {
                 let Some(kernel) = loaded.clone() else { continue };
@@ -353,7 +394,7 @@ fn run_kernel(shared: &Arc<CpuShared>, kernel: &KernelFn, timestamp: u64) {
                 .unwrap_or_else(|| "kernel panicked".into());
             let mut blob = Vec::new();
             exception::serialize_message(id::RUNTIME_ERROR, &msg, [0; 3], &mut blob);
-            let _ = shared.from_kernel.try_send(FromKernel::Exception { blob: Bytes::new(&blob) });
+            let _ = shared.to_cpu0().try_send(FromKernel::Exception { blob: Bytes::new(&blob) });
             // CPU0 copies the blob before restarting us; keep it alive until then.
             while !shared.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_micros(50));

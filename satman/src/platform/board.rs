@@ -68,7 +68,8 @@ pub const SLCR_L2C_RAM_SETUP: bool = true;
 /// software RTIO model in `shared` memory: nothing.
 #[cfg(feature = "qemu")]
 pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[];
-/// The Kasli-SoC's kernel RTIO initiator (the `rtio` CSR bank).
+/// The Kasli-SoC's kernel RTIO initiator (the `rtio` CSR bank, 2 KiB). Its
+/// 4 KiB page also holds the `drtioaux2` bank (see `mmu.rs`).
 #[cfg(all(feature = "kasli_soc", not(feature = "qemu")))]
 pub const CPU1_PERIPHERALS: &[(usize, usize)] = &[(satman::gateware::csr::rtio::BASE, satman::gateware::csr::rtio::SIZE)];
 

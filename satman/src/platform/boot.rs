@@ -381,6 +381,11 @@ pub mod regions {
         shared, __shared_start, __shared_end
     );
     region_fn!(
+        /// The part of `shared` only CPU0 writes (`.shared.cpu0`, whole
+        /// pages; read-only for CPU1).
+        shared_cpu0, __shared_cpu0_start, __shared_cpu0_end
+    );
+    region_fn!(
         /// The firmware image and its .bss.
         image, __text_start, __bss_end
     );

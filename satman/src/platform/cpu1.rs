@@ -89,20 +89,43 @@ pub enum Cpu1Error {
     Dead,
 }
 
-/// Shared control block. All-zero is the initial state (Offline, no
-/// requests), as the `.shared` region requires.
+/// CPU0's control words. All-zero is the initial state (not released, no
+/// requests), as the `.shared` region requires. In `.shared.cpu0`: CPU1
+/// (and so a kernel) can read them but not write them (`mmu.rs`).
 #[repr(C)]
-struct Control {
-    state: AtomicU32,
-    /// Times CPU1 main was (re-)entered.
-    entries: AtomicU32,
+struct Cpu0Control {
     stop_req: AtomicU32,
-    stop_ack: AtomicU32,
     run_gen: AtomicU32,
     /// CPU1 main, as a `fn() -> !` address.
     entry: AtomicUsize,
-    panics: AtomicU32,
     hard_resets: AtomicU32,
+    /// CPU0 released CPU1 ([`start`]).
+    released: AtomicBool,
+    /// CPU0 gave up on CPU1 ([`Cpu1State::Dead`]).
+    dead: AtomicBool,
+}
+
+#[unsafe(link_section = ".shared.cpu0")]
+static CPU0: Cpu0Control = Cpu0Control {
+    stop_req: AtomicU32::new(0),
+    run_gen: AtomicU32::new(0),
+    entry: AtomicUsize::new(0),
+    hard_resets: AtomicU32::new(0),
+    released: AtomicBool::new(false),
+    dead: AtomicBool::new(false),
+};
+
+/// CPU1's control words (CPU1 writes them, CPU0 reads them). All-zero is
+/// the initial state.
+#[repr(C)]
+struct Control {
+    /// CPU1's own state: [`Cpu1State::Stopped`], `Running` or `Panicked`
+    /// (0 before CPU1 first wrote it).
+    state: AtomicU32,
+    /// Times CPU1 main was (re-)entered.
+    entries: AtomicU32,
+    stop_ack: AtomicU32,
+    panics: AtomicU32,
     /// The running kernel's image (CPU1 sets it at `Start`), for the fault
     /// record's image-relative PC.
     image_base: AtomicU32,
@@ -122,12 +145,8 @@ struct Control {
 static CONTROL: Control = Control {
     state: AtomicU32::new(0),
     entries: AtomicU32::new(0),
-    stop_req: AtomicU32::new(0),
     stop_ack: AtomicU32::new(0),
-    run_gen: AtomicU32::new(0),
-    entry: AtomicUsize::new(0),
     panics: AtomicU32::new(0),
-    hard_resets: AtomicU32::new(0),
     image_base: AtomicU32::new(0),
     image_size: AtomicU32::new(0),
     fault_seq: AtomicU32::new(0),
@@ -185,18 +204,27 @@ pub(super) fn record_fault(mut f: satman::fault::CpuFault) {
     CONTROL.fault_seq.fetch_add(1, Ordering::Release);
 }
 
+/// CPU1: publishes its state (Stopped, Running, Panicked).
 fn set_state(s: Cpu1State) {
     CONTROL.state.store(s as u32, Ordering::Release);
 }
 
-/// CPU1's current state.
+/// CPU0: gives up on CPU1 for good.
+fn give_up() {
+    CPU0.dead.store(true, Ordering::Release);
+}
+
+/// CPU1's current state: CPU0's verdict (Dead), else CPU1's own word,
+/// Booting between the release and CPU1's first word.
 pub fn state() -> Cpu1State {
+    if CPU0.dead.load(Ordering::Acquire) {
+        return Cpu1State::Dead;
+    }
     match CONTROL.state.load(Ordering::Acquire) {
-        1 => Cpu1State::Booting,
         2 => Cpu1State::Running,
         3 => Cpu1State::Stopped,
         4 => Cpu1State::Panicked,
-        5 => Cpu1State::Dead,
+        _ if CPU0.released.load(Ordering::Acquire) => Cpu1State::Booting,
         _ => Cpu1State::Offline,
     }
 }
@@ -217,7 +245,7 @@ pub fn counters() -> Cpu1Counters {
         entries: CONTROL.entries.load(Ordering::Acquire),
         stop_ack: CONTROL.stop_ack.load(Ordering::Acquire),
         panics: CONTROL.panics.load(Ordering::Relaxed),
-        hard_resets: CONTROL.hard_resets.load(Ordering::Relaxed),
+        hard_resets: CPU0.hard_resets.load(Ordering::Relaxed),
     }
 }
 
@@ -246,13 +274,13 @@ pub fn start(main: fn() -> !, deadline: Deadline) -> Result<(), Cpu1Error> {
     if state() != Cpu1State::Offline {
         return Err(Cpu1Error::AlreadyStarted);
     }
-    CONTROL.entry.store(main as usize, Ordering::Release);
-    set_state(Cpu1State::Booting);
+    CPU0.entry.store(main as usize, Ordering::Release);
+    CPU0.released.store(true, Ordering::Release);
     release_by_bootrom_protocol();
     match time::wait_until(deadline, || CONTROL.entries.load(Ordering::Acquire) > 0) {
         Ok(()) => Ok(()),
         Err(_) => {
-            set_state(Cpu1State::Dead);
+            give_up();
             Err(Cpu1Error::Unresponsive)
         }
     }
@@ -267,8 +295,8 @@ pub fn stop(deadline: Deadline) -> Result<(), Cpu1Error> {
         Cpu1State::Dead => return Err(Cpu1Error::Dead),
         _ => {}
     }
-    let generation = CONTROL.stop_req.load(Ordering::Relaxed).wrapping_add(1);
-    CONTROL.stop_req.store(generation, Ordering::Release);
+    let generation = CPU0.stop_req.load(Ordering::Relaxed).wrapping_add(1);
+    CPU0.stop_req.store(generation, Ordering::Release);
     gic::send_sgi(1, Sgi::Stop);
     let acked = || CONTROL.stop_ack.load(Ordering::Acquire) == generation;
     if time::wait_until(deadline, acked).is_ok() {
@@ -284,7 +312,7 @@ pub fn stop(deadline: Deadline) -> Result<(), Cpu1Error> {
         }
         log::error!("cpu1: did not come back from hard reset");
     }
-    set_state(Cpu1State::Dead);
+    give_up();
     Err(Cpu1Error::Unresponsive)
 }
 
@@ -295,8 +323,8 @@ pub fn is_parked() -> bool {
     if state() == Cpu1State::Offline {
         return true;
     }
-    let req = CONTROL.stop_req.load(Ordering::Acquire);
-    CONTROL.stop_ack.load(Ordering::Acquire) == req && CONTROL.run_gen.load(Ordering::Acquire) != req
+    let req = CPU0.stop_req.load(Ordering::Acquire);
+    CONTROL.stop_ack.load(Ordering::Acquire) == req && CPU0.run_gen.load(Ordering::Acquire) != req
 }
 
 /// Lets a stopped CPU1 enter its main function again.
@@ -306,9 +334,7 @@ pub fn resume() -> Result<(), Cpu1Error> {
         Cpu1State::Dead => return Err(Cpu1Error::Dead),
         _ => {}
     }
-    CONTROL
-        .run_gen
-        .store(CONTROL.stop_req.load(Ordering::Relaxed), Ordering::Release);
+    CPU0.run_gen.store(CPU0.stop_req.load(Ordering::Relaxed), Ordering::Release);
     gic::send_sgi(1, Sgi::Doorbell);
     Ok(())
 }
@@ -363,8 +389,10 @@ impl satman::cpu1_reset::ResetOps for SiliconReset {
 /// ([`satman::cpu1_reset`]); then the BootROM release as well. Silicon only
 /// (see [`board::CPU1_HARD_RESET`]).
 fn hard_reset() {
-    CONTROL.hard_resets.fetch_add(1, Ordering::Relaxed);
-    set_state(Cpu1State::Booting);
+    CPU0.hard_resets.fetch_add(1, Ordering::Relaxed);
+    // CPU1's own state word, cleared while CPU1 is held in reset: Booting
+    // (released) until it writes it again.
+    CONTROL.state.store(0, Ordering::Release);
     let entry = super::boot::__satman_cpu1_entry as *const () as usize as u32;
     super::slcr::with_unlocked(|| satman::cpu1_reset::hard_reset(&mut SiliconReset, entry));
     release_by_bootrom_protocol();
@@ -375,7 +403,7 @@ fn hard_reset() {
 /// True if CPU0 asked for a stop CPU1 has not acknowledged yet (CPU1's
 /// IRQ handler uses it to tell a real stop from a stale SGI 0).
 pub(super) fn stop_requested() -> bool {
-    CONTROL.stop_req.load(Ordering::Acquire) != CONTROL.stop_ack.load(Ordering::Relaxed)
+    CPU0.stop_req.load(Ordering::Acquire) != CONTROL.stop_ack.load(Ordering::Relaxed)
 }
 
 #[unsafe(link_section = ".cpu1")]
@@ -387,8 +415,11 @@ static CPU1_PANICKING: AtomicBool = AtomicBool::new(false);
 extern "C" fn __satman_cpu1_rust() -> ! {
     // SAFETY: CPU1's first code, MMU off, after CPU0 built the tables (it releases CPU1 only after
     // `mmu::build_table`), which is `enable`'s contract.
-    unsafe { super::mmu::enable() };
+    // CPU1's banked distributor registers first, with the MMU still off:
+    // CPU1's table keeps the distributor out of its reach (`mmu.rs`).
     gic::init_cpu_interface();
+    // SAFETY: as above.
+    unsafe { super::mmu::enable() };
     run_or_park()
 }
 
@@ -403,12 +434,12 @@ extern "C" fn __satman_cpu1_restarted() -> ! {
 fn run_or_park() -> ! {
     cpu::mask_irqs();
     loop {
-        let req = CONTROL.stop_req.load(Ordering::Acquire);
+        let req = CPU0.stop_req.load(Ordering::Acquire);
         if CONTROL.stop_ack.load(Ordering::Relaxed) != req {
             set_state(Cpu1State::Stopped);
             CONTROL.stop_ack.store(req, Ordering::Release);
         }
-        if CONTROL.run_gen.load(Ordering::Acquire) == req {
+        if CPU0.run_gen.load(Ordering::Acquire) == req {
             break;
         }
         set_state(Cpu1State::Stopped);
@@ -421,7 +452,7 @@ fn run_or_park() -> ! {
     set_kernel_image(0, 0);
     set_state(Cpu1State::Running);
     CONTROL.entries.fetch_add(1, Ordering::AcqRel);
-    let entry = CONTROL.entry.load(Ordering::Acquire);
+    let entry = CPU0.entry.load(Ordering::Acquire);
     // SAFETY: `entry` was stored by `start` from a `fn() -> !` (Release, read here with Acquire),
     // so transmuting it back yields that same function pointer.
     let main: fn() -> ! = unsafe { core::mem::transmute::<usize, fn() -> !>(entry) };

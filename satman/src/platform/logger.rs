@@ -17,12 +17,12 @@
 //!   still complete in the log buffer).
 
 use super::cpu::{self, Cpu};
-use super::ring::ByteRing;
+use super::ring::{ByteRing, RingData};
 use super::stats;
 use super::time::{self, Instant};
 use super::uart::Uart;
 use core::fmt::{self, Write};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use log::{LevelFilter, Log, Metadata, Record};
 use satman::logbuf::LogBuffer;
@@ -46,7 +46,11 @@ static SINK: spin::Mutex<Sink> = spin::Mutex::new(Sink { uart: None });
 static LOG_BUFFER: spin::Mutex<LogBuffer<LOG_BUFFER_SIZE>> = spin::Mutex::new(LogBuffer::new());
 
 #[unsafe(link_section = ".shared")]
-static CPU1_LOG: ByteRing<CPU1_RING> = ByteRing::new();
+static CPU1_LOG_DATA: RingData<CPU1_RING> = RingData::new();
+static CPU1_LOG: ByteRing<CPU1_RING> = ByteRing::new(&CPU1_LOG_DATA, &CPU1_LOG_READ);
+/// CPU1_LOG's read index: CPU0 writes it, CPU1 may only read it (`mmu.rs`).
+#[unsafe(link_section = ".shared.cpu0")]
+static CPU1_LOG_READ: AtomicUsize = AtomicUsize::new(0);
 
 struct Logger;
 static LOGGER: Logger = Logger;

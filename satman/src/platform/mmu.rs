@@ -30,17 +30,46 @@
 //! | firmware image, `.data`/`.bss` | read-only, except the `.cpu1` pages (the statics CPU1 writes) |
 //! | `stack0`, `heap0` | read-only (CPU0 lends CPU1 images and messages from heap0) |
 //! | first MiB of `stack1` | no access: the guard a kernel's stack overflows into |
-//! | rest of `stack1`, `heap1`, `shared` | read-write |
-//! | `ddma` | read-only, except the current recording lease, rounded out to 4 KiB pages ([`map_lease`]) |
-//! | SCU, GIC, global and private timers (0xF8F0_0000..0xF8F0_1FFF) | device, read-write |
+//! | rest of `stack1`, `heap1` | read-write |
+//! | `shared`: `.shared.cpu0` pages (what only CPU0 writes) | read-only (4 KiB pages) |
+//! | `shared`: the rest (what CPU1 writes) | read-write (4 KiB pages) |
+//! | `ddma` | read-only, except the current recording lease ([`map_lease`]), whole 4 KiB pages |
+//! | 0xF8F0_0000..0xF8F0_0FFF: SCU, GIC CPU interface, global timer, private timer and watchdog | device, read-write |
+//! | 0xF8F0_1000..0xF8F0_1FFF: GIC distributor | no access (CPU1 sets up its banked registers before its MMU is on) |
 //! | the board's kernel RTIO initiator ([`board::CPU1_PERIPHERALS`], 4 KiB pages) | device, read-write |
 //! | everything else: other DDR, PL, PS peripherals, L2C, OCM, QSPI | no access |
 //!
-//! What stays writable for CPU1 that is not its own: the whole `shared`
-//! MiB (both sides of the mailboxes, CPU1's control words), the GIC
-//! distributor, the neighbours of the recording lease within its first and
-//! last 4 KiB page, and whatever shares a 4 KiB page with the kernel RTIO
-//! CSRs.
+//! `.shared.cpu0` holds the halves of the mailboxes CPU0 writes (the
+//! ToKernel ring with its write index, the FromKernel read index; the same
+//! for the self-test's), CPU0's control words of `cpu1.rs` (stop and run
+//! generations, CPU1 main's address, CPU0's verdict on CPU1), the
+//! `Start` time stamp and the read index of CPU1's log ring
+//! (linker/satman.ld). A kernel can still garble what CPU1 writes in the
+//! rest of `shared`, which is CPU1's own: what CPU0 reads from there it
+//! checks or bounds (messages and their lent ranges, log lines, CPU1's
+//! state and fault record).
+//!
+//! What stays writable for CPU1 that is not its own:
+//!
+//! * the SCU, the global timer and the other CPU-private registers of the
+//!   first private page: the GIC CPU interface, which CPU1 needs
+//!   (acknowledge, end of interrupt), shares its 4 KiB page with them;
+//! * in the QEMU build, the software RTIO model in `shared` (it stands in
+//!   for the gateware's kernel initiator CSRs, which CPU1 writes on
+//!   silicon) and the QEMU warm-up and timeline-warp words next to it;
+//! * on the Kasli-SoC, the `drtioaux2` CSR bank: CSR banks are 2 KiB
+//!   (0x800) apart, and in the reference gateware's map
+//!   (`kasli-soc-satellite-csr`) the kernel initiator `rtio` (bank 11,
+//!   0x8000_5800) is the second half of the page 0x8000_5000, whose first
+//!   half is `drtioaux2` (bank 10: the third DRTIO aux channel's
+//!   `aux_tx_length`, `aux_tx`, `aux_rx_present`, `aux_rx_error`,
+//!   `aux_read_pointer` strobes; its packet buffers, `drtioaux2_mem`, are
+//!   elsewhere and not mapped). A kernel could send or drop that channel's
+//!   aux packets. Not separable with 4 KiB pages; only the gateware can
+//!   move `rtio` to a page of its own (e.g. by aligning it to 4 KiB).
+//!   `rtio_dma` (bank 12, 0x8000_6000) starts the next page and is not
+//!   mapped. What `rtio` itself reaches (the kernel initiator's `target`,
+//!   `now`, `o_data`, ...) is the kernel's by design.
 //!
 //! CPU1's table is written only by CPU0 (it lives in CPU0's `.bss`, which
 //! CPU1 cannot write); lease windows change while CPU1 waits for CPU0's
@@ -96,6 +125,8 @@ impl PageTable {
 static IMAGE_PAGES: PageTable = PageTable::new();
 /// CPU1's pages of the CPU-private MiB (0xF8F0_0000).
 static PRIVATE_PAGES: PageTable = PageTable::new();
+/// CPU1's pages of the `shared` MiB.
+static SHARED_PAGES: PageTable = PageTable::new();
 /// CPU1's pages of the MiB holding the board's kernel RTIO CSRs.
 static PL_PAGES: PageTable = PageTable::new();
 /// CPU1's pages of the lease window's first and last MiB.
@@ -238,9 +269,15 @@ fn cpu1_entry(addr: usize) -> u32 {
         });
         return coarse(&IMAGE_PAGES);
     }
-    if addr == 0xF8F0_0000 {
-        fill_pages(&PRIVATE_PAGES, addr, |a| if a < 0xF8F0_2000 { Page::Device } else { Page::Fault });
+    if addr == PRIVATE {
+        fill_pages(&PRIVATE_PAGES, addr, |a| if a < GIC_DISTRIBUTOR { Page::Device } else { Page::Fault });
         return coarse(&PRIVATE_PAGES);
+    }
+    let shared = regions::shared();
+    if addr == shared.start {
+        let cpu0 = regions::shared_cpu0();
+        fill_pages(&SHARED_PAGES, addr, |a| if overlaps(&cpu0, a, PAGE) { Page::DataRo } else { Page::DataRw });
+        return coarse(&SHARED_PAGES);
     }
     if let Some(&(base, _)) = board::CPU1_PERIPHERALS.first() {
         if addr == base & !(MIB - 1) {
@@ -261,14 +298,19 @@ fn cpu1_entry(addr: usize) -> u32 {
         } else {
             section(addr, DDR_RW_XN)
         }
-    } else if in_region(regions::shared()) {
-        section(addr, DDR_RW_XN)
     } else if in_region(regions::stack0()) || in_region(regions::heap0()) || in_region(regions::ddma()) {
         section(addr, DDR_RO_XN)
     } else {
         0
     }
 }
+
+/// The CPU-private MiB: SCU, GIC CPU interfaces, global timer, private
+/// timers and watchdogs in its first 4 KiB page, the GIC distributor in the
+/// second (Zynq TRM, "Application Processing Unit" register map).
+const PRIVATE: usize = 0xF8F0_0000;
+/// The GIC distributor: no access for CPU1.
+pub const GIC_DISTRIBUTOR: usize = 0xF8F0_1000;
 
 /// The range CPU1 cannot touch below its stack (a kernel's stack overflow
 /// faults there).
@@ -311,8 +353,8 @@ pub fn build_table() {
     aarch32_cpu::asm::dsb();
 }
 
-/// The lease window CPU1 may write now: `(start, end)` rounded out to 4 KiB
-/// pages, or `None`.
+/// The lease window CPU1 may write now: `(start, end)`, whole 4 KiB pages,
+/// or `None`.
 static LEASE: spin::Mutex<Option<(usize, usize)>> = spin::Mutex::new(None);
 
 /// Rewrites CPU1's entries for the `ddma` MiBs `[from, to)`, with the
@@ -350,12 +392,18 @@ fn mib_span(start: usize, end: usize) -> (usize, usize) {
 
 /// Lets CPU1 write the recording lease `[ptr, ptr + len)` (in `ddma`),
 /// instead of the previous one. CPU0, while CPU1 waits for the lease.
-/// A lease outside `ddma` is refused (CPU1 keeps no write access).
+///
+/// The store's leases are whole pages (`libdma::LEASE_ALIGNMENT`), so
+/// nothing else shares a page with them. A lease that is not would be
+/// rounded *in*: CPU1 never gets a neighbour's bytes (a recorder writing
+/// its partial edge pages would fault). A lease outside `ddma` is refused
+/// (CPU1 keeps no write access).
 pub fn map_lease(ptr: usize, len: usize) {
+    const _: () = assert!(libdma::LEASE_ALIGNMENT.is_multiple_of(PAGE));
     let ddma = super::boot::regions::ddma();
     unmap_lease();
-    let (s, e) = (ptr & !(PAGE - 1), (ptr.saturating_add(len) + PAGE - 1) & !(PAGE - 1));
-    if len == 0 || s < ddma.start || e > ddma.end {
+    let (s, e) = ((ptr.saturating_add(PAGE - 1)) & !(PAGE - 1), ptr.saturating_add(len) & !(PAGE - 1));
+    if s >= e || s < ddma.start || e > ddma.end {
         return;
     }
     // At most two partial MiBs (the edges): the page tables there.

@@ -7,32 +7,48 @@
 //! leaves at worst an unpublished partial record, which simply never
 //! appears. Neither side ever waits.
 //!
-//! All-zero is a valid empty ring, so it can live in the `.shared` region
-//! (zeroed by CPU0 at boot, see linker/satman.ld).
+//! The ring is two statics: [`RingData`] (the bytes and the write index,
+//! written by the producer) and the read index (an `AtomicUsize`, written
+//! by the consumer), so that the read index can live in a page the producer
+//! cannot write (`.shared.cpu0` for CPU1's log ring, `mmu.rs`). All-zero is
+//! valid for both, so they can live in the `.shared` region (zeroed by CPU0
+//! at boot, see linker/satman.ld); [`ByteRing`], which refers to them, must
+//! not (a reference is not valid all-zero).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-pub struct ByteRing<const N: usize> {
+/// The producer's half: the bytes and the write index.
+pub struct RingData<const N: usize> {
     /// Total bytes ever published (producer only writes).
     head: AtomicUsize,
-    /// Total bytes ever consumed (consumer only writes).
-    tail: AtomicUsize,
     buf: UnsafeCell<[u8; N]>,
 }
 
 // SAFETY: bytes are written only by the producer in the free part of the
 // ring before `head` is published (Release), and read only by the consumer
-// after observing `head` (Acquire) and before publishing `tail`.
-unsafe impl<const N: usize> Sync for ByteRing<N> {}
+// after observing `head` (Acquire) and before publishing the read index
+// (`ByteRing`'s methods, whose contracts make one producer and one
+// consumer).
+unsafe impl<const N: usize> Sync for RingData<N> {}
+
+impl<const N: usize> RingData<N> {
+    pub const fn new() -> Self {
+        RingData { head: AtomicUsize::new(0), buf: UnsafeCell::new([0; N]) }
+    }
+}
+
+/// A ring: its data and its read index (total bytes ever consumed, only
+/// the consumer writes it).
+pub struct ByteRing<const N: usize> {
+    data: &'static RingData<N>,
+    tail: &'static AtomicUsize,
+}
 
 impl<const N: usize> ByteRing<N> {
-    pub const fn new() -> Self {
-        ByteRing {
-            head: AtomicUsize::new(0),
-            tail: AtomicUsize::new(0),
-            buf: UnsafeCell::new([0; N]),
-        }
+    /// The ring made of `data` and `tail` (both zero, and this ring's only).
+    pub const fn new(data: &'static RingData<N>, tail: &'static AtomicUsize) -> Self {
+        ByteRing { data, tail }
     }
 
     /// Producer: queues all of `data`, or nothing if it does not fit.
@@ -41,20 +57,20 @@ impl<const N: usize> ByteRing<N> {
     /// No other `push_all` on this ring runs meanwhile (one producer: one
     /// CPU, with IRQs masked or from one context only).
     pub unsafe fn push_all(&self, data: &[u8]) -> bool {
-        let head = self.head.load(Ordering::Relaxed);
+        let head = self.data.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Acquire);
         let used = head.wrapping_sub(tail);
         if data.len() > N - used {
             return false;
         }
-        let buf = self.buf.get() as *mut u8;
+        let buf = self.data.buf.get() as *mut u8;
         for (i, &b) in data.iter().enumerate() {
             // SAFETY: `i < data.len() <= N - used`, so the index lies in the
             // free part of the ring, which the consumer does not read until
             // `head` is published below, and the caller is the one producer.
             unsafe { buf.add(head.wrapping_add(i) % N).write(b) };
         }
-        self.head
+        self.data.head
             .store(head.wrapping_add(data.len()), Ordering::Release);
         true
     }
@@ -66,14 +82,14 @@ impl<const N: usize> ByteRing<N> {
     /// No other `drain` on this ring runs meanwhile (one consumer).
     pub unsafe fn drain(&self, mut f: impl FnMut(&[u8])) -> usize {
         let tail = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Acquire);
+        let head = self.data.head.load(Ordering::Acquire);
         let len = head.wrapping_sub(tail);
         if len == 0 {
             return 0;
         }
         let start = tail % N;
         let first = len.min(N - start);
-        let buf = self.buf.get() as *const u8;
+        let buf = self.data.buf.get() as *const u8;
         // SAFETY: `start + first <= N` and `len - first <= start`; the bytes
         // `tail..head` were published by the producer (Acquire on `head`),
         // which does not overwrite them before `tail` moves past them below,
@@ -90,14 +106,9 @@ impl<const N: usize> ByteRing<N> {
 
     /// Bytes waiting (a snapshot).
     pub fn len(&self) -> usize {
-        self.head
+        self.data.head
             .load(Ordering::Acquire)
             .wrapping_sub(self.tail.load(Ordering::Acquire))
     }
 }
 
-impl<const N: usize> Default for ByteRing<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}

@@ -17,7 +17,7 @@ use super::{cache, cpu, logger, mmu};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
-use libksupport::mailbox::Mailbox;
+use libksupport::mailbox::{Mailbox, ReadIndex, Ring};
 
 /// CPU0 → CPU1 test requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,10 +52,21 @@ pub enum FromCpu1 {
 
 const DEPTH: usize = 8;
 
+// What CPU0 writes in `.shared.cpu0` (read-only for CPU1), as kernel_cpu.rs.
+#[unsafe(link_section = ".shared.cpu0")]
+static TO_CPU1_RING: Ring<ToCpu1, DEPTH> = Ring::new();
 #[unsafe(link_section = ".shared")]
-static TO_CPU1: Mailbox<ToCpu1, DEPTH> = Mailbox::new();
+static TO_CPU1_READ: ReadIndex = ReadIndex::new();
 #[unsafe(link_section = ".shared")]
-static FROM_CPU1: Mailbox<FromCpu1, DEPTH> = Mailbox::new();
+static FROM_CPU1_RING: Ring<FromCpu1, DEPTH> = Ring::new();
+#[unsafe(link_section = ".shared.cpu0")]
+static FROM_CPU1_READ: ReadIndex = ReadIndex::new();
+
+// The self-test takes a handle for each operation: CPU0's side runs only in
+// `run`, CPU1's only in `cpu1_test_main` (each one context), so at most one
+// handle per side is in use at a time.
+static TO_CPU1: Mailbox<'static, ToCpu1, DEPTH> = Mailbox::new(&TO_CPU1_RING, &TO_CPU1_READ);
+static FROM_CPU1: Mailbox<'static, FromCpu1, DEPTH> = Mailbox::new(&FROM_CPU1_RING, &FROM_CPU1_READ);
 
 /// Per-reply deadline for CPU1 (generous: QEMU schedules the two vCPUs on
 /// host threads that may be descheduled).
@@ -79,7 +90,8 @@ impl Results {
 }
 
 fn send(msg: ToCpu1) -> bool {
-    let ok = TO_CPU1.try_send(msg).is_ok();
+    // SAFETY: CPU0's one producer context (see `TO_CPU1`), for this call.
+    let ok = unsafe { TO_CPU1.producer() }.try_send(msg).is_ok();
     cpu1::notify();
     ok
 }
@@ -88,7 +100,8 @@ fn recv(timeout: Duration) -> Option<FromCpu1> {
     let mut got = None;
     let _ = time::wait_until(Instant::after(timeout), || {
         super::poll();
-        got = FROM_CPU1.try_recv();
+        // SAFETY: CPU0's one consumer context (see `TO_CPU1`), for this call.
+        got = unsafe { FROM_CPU1.consumer() }.try_recv();
         got.is_some()
     });
     got
@@ -133,7 +146,9 @@ fn cpu1_test_main() -> ! {
         d16_works: d16_roundtrip(),
     });
     loop {
-        match TO_CPU1.try_recv() {
+        // SAFETY: CPU1's one consumer context (see `TO_CPU1`), for this call.
+        let next = unsafe { TO_CPU1.consumer() }.try_recv();
+        match next {
             Some(ToCpu1::Ping(n)) => reply(FromCpu1::Pong(n)),
             Some(ToCpu1::Alloc(n)) => {
                 let mut v: Vec<u8> = Vec::new();
@@ -174,7 +189,9 @@ fn cpu1_test_main() -> ! {
 /// CPU1 may wait for room: CPU0 can always stop it.
 fn reply(msg: FromCpu1) {
     let mut m = msg;
-    while let Err(back) = FROM_CPU1.try_send(m) {
+    // SAFETY: CPU1's one producer context (see `TO_CPU1`), for this call.
+    let mut tx = unsafe { FROM_CPU1.producer() };
+    while let Err(back) = tx.try_send(m) {
         m = back;
         core::hint::spin_loop();
     }
@@ -338,8 +355,11 @@ pub fn run() -> ! {
     let parked = cpu1::state() == Cpu1State::Stopped;
     heap::reset_heap1();
     let h1_reset = heap::stats().heap1;
-    TO_CPU1.reset();
-    FROM_CPU1.reset();
+    // SAFETY: CPU1 is stopped, and CPU0 holds no handle now.
+    unsafe {
+        TO_CPU1.reset();
+        FROM_CPU1.reset();
+    }
     let resumed = cpu1::resume();
     let hello2 = recv(REPLY_TIMEOUT);
     log::info!(

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use heapless::Deque;
 use libdma::record::Records;
 use libdma::{PlaybackTrace, TRACE_ALIGNMENT};
-use libksupport::mailbox::Mailbox;
+use libksupport::mailbox::{Mailbox, ReadIndex, Ring};
 use libksupport::msg::PlaybackStatus;
 use libksupport::runtime::RtioStatus;
 
@@ -68,7 +68,9 @@ fn initiator_code(i: Initiator) -> u8 {
 /// faster than the UART carries the reports: while it is full the kernel
 /// waits with the counter running, which silicon never does, so the wait
 /// must stay rare.
-pub type EventQueue = Mailbox<RtioEvent, EVENT_QUEUE>;
+/// CPU1's kernel outputs are its only producer, CPU0's report loop its only
+/// consumer; each takes a handle per operation.
+pub type EventQueue<'a> = Mailbox<'a, RtioEvent, EVENT_QUEUE>;
 
 /// Analyzer records the model keeps (64 KiB).
 pub const ANALYZER_RECORDS: usize = 2048;
@@ -129,7 +131,8 @@ pub struct RtioModel {
     /// The engine was selected while the kernel owned the interconnect:
     /// the playback is the kernel's.
     dma_for_kernel: AtomicBool,
-    pub kernel_events: EventQueue,
+    kernel_events_ring: Ring<RtioEvent, EVENT_QUEUE>,
+    kernel_events_read: ReadIndex,
     misrouted: AtomicU32,
     underflows: AtomicU32,
     sequence_errors: AtomicU32,
@@ -138,7 +141,7 @@ pub struct RtioModel {
 }
 
 // SAFETY: `core` is only reached through `with_core`, which holds `lock`;
-// everything else is atomic or a `Mailbox` (itself `Sync`).
+// everything else is atomic or a mailbox half (itself `Sync`).
 unsafe impl Sync for RtioModel {}
 
 impl RtioModel {
@@ -150,7 +153,8 @@ impl RtioModel {
             core: UnsafeCell::new(Core { sed: Sed::new(), analyzer: Analyzer::new(), min_slack: 0, accepted: 0 }),
             kernel_dma_request: AtomicI64::new(0),
             dma_for_kernel: AtomicBool::new(false),
-            kernel_events: Mailbox::new(),
+            kernel_events_ring: Ring::new(),
+            kernel_events_read: ReadIndex::new(),
             misrouted: AtomicU32::new(0),
             underflows: AtomicU32::new(0),
             sequence_errors: AtomicU32::new(0),
@@ -202,13 +206,18 @@ impl RtioModel {
     ///
     /// CPU1 must call it with IRQs masked, so that it is never stopped with
     /// the model's lock held.
+    /// The kernel's RTIO events, for CPU0 to report.
+    pub fn kernel_events(&self) -> EventQueue<'_> {
+        Mailbox::new(&self.kernel_events_ring, &self.kernel_events_read)
+    }
+
     pub fn kernel_output(&self, counter: i64, timestamp: i64, target: u32, data: &[u32]) -> Submit {
         if self.selected() != initiator_code(Initiator::Kernel) {
             // On the gateware the request goes nowhere.
             self.misrouted.fetch_add(1, Ordering::Relaxed);
             return Submit::Done(RtioStatus::Ok);
         }
-        if self.kernel_events.len() >= EVENT_QUEUE {
+        if self.kernel_events().len() >= EVENT_QUEUE {
             return Submit::Busy;
         }
         let channel = target >> 8;
@@ -236,8 +245,11 @@ impl RtioModel {
             None => Submit::Busy,
             Some(Write::Accepted) => {
                 let ev = RtioEvent { source: 2, timestamp, target, data: data.first().copied().unwrap_or(0) };
-                // CPU1 is the queue's only producer and saw room above.
-                let _ = self.kernel_events.try_send(ev);
+                // SAFETY: CPU1's kernel outputs are the queue's only producer (one context; the
+                // caller masks IRQs), and this handle lives for this call only.
+                let mut events = unsafe { self.kernel_events().producer() };
+                // It saw room above.
+                let _ = events.try_send(ev);
                 Submit::Done(RtioStatus::Ok)
             }
             Some(Write::Underflow { slack }) => {
@@ -567,6 +579,12 @@ mod tests {
         store.start_playback(key).unwrap()
     }
 
+    /// The next kernel event, as CPU0's report loop takes it.
+    fn take_event(m: &RtioModel) -> Option<RtioEvent> {
+        // SAFETY: the test is the queue's one consumer, one handle at a time.
+        unsafe { m.kernel_events().consumer() }.try_recv()
+    }
+
     fn model() -> &'static RtioModel {
         Box::leak(Box::new(RtioModel::new()))
     }
@@ -593,11 +611,11 @@ mod tests {
         assert_eq!(m.kernel_output(100, 50, 0x100, &[1]), Submit::Done(RtioStatus::Underflow { slack: -50 }));
         assert_eq!(m.kernel_output(1000, 1100, 0x100, &[1]), Submit::Done(RtioStatus::Underflow { slack: 100 }));
         assert_eq!(m.kernel_output(0, 6000, 0x100, &[1, 2]), Submit::Done(RtioStatus::Ok));
-        assert_eq!(m.kernel_events.try_recv().map(|e| (e.timestamp, e.data)), Some((6000, 1)));
+        assert_eq!(take_event(m).map(|e| (e.timestamp, e.data)), Some((6000, 1)));
         assert_eq!(m.kernel_slack(), Some((6000, 1)));
         for i in 1..sed::FIFO_DEPTH as i64 {
             assert_eq!(m.kernel_output(0, 6000 + 1000 * i, 0x100, &[0]), Submit::Done(RtioStatus::Ok));
-            m.kernel_events.try_recv();
+            take_event(m);
         }
         let next = 6000 + 1000 * sed::FIFO_DEPTH as i64;
         assert_eq!(m.kernel_output(0, next, 0x100, &[0]), Submit::Wait { until: 6000 });
@@ -622,7 +640,7 @@ mod tests {
         }
         let t = 1000 * EVENT_QUEUE as i64;
         assert_eq!(m.kernel_output(t, t + 500, 0x100, &[0]), Submit::Busy);
-        m.kernel_events.try_recv();
+        take_event(m);
         assert_eq!(m.kernel_output(t, t + 500, 0x100, &[0]), Submit::Done(RtioStatus::Ok));
     }
 
