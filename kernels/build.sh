@@ -56,6 +56,9 @@ kernels=(
     alignment_fault
     wild_write
     wild_request
+    write_mailbox
+    write_gic
+    write_past_lease
     record_cost
 )
 

@@ -15,6 +15,13 @@
 //!    table keeps read-only: a permission fault, and satman's heap intact
 //!    (the store never happened: the experiment and the heap baseline
 //!    check after it pass).
+//! 7. `write_mailbox`: a store into the CPU0 side of the mailboxes (the
+//!    first page of `.shared.cpu0`), read-only for CPU1: a permission fault;
+//! 8. `write_gic`: a store into the GIC distributor, which CPU1's table
+//!    does not map: a translation fault;
+//! 9. `write_past_lease`: a store into the last word of its recording's
+//!    lease (allowed), then into the word just past it, in the `ddma`
+//!    region: a permission fault at a page boundary there.
 //!
 //! Needs the firmware and kernels the build script builds; with
 //! SATMAN_SKIP_FIRMWARE set it prints a loud skip and passes.
@@ -111,19 +118,61 @@ fn wild_write(c: &mut Ctx) -> Result<(), String> {
     expect_eq("event data", ev[0].data, 1)
 }
 
+/// A write fault of `name` at `address` of `kind` ("permission" or
+/// "translation"), the PC inside the kernel image.
+fn write_fault(c: &mut Ctx, name: &str, kind: &str) -> Result<i64, String> {
+    let e = fault(c, name, "data abort")?;
+    pc_in_image(&e)?;
+    let address = e.param[1];
+    let msg = e.message.unwrap_or_default();
+    if !msg.contains(&format!("write of address {address:#010x}: {kind}")) {
+        return Err(format!("message {msg:?}: expected a {kind} fault on a write of {address:#x}"));
+    }
+    Ok(address)
+}
+
+/// `__shared_start` in linker/satman.ld: `.shared.cpu0` comes first.
+const SHARED_CPU0: i64 = 0x1130_0000;
+
+fn write_mailbox(c: &mut Ctx) -> Result<(), String> {
+    let address = write_fault(c, "write_mailbox", "permission")?;
+    expect_eq("address", address, SHARED_CPU0)?;
+    let ev = c.events(1)?;
+    expect_eq("event data", ev[0].data, 1)
+}
+
+fn write_gic(c: &mut Ctx) -> Result<(), String> {
+    let address = write_fault(c, "write_gic", "translation")?;
+    expect_eq("address", address, 0xF8F0_1000)?;
+    let ev = c.events(1)?;
+    expect_eq("event data", ev[0].data, 1)
+}
+
+fn write_past_lease(c: &mut Ctx) -> Result<(), String> {
+    const DDMA: std::ops::Range<i64> = 0x0530_0000..0x0930_0000;
+    let address = write_fault(c, "write_past_lease", "permission")?;
+    if !DDMA.contains(&address) || address % 4096 != 0 {
+        return Err(format!("address {address:#x}: expected a page boundary in ddma"));
+    }
+    Ok(())
+}
+
 #[test]
 fn qemu_cpu_faults() {
     let Some(mut c) = Ctx::boot("qemu_cpu_faults", AWAIT) else { return };
     let first = c.experiment().unwrap_or_else(|e| panic!("first experiment: {e}\n{}", c.q.diagnostics()));
     c.baseline = Some(first.after.expect("baseline"));
 
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 9] = [
         ("undefined_instruction", undefined_instruction),
         ("data_abort", data_abort),
         ("prefetch_abort", prefetch_abort),
         ("stack_overflow", stack_overflow),
         ("alignment_fault", alignment_fault),
         ("wild_write (heap0)", wild_write),
+        ("write_mailbox (CPU0's side of shared)", write_mailbox),
+        ("write_gic (distributor)", write_gic),
+        ("write_past_lease (ddma)", write_past_lease),
     ];
     c.run_cases("fault", &cases);
     c.exit();
