@@ -357,7 +357,7 @@ mod tests {
         let mut a = Arena::with_capacity(1 << 20).unwrap();
         let small = a.alloc(200).unwrap(); // something before it
         let mut b = a.alloc_aligned(16 * 1024, PAGE).unwrap();
-        let page_aligned = |b: &Block| b.as_ptr() as usize % PAGE == 0 && b.capacity() % PAGE == 0;
+        let page_aligned = |b: &Block| (b.as_ptr() as usize).is_multiple_of(PAGE) && b.capacity().is_multiple_of(PAGE);
         assert!(page_aligned(&b));
         assert_eq!(b.capacity(), 16 * 1024);
         assert!(a.grow_in_place(&mut b, 16 * 1024 + 1));

@@ -629,7 +629,8 @@ mod tests {
     /// granule again.
     #[test]
     fn leases_are_whole_pages() {
-        let whole_pages = |l: &Lease| l.ptr as usize % LEASE_ALIGNMENT == 0 && l.cap % LEASE_ALIGNMENT == 0;
+        let whole_pages =
+            |l: &Lease| (l.ptr as usize).is_multiple_of(LEASE_ALIGNMENT) && l.cap.is_multiple_of(LEASE_ALIGNMENT);
         let mut s = store(1 << 20);
         upload(&mut s, Key { source: MASTER, id: 1 }, &pulses(3, 0x0100_0F00)).unwrap();
         let mut lease = s.begin_recording(7, "r").unwrap();

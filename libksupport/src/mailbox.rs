@@ -316,12 +316,13 @@ mod tests {
         let mb = leaked::<u32, 4>();
         // SAFETY: the test's only producer of `mb`, kept throughout.
         let mut tx = unsafe { mb.producer() };
-        // SAFETY: the first consumer.
-        let mut rx = unsafe { mb.consumer() };
-        tx.try_send(1).unwrap();
-        tx.try_send(2).unwrap();
-        assert_eq!(rx.try_recv(), Some(1));
-        core::mem::forget(rx); // "CPU1 stopped"
+        {
+            // SAFETY: the first consumer, never used after this block ("CPU1 stopped").
+            let mut rx = unsafe { mb.consumer() };
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            assert_eq!(rx.try_recv(), Some(1));
+        }
         // SAFETY: the abandoned consumer is never used again, no handle is
         // in the middle of an operation.
         unsafe { mb.reset() };

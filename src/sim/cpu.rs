@@ -114,25 +114,25 @@ impl CpuShared {
     }
 
     /// CPU0 (`SimCpu`) only.
-    fn to_cpu1(&self) -> Producer<'_, ToKernel, 4> {
+    fn tx_to_cpu1(&self) -> Producer<'_, ToKernel, 4> {
         // SAFETY: CPU0's side, one operation (see above).
         unsafe { self.mailbox_to_kernel().producer() }
     }
 
     /// CPU0 (`SimCpu`) only.
-    fn from_cpu1(&self) -> Consumer<'_, FromKernel, 4> {
+    fn rx_from_cpu1(&self) -> Consumer<'_, FromKernel, 4> {
         // SAFETY: CPU0's side, one operation (see above).
         unsafe { self.mailbox_from_kernel().consumer() }
     }
 
     /// The kernel thread only.
-    fn from_cpu0(&self) -> Consumer<'_, ToKernel, 4> {
+    fn rx_from_cpu0(&self) -> Consumer<'_, ToKernel, 4> {
         // SAFETY: CPU1's side, one operation (see above).
         unsafe { self.mailbox_to_kernel().consumer() }
     }
 
     /// The kernel thread only.
-    fn to_cpu0(&self) -> Producer<'_, FromKernel, 4> {
+    fn tx_to_cpu0(&self) -> Producer<'_, FromKernel, 4> {
         // SAFETY: CPU1's side, one operation (see above).
         unsafe { self.mailbox_from_kernel().producer() }
     }
@@ -222,11 +222,11 @@ impl KernelCpu for SimCpu {
 
     fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
         self.lent.release();
-        self.shared.to_cpu1().try_send(msg).map_err(|_| CpuError::MailboxFull)
+        self.shared.tx_to_cpu1().try_send(msg).map_err(|_| CpuError::MailboxFull)
     }
 
     fn receive(&mut self) -> Option<FromKernel> {
-        let msg = self.shared.from_cpu1().try_recv()?;
+        let msg = self.shared.rx_from_cpu1().try_recv()?;
         // SAFETY: the kernel thread keeps a request's ranges while it waits
         // for the reply, and a `LoadFailed`/`Exception`'s until it is
         // stopped (the runtime's protocol, `libksupport::msg`); `send` and
@@ -262,7 +262,7 @@ impl KernelHost for SimHost {
         self.notify(msg);
         loop {
             self.check_stop();
-            if let Some(reply) = self.shared.from_cpu0().try_recv() {
+            if let Some(reply) = self.shared.rx_from_cpu0().try_recv() {
                 return reply;
             }
             std::thread::yield_now();
@@ -273,7 +273,7 @@ impl KernelHost for SimHost {
         let mut msg = msg;
         loop {
             self.check_stop();
-            match self.shared.to_cpu0().try_send(msg) {
+            match self.shared.tx_to_cpu0().try_send(msg) {
                 Ok(()) => return,
                 Err(m) => msg = m,
             }
@@ -332,7 +332,7 @@ fn kernel_loop(shared: Arc<CpuShared>) {
             shared.generation.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        let Some(msg) = shared.from_cpu0().try_recv() else {
+        let Some(msg) = shared.rx_from_cpu0().try_recv() else {
             std::thread::sleep(Duration::from_micros(20));
             continue;
         };
@@ -353,7 +353,7 @@ fn kernel_loop(shared: Arc<CpuShared>) {
                         FromKernel::LoadFailed { reason: Bytes::new(REASON.as_bytes()) }
                     }
                 };
-                let _ = shared.to_cpu0().try_send(reply);
+                let _ = shared.tx_to_cpu0().try_send(reply);
             }
             ToKernel::Start { timestamp } => {
                 let Some(kernel) = loaded.clone() else { continue };
@@ -394,7 +394,7 @@ fn run_kernel(shared: &Arc<CpuShared>, kernel: &KernelFn, timestamp: u64) {
                 .unwrap_or_else(|| "kernel panicked".into());
             let mut blob = Vec::new();
             exception::serialize_message(id::RUNTIME_ERROR, &msg, [0; 3], &mut blob);
-            let _ = shared.to_cpu0().try_send(FromKernel::Exception { blob: Bytes::new(&blob) });
+            let _ = shared.tx_to_cpu0().try_send(FromKernel::Exception { blob: Bytes::new(&blob) });
             // CPU0 copies the blob before restarting us; keep it alive until then.
             while !shared.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_micros(50));
