@@ -76,7 +76,9 @@ pub fn init_distributor() {
 }
 
 /// Sets up the calling CPU's interface and its banked SGI/PPI state: SGIs
-/// enabled at [`SGI_PRIORITY`], PPIs disabled. Each CPU calls it for itself.
+/// enabled at [`SGI_PRIORITY`], PPIs disabled. Each CPU calls it for itself;
+/// CPU1 before its MMU is on, since its translation table does not map the
+/// distributor (`mmu.rs`). CPU1 touches the distributor nowhere else.
 pub fn init_cpu_interface() {
     let mut d = gicd();
     // Banked per CPU: ICDICER0/ICDISER0 and ICDIPR0..7.
