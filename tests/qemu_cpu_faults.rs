@@ -131,10 +131,58 @@ fn write_fault(c: &mut Ctx, name: &str, kind: &str) -> Result<i64, String> {
     Ok(address)
 }
 
-/// `__shared_start` in linker/satman.ld: `.shared.cpu0` comes first.
+/// `__shared_start` in linker/satman.ld: `.shared.cpu0` comes first. The
+/// test kernels hard-code these addresses; [`layout_matches_the_kernels`]
+/// checks them against the firmware's symbols.
 const SHARED_CPU0: i64 = 0x1130_0000;
+const DDMA: std::ops::Range<i64> = 0x0530_0000..0x0930_0000;
+
+/// The value of every symbol of the (ELF32, little-endian) firmware whose
+/// name contains one of `names`.
+fn symbols(elf: &[u8], names: &[&str]) -> Vec<(String, i64)> {
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u32_at(0x20), u16_at(0x2E), u16_at(0x30));
+    let section = |i: usize| shoff + i * shentsize;
+    let mut found = Vec::new();
+    for i in 0..shnum {
+        let sh = section(i);
+        if u32_at(sh + 4) != 2 {
+            continue; // not SHT_SYMTAB
+        }
+        let (off, size) = (u32_at(sh + 16), u32_at(sh + 20));
+        let strtab = u32_at(section(u32_at(sh + 24)) + 16);
+        for sym in (off..off + size).step_by(16) {
+            let start = strtab + u32_at(sym);
+            let end = start + elf[start..].iter().position(|&b| b == 0).unwrap();
+            let name = String::from_utf8_lossy(&elf[start..end]);
+            if names.iter().any(|n| name.contains(n)) {
+                found.push((name.into_owned(), u32_at(sym + 4) as i64));
+            }
+        }
+    }
+    found
+}
+
+/// The addresses the test kernels write to are where the firmware has
+/// them: `.shared.cpu0` starts the shared region with the ToKernel ring in
+/// its first page, and `ddma` is where `write_past_lease` looks.
+fn layout_matches_the_kernels() -> Result<(), String> {
+    let path = satman_systest::qemu::firmware_elf()?;
+    let elf = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let syms = symbols(&elf, &["__shared_cpu0_start", "__shared_cpu0_end", "__ddma_start", "__ddma_end", "TO_KERNEL_RING"]);
+    let get = |n: &str| syms.iter().find(|(s, _)| s.contains(n)).map(|s| s.1).ok_or(format!("no symbol {n}"));
+    expect_eq("__shared_cpu0_start", get("__shared_cpu0_start")?, SHARED_CPU0)?;
+    expect_eq("ddma", get("__ddma_start")?..get("__ddma_end")?, DDMA)?;
+    let ring = get("TO_KERNEL_RING")?;
+    if !(SHARED_CPU0..SHARED_CPU0 + 4096).contains(&ring) || get("__shared_cpu0_end")? <= ring {
+        return Err(format!("TO_KERNEL_RING at {ring:#x}: expected in the first page of .shared.cpu0"));
+    }
+    Ok(())
+}
 
 fn write_mailbox(c: &mut Ctx) -> Result<(), String> {
+    layout_matches_the_kernels()?;
     let address = write_fault(c, "write_mailbox", "permission")?;
     expect_eq("address", address, SHARED_CPU0)?;
     let ev = c.events(1)?;
@@ -149,7 +197,6 @@ fn write_gic(c: &mut Ctx) -> Result<(), String> {
 }
 
 fn write_past_lease(c: &mut Ctx) -> Result<(), String> {
-    const DDMA: std::ops::Range<i64> = 0x0530_0000..0x0930_0000;
     let address = write_fault(c, "write_past_lease", "permission")?;
     if !DDMA.contains(&address) || address % 4096 != 0 {
         return Err(format!("address {address:#x}: expected a page boundary in ddma"));
