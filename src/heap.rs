@@ -150,6 +150,16 @@ impl Drop for Tracker {
     }
 }
 
+/// Bytes currently allocated on the account of `slot` (0: untracked,
+/// always 0), for holders of a slot number rather than its [`Tracker`].
+pub fn slot_bytes(slot: u8) -> isize {
+    match slot as usize {
+        0 => 0,
+        s if s < SLOTS => BYTES[s].load(Ordering::Relaxed),
+        _ => 0,
+    }
+}
+
 /// Charges the calling thread's allocations to `slot` (0 = untracked).
 pub fn attach_slot(slot: u8) {
     let _ = SLOT.try_with(|s| s.set(slot));

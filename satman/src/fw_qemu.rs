@@ -353,6 +353,11 @@ impl Service {
         // docs/qemu-link.md: the RTIO counter and its slowdown, appended.
         let _ = p.extend_from_slice(&rtio_counter().to_le_bytes());
         let _ = p.extend_from_slice(&(RTIO_SLOWDOWN as u32).to_le_bytes());
+        // Then heap1 after the last load and at the end of the last run
+        // (u64::MAX: not measured).
+        for v in [s.heap1_loaded, s.heap1_ended] {
+            let _ = p.extend_from_slice(&v.unwrap_or(u64::MAX).to_le_bytes());
+        }
         sat.hw.uplink.send_control(op::STATS, &p);
     }
 }

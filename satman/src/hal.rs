@@ -75,6 +75,14 @@ pub trait KernelCpu {
     /// the record is consumed). CPU1 then waits, touching nothing, for
     /// [`KernelCpu::restart`].
     fn fault(&mut self) -> Option<crate::fault::CpuFault>;
+    /// Bytes allocated on CPU1's heap now, if this CPU keeps an account.
+    /// Only meaningful while CPU1 allocates nothing: the kernel manager
+    /// reads it right after `LoadDone` and when a kernel has ended by
+    /// itself (finished, raised, crashed), before the teardown's restart
+    /// recreates the heap ([`crate::stats::Stats::heap1_loaded`]).
+    fn heap_in_use(&mut self) -> Option<usize> {
+        None
+    }
 }
 
 /// Who drives the satellite's RTIO interconnect (`cri_con.selected`).

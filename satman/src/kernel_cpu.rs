@@ -167,6 +167,12 @@ impl KernelCpu for Cpu1Link {
     fn fault(&mut self) -> Option<satman::fault::CpuFault> {
         cpu1::take_fault()
     }
+
+    fn heap_in_use(&mut self) -> Option<usize> {
+        // heap1's counters as CPU1 last mirrored them: exact when CPU1 is
+        // not inside its allocator, which is when the kernel manager asks.
+        Some(heap::stats().heap1.allocated_bytes)
+    }
 }
 
 /// CPU1's side of the runtime.

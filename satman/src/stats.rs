@@ -24,4 +24,15 @@ pub struct Stats {
     /// The previous run ended in a CPU0 panic: how many in a row (0: it
     /// did not; the crash's log lines are in the log).
     pub cpu0_crashes: u64,
+    /// CPU1's heap (bytes) right after the last kernel was loaded, before
+    /// it ran: its image and what the loader keeps
+    /// ([`crate::hal::KernelCpu::heap_in_use`]; `None` before the first
+    /// load or without an account).
+    pub heap1_loaded: Option<u64>,
+    /// CPU1's heap (bytes) when the last kernel that ran ended by itself
+    /// (finished, raised, crashed), before the teardown recreated it; `None`
+    /// while it runs and when CPU0 stopped it (replaced, reset, link loss,
+    /// deadline: CPU1 was not waiting, so the figure would mean nothing).
+    /// A run that freed everything it allocated leaves `heap1_loaded`.
+    pub heap1_ended: Option<u64>,
 }

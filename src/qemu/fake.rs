@@ -172,6 +172,9 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                         let sat = bench.sat();
                         let arena = sat.store().arena_stats();
                         let traces = sat.store().len();
+                        // Taken by the core from the simulated CPU1's heap
+                        // account (`SimCpu::heap_in_use`).
+                        let (heap1_loaded, heap1_ended) = (sat.stats.heap1_loaded, sat.stats.heap1_ended);
                         let (kernel_state, kernel_id) = match sat.kernel_state() {
                             SatKernelState::Idle => (KernelState::Idle, 0),
                             SatKernelState::Loading(id) => (KernelState::Loading, id),
@@ -196,6 +199,8 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                             // The simulation's counter counts µs.
                             rtio_counter: bench.rtio.counter(),
                             rtio_slowdown: 1000,
+                            heap1_loaded,
+                            heap1_ended,
                         };
                         peer.send(&stats.encode())?;
                     }

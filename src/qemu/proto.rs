@@ -259,6 +259,14 @@ pub struct Stats {
     /// Wall-clock ns per mu of the counter (the QEMU model's RTIO clock runs
     /// slower than wall time, docs/qemu-link.md); 1 when not reported.
     pub rtio_slowdown: u32,
+    /// CPU1's heap (bytes) right after the last kernel load, before it ran;
+    /// `None`: not measured (before the first load, older firmware).
+    pub heap1_loaded: Option<u64>,
+    /// CPU1's heap (bytes) when the last kernel that ran ended by itself,
+    /// read before the teardown recreated the heap; `None`: not measured
+    /// (running, stopped by CPU0, older firmware). A run that freed all it
+    /// allocated ends at `heap1_loaded`.
+    pub heap1_ended: Option<u64>,
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -292,6 +300,8 @@ impl Stats {
             uptime_us: u64_at(p, 81),
             rtio_counter: p.get(89..97).map_or(u64_at(p, 81).saturating_mul(1000) as i64, |b| u64_at(b, 0) as i64),
             rtio_slowdown: p.get(97..101).map_or(1, |b| u32_at(b, 0).max(1)),
+            heap1_loaded: p.get(101..109).map(|b| u64_at(b, 0)).filter(|&v| v != u64::MAX),
+            heap1_ended: p.get(109..117).map(|b| u64_at(b, 0)).filter(|&v| v != u64::MAX),
         })
     }
 
@@ -317,6 +327,9 @@ impl Stats {
             r.extend_from_slice(&v.to_le_bytes());
         }
         r.extend_from_slice(&self.rtio_slowdown.to_le_bytes());
+        for v in [self.heap1_loaded, self.heap1_ended] {
+            r.extend_from_slice(&v.unwrap_or(u64::MAX).to_le_bytes());
+        }
         r
     }
 }
@@ -376,14 +389,21 @@ mod tests {
             uptime_us: 13,
             rtio_counter: 14,
             rtio_slowdown: 15,
+            heap1_loaded: Some(16),
+            heap1_ended: Some(17),
         };
         let r = s.encode();
-        assert_eq!(r.len(), 2 + STATS_LEN + 12);
+        assert_eq!(r.len(), 2 + STATS_LEN + 12 + 16);
         assert_eq!(r[2 + 28], 3, "kernel_state at offset 28");
         assert_eq!(Stats::parse(&r[2..]), Some(s));
         assert_eq!(Stats::parse(&r[2..2 + STATS_LEN - 1]), None);
         let old = Stats::parse(&r[2..2 + STATS_LEN]).unwrap();
         assert_eq!((old.rtio_counter, old.rtio_slowdown), (13_000, 1), "older firmware: the counter from uptime_us");
+        assert_eq!((old.heap1_loaded, old.heap1_ended), (None, None));
+        let before_heap1 = Stats::parse(&r[2..2 + STATS_LEN + 12]).unwrap();
+        assert_eq!(before_heap1, Stats { heap1_loaded: None, heap1_ended: None, ..s }, "firmware without the heap1 figures");
+        let unmeasured = Stats { heap1_loaded: Some(0), heap1_ended: None, ..s };
+        assert_eq!(Stats::parse(&unmeasured.encode()[2..]), Some(unmeasured), "u64::MAX on the wire: not measured");
         let mut longer = r[2..].to_vec();
         longer.extend_from_slice(&[0xff; 8]);
         assert_eq!(Stats::parse(&longer), Some(s));

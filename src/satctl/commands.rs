@@ -172,6 +172,19 @@ pub fn stats_json(s: &Stats) -> Json {
         .with("decode_errors", s.decode_errors)
         .with("rtio_events", s.rtio_events)
         .with("uptime_us", s.uptime_us)
+        .with("heap1_loaded", s.heap1_loaded)
+        .with("heap1_ended", s.heap1_ended)
+}
+
+/// CPU1's heap in the last kernel run: after its load, at its end.
+pub fn heap1_run_human(s: &Stats) -> String {
+    let fig = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |b| format!("{b} bytes"));
+    let delta = match (s.heap1_loaded, s.heap1_ended) {
+        (Some(l), Some(e)) if l == e => ", all freed".to_string(),
+        (Some(l), Some(e)) => format!(", {:+} bytes left allocated", e as i64 - l as i64),
+        _ => String::new(),
+    };
+    format!("{} after load, {} at the end{delta}", fig(s.heap1_loaded), fig(s.heap1_ended))
 }
 
 fn stats_human(s: &Stats) -> String {
@@ -179,6 +192,7 @@ fn stats_human(s: &Stats) -> String {
     [
         format!("heap0 (CPU0)      {:>12} bytes used", s.heap0_used),
         format!("heap1 (CPU1)      {:>12} bytes used", s.heap1_used),
+        format!("heap1, last run   {}", heap1_run_human(s)),
         format!("DDMA arena        {:>12} bytes in {} trace(s)", s.ddma_in_use, s.ddma_traces),
         format!("kernel            {kernel}"),
         format!("kernels           {} finished, {} failed", s.kernels_finished, s.kernels_failed),
@@ -407,18 +421,20 @@ fn sub_json(r: &SubkernelRun) -> Json {
         .with("width", sum.and_then(|s| s.width).map(|w| vec![w.0, w.1]))
         .with("heap0_used", r.after.map(|s| s.heap0_used))
         .with("heap1_used", r.after.map(|s| s.heap1_used))
+        .with("heap1_loaded", r.after.and_then(|s| s.heap1_loaded))
+        .with("heap1_ended", r.after.and_then(|s| s.heap1_ended))
         .with("ddma_in_use", r.after.map(|s| s.ddma_in_use))
 }
 
 const RUN_HEADER: &str =
-    "  run sub upload_ms load_ms run_ms finish_ms pulses   first_edge_mu lead_mu period_mu width_mu    heap0  heap1 ddma";
+    "  run sub upload_ms load_ms run_ms finish_ms pulses   first_edge_mu lead_mu period_mu width_mu    heap0  heap1 h1_load h1_end ddma";
 
 fn run_row(run: usize, which: &str, r: &SubkernelRun) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let sum = r.summary;
     let after = r.after;
     format!(
-        "{run:>5} {which:>3} {:>9.1} {:>7.1} {:>6.1} {:>9.1} {:>6} {:>15} {:>7} {:>9} {:>8} {:>8} {:>6} {:>4}",
+        "{run:>5} {which:>3} {:>9.1} {:>7.1} {:>6.1} {:>9.1} {:>6} {:>15} {:>7} {:>9} {:>8} {:>8} {:>6} {:>7} {:>6} {:>4}",
         r.upload.as_secs_f64() * 1e3,
         r.load.as_secs_f64() * 1e3,
         r.run.as_secs_f64() * 1e3,
@@ -430,6 +446,8 @@ fn run_row(run: usize, which: &str, r: &SubkernelRun) -> String {
         range(sum.and_then(|s| s.width)),
         opt(after.map(|s| s.heap0_used.to_string())),
         opt(after.map(|s| s.heap1_used.to_string())),
+        opt(after.and_then(|s| s.heap1_loaded).map(|v| v.to_string())),
+        opt(after.and_then(|s| s.heap1_ended).map(|v| v.to_string())),
         opt(after.map(|s| s.ddma_in_use.to_string())),
     )
 }
@@ -590,6 +608,12 @@ fn scenario(target: &mut dyn Target, a: &ScenarioArgs, out: &Out, timeout: Durat
                 "scenario: after every teardown: kernel idle, DDMA store empty; from run 2 on heap0_used ({} bytes), heap1_used ({} bytes) and the DDMA arena at the baseline of run 1",
                 base.heap0_used, base.heap1_used
             );
+            let (a, b) = (runs[runs.len() - 1].a.after, runs[runs.len() - 1].b.after);
+            if let (Some(a), Some(b)) = (a.and_then(|s| s.heap1_loaded), b.and_then(|s| s.heap1_loaded)) {
+                println!(
+                    "scenario: every run freed all it allocated on CPU1: heap1 at its end = after its load (A {a} bytes, B {b} bytes: the image and the loader's state)"
+                );
+            }
             j.set("baseline", stats_json(base)).set("last", stats_json(&last));
         }
         _ => println!("scenario: this link has no STATS; heap and DDMA store not checked"),

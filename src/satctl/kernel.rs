@@ -300,6 +300,7 @@ pub fn kernel(target: &mut dyn Target, a: &KernelArgs, out: &Out) -> Result<Json
             "kernel: after: kernel {}, heap0 {} bytes, heap1 {} bytes, DDMA {} bytes in {} trace(s)",
             s.kernel_state, s.heap0_used, s.heap1_used, s.ddma_in_use, s.ddma_traces
         );
+        println!("kernel: CPU1's heap in the run: {}", super::commands::heap1_run_human(&s));
         j.set("after", stats_json(&s));
     }
     Ok(j)

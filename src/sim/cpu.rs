@@ -146,6 +146,8 @@ pub struct SimCpu {
     pub restart_timeout: Duration,
     /// The ranges of the message being served (`KernelCpu::lent`).
     lent: Lent,
+    /// The kernel thread's heap account (`crate::heap`), for `heap_in_use`.
+    heap_slot: u8,
 }
 
 impl SimCpu {
@@ -180,7 +182,7 @@ impl SimCpu {
         while !shared.started.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::yield_now();
         }
-        SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500), lent: Lent::new(None) }
+        SimCpu { shared, thread: Some(thread), restart_timeout: Duration::from_millis(500), lent: Lent::new(None), heap_slot }
     }
 
     pub fn register(&self, name: &str, kernel: KernelFn) {
@@ -241,6 +243,12 @@ impl KernelCpu for SimCpu {
 
     fn fault(&mut self) -> Option<CpuFault> {
         self.shared.fault.lock().unwrap().take()
+    }
+
+    /// The kernel thread's heap account: unlike the firmware's heap1 it is
+    /// never recreated, so it also holds what earlier runs leaked.
+    fn heap_in_use(&mut self) -> Option<usize> {
+        (self.heap_slot != 0).then(|| crate::heap::slot_bytes(self.heap_slot).max(0) as usize)
     }
 }
 

@@ -88,11 +88,14 @@ mod tests {
         lent: Option<crate::lent::Lent>,
         /// Where the fake's CPU1 can lend from (`None`: anywhere).
         regions: Option<crate::lent::Regions>,
+        /// CPU1's heap account, if it has one: recreated (0) by a restart.
+        heap: Option<usize>,
     }
 
     impl KernelCpu for FakeCpu {
         fn restart(&mut self) -> Result<(), CpuError> {
             self.restarts += 1;
+            self.heap = self.heap.map(|_| 0);
             Ok(())
         }
         fn send(&mut self, msg: ToKernel) -> Result<(), CpuError> {
@@ -114,6 +117,9 @@ mod tests {
         }
         fn fault(&mut self) -> Option<crate::fault::CpuFault> {
             self.fault.take()
+        }
+        fn heap_in_use(&mut self) -> Option<usize> {
+            self.heap
         }
     }
 
@@ -196,6 +202,46 @@ mod tests {
         assert!(matches!(b.last(), (0, Packet::SubkernelLoadRunReply { succeeded: true, .. })));
         assert_eq!(b.rtio.0.last(), Some(&Initiator::Kernel));
         (b, k)
+    }
+
+    /// CPU1's heap is read after `LoadDone` and, for a kernel that ended by
+    /// itself, before the teardown's restart recreates it: the only pair of
+    /// figures that can show what a run leaked on CPU1.
+    #[test]
+    fn heap1_is_read_after_the_load_and_at_the_end_before_the_restart() {
+        let mut b = Bench::new();
+        b.cpu.heap = Some(0);
+        let mut k = Kernels::new();
+        k.upload(&mut b.ctx(), 1, PayloadStatus::FirstAndLast, b"image");
+        let run = |b: &mut Bench, k: &mut Kernels| {
+            k.load_run(&mut b.ctx(), 0, 1, true, 1234);
+            b.cpu.heap = Some(984); // the image CPU1 loaded
+            b.cpu.from_kernel.push_back(FromKernel::LoadDone);
+            k.poll(&mut b.ctx());
+            assert_eq!(k.state(), KernelState::Running(1));
+            assert_eq!((b.stats.heap1_loaded, b.stats.heap1_ended), (Some(984), None));
+        };
+        // A run that frees all it allocated, then one that leaves 16 bytes.
+        for (end, left) in [(984, 0), (1000, 16)] {
+            run(&mut b, &mut k);
+            b.cpu.heap = Some(end);
+            b.cpu.from_kernel.push_back(FromKernel::Finished);
+            k.poll(&mut b.ctx());
+            assert_eq!(k.state(), KernelState::Idle);
+            assert_eq!(b.cpu.heap, Some(0), "the teardown recreated the heap");
+            assert_eq!((b.stats.heap1_loaded, b.stats.heap1_ended), (Some(984), Some(984 + left)));
+        }
+        // A run that raised: read with the exception CPU1 still holds.
+        run(&mut b, &mut k);
+        b.cpu.heap = Some(984 + 152);
+        b.cpu.from_kernel.push_back(FromKernel::Exception { blob: Bytes::new(b"not parsed") });
+        k.poll(&mut b.ctx());
+        assert_eq!(b.stats.heap1_ended, Some(984 + 152));
+        // A run CPU0 stopped: CPU1 was not waiting, nothing is read.
+        run(&mut b, &mut k);
+        b.cpu.heap = Some(2000);
+        k.end(&mut b.ctx(), End::Reset);
+        assert_eq!((b.stats.heap1_loaded, b.stats.heap1_ended), (Some(984), None));
     }
 
     #[test]

@@ -405,6 +405,9 @@ impl Kernels {
             ctx.wire.late_reply(source, &Packet::SubkernelLoadRunReply { destination: source, succeeded: false });
             return;
         }
+        // CPU1 waits for `Start` and allocates nothing meanwhile.
+        ctx.stats.heap1_loaded = ctx.cpu.heap_in_use().map(|b| b as u64);
+        ctx.stats.heap1_ended = None;
         self.cpu = Cpu::Loaded { id };
         if let AfterLoad::Run { timestamp, .. } = then {
             self.start(ctx, id, source, timestamp);
@@ -443,6 +446,14 @@ impl Kernels {
             }
         };
         let id = session.id;
+        // 0. What the run left on CPU1's heap, read before the restart
+        // recreates it, if the kernel ended by itself: CPU1 then waits,
+        // allocating nothing (after `Finished` or `Exception`, or in its
+        // fault handler).
+        ctx.stats.heap1_ended = match how {
+            End::Finished | End::Exception(_) | End::Crashed(_) => ctx.cpu.heap_in_use().map(|b| b as u64),
+            _ => None,
+        };
         // 1. CPU1 stops touching anything.
         self.restart_cpu1(ctx);
         // 2. The DMA engine stops reading trace memory.
