@@ -51,6 +51,20 @@ pub unsafe fn install(rt: Runtime<HostRef>) {
     unsafe { crate::eh::target::reset() };
 }
 
+/// Drops the runtime of the kernel that has ended, freeing what it kept on
+/// this CPU's heap during the run (scratch and message buffers), so that
+/// the run leaves the heap as the load left it.
+///
+/// # Safety
+/// Kernel CPU only, after the kernel's entry returned: no entry point runs
+/// or will run for this kernel, and CPU0 has answered every request (so
+/// nothing it reads points into the runtime's buffers).
+pub unsafe fn uninstall() {
+    // SAFETY: CPU1 with no entry point running (the caller's contract), so
+    // no reference to `CURRENT` is live; the old runtime is dropped.
+    unsafe { *core::ptr::addr_of_mut!(CURRENT) = None };
+}
+
 /// The current kernel's runtime.
 ///
 /// # Safety

@@ -237,9 +237,27 @@ impl<H: KernelHost> Runtime<H> {
         // firmware's own (in `exn_text` or 'static) or the kernel's, in its
         // image, which is mapped while it runs.
         unsafe { exception::serialize(exn, backtrace, &mut blob) };
+        // CPU1 now waits for its restart holding exactly the blob CPU0
+        // copies: the run's other buffers are freed and the blob trimmed to
+        // its length, so CPU1's heap at the end of a run that raised is the
+        // load's plus `blob.len()` (the kernel manager reads it there).
+        // `exn` (which may point into `exn_text`) is not used after this.
+        self.release_buffers();
+        blob.shrink_to_fit();
         self.host.notify(FromKernel::Exception { blob: Bytes::new(&blob) });
         self.scratch = blob;
         self.host.halt()
+    }
+
+    /// Frees the buffers the runtime keeps between API calls (scratch,
+    /// message tags, exception text) and drops the inbox and the message
+    /// CPU0 lent for it. The runtime stays usable: they grow again on use.
+    pub fn release_buffers(&mut self) {
+        self.inbox = None;
+        self.inbox_data = Bytes::EMPTY;
+        self.inbox_tags = Vec::new();
+        self.scratch = Vec::new();
+        self.exn_text = String::new();
     }
 
     /// Re-raises an exception serialised by another subkernel.

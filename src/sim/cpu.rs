@@ -309,7 +309,15 @@ impl KernelHost for SimHost {
 
     fn rtio_output(&mut self, timestamp: i64, target: u32, data: &[u32]) -> RtioStatus {
         self.check_stop();
-        self.shared.rtio.kernel_output(timestamp, target, data)
+        // The RTIO model's event log is the simulated hardware (the host's
+        // capture of the outputs), not CPU1's memory: its growth is not
+        // charged to the kernel CPU's heap account, which must show only
+        // what the runtime and the kernel hold.
+        let slot = crate::heap::current();
+        crate::heap::attach_slot(0);
+        let status = self.shared.rtio.kernel_output(timestamp, target, data);
+        crate::heap::attach_slot(slot);
+        status
     }
 
     fn rtio_input(&mut self, channel: u32, timeout: i64) -> RtioInput {
@@ -383,7 +391,11 @@ fn run_kernel(shared: &Arc<CpuShared>, kernel: &KernelFn, timestamp: u64) {
         let mut rt = Runtime::new(SimHost { shared: shared.clone() });
         rt.set_now(timestamp as i64);
         kernel(&mut rt);
-        rt.host.notify(FromKernel::Finished);
+        // As on the firmware (`abi::uninstall`): the runtime and its buffers
+        // go before `Finished`, so the run ends with the load's heap.
+        let mut host = SimHost { shared: shared.clone() };
+        drop(rt);
+        host.notify(FromKernel::Finished);
     }));
     if let Err(payload) = result {
         if let Some(Crashed(fault)) = payload.downcast_ref::<Crashed>() {
