@@ -620,6 +620,17 @@ impl<T: Transport> Master<T> {
     /// then fetches its exception if it raised. A subkernel that is not
     /// `Running` or `Finished` cannot be awaited.
     pub fn await_finish(&mut self, id: u32, timeout: Duration) -> Result<Outcome, MasterError> {
+        match self.await_finish_blob(id, timeout)? {
+            None => Ok(Outcome::Finished),
+            Some(blob) => exception::parse(&blob)
+                .map(Outcome::Exception)
+                .map_err(|e| MasterError::Corrupt(format!("exception: {}", e))),
+        }
+    }
+
+    /// [`Master::await_finish`] with the exception as the satellite
+    /// serialised it (`None`: finished without one).
+    pub fn await_finish_blob(&mut self, id: u32, timeout: Duration) -> Result<Option<Vec<u8>>, MasterError> {
         match self.subkernel_state(id) {
             None => return Err(MasterError::SubkernelNotFound(id)),
             Some(SubkernelState::Running | SubkernelState::Finished(_)) => {}
@@ -633,14 +644,9 @@ impl<T: Transport> Master<T> {
                 }
                 self.finished.retain(|f| f.id != id);
                 return match status {
-                    FinishStatus::Ok => Ok(Outcome::Finished),
+                    FinishStatus::Ok => Ok(None),
                     FinishStatus::CommLost => Err(MasterError::CommLost),
-                    FinishStatus::Exception(src) => {
-                        let blob = self.fetch_exception(src)?;
-                        exception::parse(&blob)
-                            .map(Outcome::Exception)
-                            .map_err(|e| MasterError::Corrupt(format!("exception: {}", e)))
-                    }
+                    FinishStatus::Exception(src) => self.fetch_exception(src).map(Some),
                 };
             }
             if Instant::now() >= deadline {

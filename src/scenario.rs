@@ -69,8 +69,20 @@ pub fn check_first_edge(first: i64, requested: i64) -> Result<(), String> {
     }
 }
 
+/// After a kernel that finished: CPU1's heap at the end of the run (read
+/// by the satellite before its teardown) is what it was after the load,
+/// i.e. the run freed everything it allocated on CPU1. The simulated
+/// CPU1's account is the bench's `heap1` tracker.
+pub fn check_heap1_run(b: &mut SimBench) -> Result<(), String> {
+    let s = b.sat().stats;
+    match (s.heap1_loaded, s.heap1_ended) {
+        (Some(l), Some(e)) if l == e => Ok(()),
+        (l, e) => Err(format!("CPU1's heap after the load {l:?} bytes, at the end of the run {e:?} bytes")),
+    }
+}
+
 /// One submission of the user's experiment; checks both subkernels'
-/// output.
+/// output and that each run freed what it allocated on CPU1.
 pub fn experiment(b: &mut SimBench) -> Result<(), String> {
     b.master.upload_subkernel(DEST, A, &image("standard", IMAGE_SIZE)).map_err(|e| format!("upload A: {e}"))?;
     b.master.upload_subkernel(DEST, B, &image("ddma", IMAGE_SIZE)).map_err(|e| format!("upload B: {e}"))?;
@@ -82,12 +94,14 @@ pub fn experiment(b: &mut SimBench) -> Result<(), String> {
         (Outcome::Finished, t) => t,
         other => return Err(format!("subkernel A: {other:?}")),
     };
+    check_heap1_run(b).map_err(|e| format!("subkernel A: {e}"))?;
     let first = check_pulses(&b.rtio.take_events(), Initiator::Kernel).map_err(|e| format!("subkernel A: {e}"))?;
     check_first_edge(first, t).map_err(|e| format!("subkernel A: {e}"))?;
     let t = match preload_run_await_at(b, B)? {
         (Outcome::Finished, t) => t,
         other => return Err(format!("subkernel B: {other:?}")),
     };
+    check_heap1_run(b).map_err(|e| format!("subkernel B: {e}"))?;
     let first = check_pulses(&b.rtio.take_events(), Initiator::Dma).map_err(|e| format!("subkernel B playback: {e}"))?;
     check_first_edge(first, t).map_err(|e| format!("subkernel B playback: {e}"))?;
     b.master.clear_async();

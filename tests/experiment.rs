@@ -52,3 +52,27 @@ fn users_experiment_passes_every_run() {
     assert_eq!(stats.decode_errors, 0);
     eprintln!("{n} runs; satellite stats {stats:?}; master stats {:?}", b.master.stats);
 }
+
+/// The per-run check can fail: a kernel that leaves 48 bytes allocated on
+/// the simulated CPU1 shows them at the end of its run, against its load.
+#[test]
+fn a_run_that_leaks_on_cpu1_is_seen_at_its_end() {
+    let mut b = SimBench::new(SimOptions::default());
+    scenario::register_kernels(&mut b);
+    b.register(
+        "leaky",
+        std::sync::Arc::new(|_: &mut dyn libksupport::runtime::KernelApi| std::mem::forget(Vec::<u8>::with_capacity(48))),
+    );
+    b.master.init_link(DEST).unwrap();
+    scenario::experiment(&mut b).unwrap();
+    let s = b.sat().stats;
+    assert_eq!(s.heap1_ended, s.heap1_loaded, "the experiment's B freed what it allocated");
+    b.master.upload_subkernel(DEST, scenario::A, &satman_systest::sim::image("leaky", 64)).unwrap();
+    let outcome = scenario::preload_run_await(&mut b, scenario::A).unwrap();
+    assert!(matches!(outcome, satman_systest::master::Outcome::Finished), "{outcome:?}");
+    let s = b.sat().stats;
+    let (loaded, ended) = (s.heap1_loaded.unwrap(), s.heap1_ended.unwrap());
+    assert_eq!(ended - loaded, 48, "heap1 after the load {loaded}, at the end {ended}");
+    let e = scenario::check_heap1_run(&mut b).unwrap_err();
+    assert!(e.contains("at the end of the run"), "{e}");
+}

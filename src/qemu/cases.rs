@@ -127,10 +127,20 @@ impl Ctx {
 
     /// `SubkernelFinished` with an exception, and the exception itself.
     pub fn exception(&mut self, id: u32) -> Result<ParsedException, String> {
+        self.exception_blob(id).map(|(e, _)| e)
+    }
+
+    /// [`Ctx::exception`], and the size of the exception as the satellite
+    /// serialised it (what CPU1 holds at the end of the run, see
+    /// [`experiment::check_heap1_raised`]).
+    pub fn exception_blob(&mut self, id: u32) -> Result<(ParsedException, usize), String> {
         self.finished_with_exception(id)?;
-        match self.q.master.await_finish(id, self.opts.timeout).map_err(|e| format!("await {id}: {e}"))? {
-            Outcome::Exception(e) => Ok(e),
-            Outcome::Finished => Err(format!("subkernel {id} finished without an exception")),
+        match self.q.master.await_finish_blob(id, self.opts.timeout).map_err(|e| format!("await {id}: {e}"))? {
+            Some(blob) => {
+                let e = libksupport::exception::parse(&blob).map_err(|e| format!("subkernel {id}'s exception: {e}"))?;
+                Ok((e, blob.len()))
+            }
+            None => Err(format!("subkernel {id} finished without an exception")),
         }
     }
 

@@ -251,6 +251,39 @@ pub fn check_teardown(s: &Stats) -> Result<(), String> {
     }
 }
 
+/// What must hold after a kernel that finished: CPU1's heap at the end of
+/// the run (before the teardown recreated it) is what it was right after
+/// the load, i.e. the run freed everything it allocated. Heap1 is recreated
+/// at every restart, so this is the only figure that can show a run's
+/// leak on the firmware. Links without the figures pass.
+pub fn check_heap1_run(s: &Stats) -> Result<(), String> {
+    match (s.heap1_loaded, s.heap1_ended) {
+        (None, None) => Ok(()),
+        (Some(loaded), Some(ended)) if loaded == ended => Ok(()),
+        (Some(loaded), Some(ended)) => Err(format!(
+            "CPU1's heap at the end of the run {ended} bytes, {loaded} bytes after the load: the run left {:+} bytes allocated",
+            ended as i64 - loaded as i64
+        )),
+        (loaded, ended) => Err(format!("CPU1's heap figures incomplete: after the load {loaded:?}, at the end {ended:?}")),
+    }
+}
+
+/// What must hold after a kernel that raised: CPU1 waits for its restart
+/// holding only the serialised exception CPU0 copies (`blob_len` bytes,
+/// `Runtime::report_with_backtrace`), so its heap at the end of the run is
+/// the load's plus exactly that. Links without the figures pass.
+pub fn check_heap1_raised(s: &Stats, blob_len: usize) -> Result<(), String> {
+    match (s.heap1_loaded, s.heap1_ended) {
+        (None, None) => Ok(()),
+        (Some(loaded), Some(ended)) if ended == loaded + blob_len as u64 => Ok(()),
+        (Some(loaded), Some(ended)) => Err(format!(
+            "CPU1's heap at the end of the run {ended} bytes, {loaded} bytes after the load: {:+} bytes held, expected the {blob_len} bytes of the exception",
+            ended as i64 - loaded as i64
+        )),
+        (loaded, ended) => Err(format!("CPU1's heap figures incomplete: after the load {loaded:?}, at the end {ended:?}")),
+    }
+}
+
 fn run_one(
     b: &mut dyn Bench,
     kernels: &Kernels,
@@ -316,6 +349,7 @@ fn run_one(
         let s = s.map_err(|e| format!("STATS after {name}: {e}"))?;
         *counter = Some(CounterEstimate::from_stats(&s));
         check_teardown(&s).map_err(|e| format!("after subkernel {name} finished: {e}"))?;
+        check_heap1_run(&s).map_err(|e| format!("subkernel {name}: {e}"))?;
         r.after = Some(s);
     }
     Ok(r)
@@ -362,6 +396,37 @@ mod tests {
         assert_eq!(learn_train(&events(&t, 0)), Ok(t));
         let one = PulseTrain { target: 0x0100_0F00, pulses: 1, period: 500, width: 500 };
         assert_eq!(learn_train(&events(&one, 9)).map(|t| (t.pulses, t.width)), Ok((1, 500)));
+    }
+
+    #[test]
+    fn heap1_checks_catch_what_a_run_left_on_cpu1() {
+        let stats = |loaded, ended| Stats {
+            heap0_used: 0,
+            heap1_used: 0,
+            ddma_in_use: 0,
+            ddma_traces: 0,
+            kernel_state: KernelState::Idle,
+            kernel_id: 0,
+            kernels_finished: 0,
+            kernels_failed: 0,
+            packets_in: 0,
+            packets_out: 0,
+            decode_errors: 0,
+            rtio_events: 0,
+            uptime_us: 0,
+            rtio_counter: 0,
+            rtio_slowdown: 1,
+            heap1_loaded: loaded,
+            heap1_ended: ended,
+        };
+        assert_eq!(check_heap1_run(&stats(Some(984), Some(984))), Ok(()));
+        assert_eq!(check_heap1_run(&stats(None, None)), Ok(()), "older firmware");
+        let e = check_heap1_run(&stats(Some(984), Some(1000))).unwrap_err();
+        assert!(e.contains("+16 bytes"), "{e}");
+        assert!(check_heap1_run(&stats(Some(984), None)).is_err(), "a finished run without its end figure");
+        assert_eq!(check_heap1_raised(&stats(Some(900), Some(1052)), 152), Ok(()));
+        assert!(check_heap1_raised(&stats(Some(900), Some(1188)), 152).unwrap_err().contains("+288 bytes held"));
+        assert!(check_heap1_raised(&stats(Some(900), Some(900)), 152).is_err());
     }
 
     #[test]
