@@ -56,6 +56,8 @@ kernels=(
     alignment_fault
     wild_write
     wild_request
+    cache_loop
+    cache_clear
     write_mailbox
     write_gic
     write_past_lease

@@ -18,7 +18,7 @@
 //!    DMA recording, an upload over a running kernel, a kernel that never
 //!    finishes (replaced by the next submission's preload), an uncaught
 //!    exception, arguments and a return value, message round trips, libm /
-//!    RTABI imports, and images the loader must refuse (truncated, wrong
+//!    RTABI imports, 1000 `cache_get`s in one run, and images the loader must refuse (truncated, wrong
 //!    e_machine, an unresolved import) with the cause in the satellite log.
 //!
 //! Fault kernels use the experiment's ids (A = 1, B = 2), so the next
@@ -244,6 +244,29 @@ fn float_delay(c: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// `cache_loop`: 1000 `cache_get`s in a run allocate nothing that outlives
+/// the run (one list header per key, reused).
+fn cache_loop(c: &mut Ctx) -> Result<(), String> {
+    c.start("cache_loop", A)?;
+    c.finish(A)?;
+    c.q.wait_events(2, AWAIT);
+    let ev = c.q.take_events();
+    let data: Vec<u32> = ev.iter().map(|e| e.data).collect();
+    expect_eq("events (sum over the gets, the missing key's length)", data, vec![10_000, 0])?;
+    expect_eq("delay between them", ev[1].timestamp - ev[0].timestamp, 1000)?;
+    let s = c.idle("cache_loop")?;
+    check_heap1_run(&s).map_err(|e| format!("cache_loop: {e}"))?;
+    eprintln!("cache_loop: heap1 {:?} bytes after the load and at the end", s.heap1_ended);
+    // The cache outlives kernels (ARTIQ's semantics): remove the entry, so
+    // heap0 is back at the baseline for the experiment that follows.
+    c.start("cache_clear", A)?;
+    c.finish(A)?;
+    c.q.wait_events(1, AWAIT);
+    expect_eq("cache_clear's event", c.q.take_events().iter().map(|e| e.data).collect::<Vec<_>>(), vec![1])?;
+    c.idle("cache_clear")?;
+    Ok(())
+}
+
 /// The `.dynstr` section of an ELF32 file: (offset, size).
 fn dynstr(elf: &[u8]) -> Option<(usize, usize)> {
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
@@ -351,7 +374,7 @@ fn qemu_kernels() {
     );
 
     // 2. Fault cases, each followed by the normal experiment.
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
         ("exception mid-recording (raise_while_recording)", exception_mid_recording),
         ("upload over a running kernel", upload_over_running_kernel),
         ("kernel that never finishes", never_finishes),
@@ -359,6 +382,7 @@ fn qemu_kernels() {
         ("args_return", args_return),
         ("message_pingpong", message_pingpong),
         ("float_delay", float_delay),
+        ("cache_loop", cache_loop),
         ("bad images", bad_images),
     ];
     c.run_cases("fault", &cases);

@@ -79,6 +79,13 @@ const _: () = {
     assert!(core::mem::offset_of!(Exception, param) == 40);
 };
 
+/// A list of i32 as compiled kernels lay it out (`cache_get`/`cache_put`).
+#[repr(C)]
+pub struct List {
+    pub ptr: *const i32,
+    pub len: u32,
+}
+
 /// Fixed exception ids (section 3).
 pub mod exception_id {
     pub const RUNTIME_ERROR: u32 = 15;
@@ -120,6 +127,10 @@ extern "C" {
         max: i8,
     ) -> i8;
     pub fn rpc_recv(slot: *mut c_void) -> i32;
+
+    // Cache (satellite-local key-value store).
+    pub fn cache_get(key: Str) -> *const List;
+    pub fn cache_put(key: Str, value: *const List);
 
     // Exceptions.
     pub fn __artiq_raise(exception: *const Exception) -> !;

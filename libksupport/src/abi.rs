@@ -21,7 +21,6 @@
 //! raises inside them can be caught by the kernel too. Host builds keep
 //! plain functions that report every exception as uncaught.
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -518,10 +517,7 @@ pub extern "C" fn unsupported() -> ! {
 // ---- cache ------------------------------------------------------------------------
 
 pub extern "C" fn cache_get(key: CSlice) -> *const CList {
-    let words = rt().cache_get(bytes_of(&key));
-    // One header per call: the kernel may hold several results at once.
-    // They live in the kernel heap, reset when the kernel ends.
-    Box::leak(Box::new(CList { ptr: words.as_ptr(), len: words.len() as u32 }))
+    rt().cache_get(bytes_of(&key))
 }
 
 /// # Safety

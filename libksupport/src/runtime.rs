@@ -12,12 +12,14 @@
 //! compiled kernel expects; nothing here panics on what CPU0 or a message
 //! sends back.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use libdma::Recorder;
 
+use crate::abi::CList;
 use crate::exception::{self, id, CSlice, Exception};
 use crate::msg::{Bytes, FromKernel, KernelError, PlaybackStatus, ToKernel};
 use crate::rpc::{self, Inbox};
@@ -145,7 +147,10 @@ pub trait KernelApi {
     unsafe fn rpc_recv(&mut self, slot: *mut u8) -> usize;
 
     fn core_log(&mut self, text: &str);
-    fn cache_get(&mut self, key: &[u8]) -> &[i32];
+    /// The value's list header, valid until the kernel ends: one header
+    /// per key (and one for every empty result), reused by later calls, so
+    /// a kernel calling `cache_get` in a loop does not grow CPU1's heap.
+    fn cache_get(&mut self, key: &[u8]) -> *const CList;
     fn cache_put(&mut self, key: &[u8], value: &[i32]);
 
     /// Raises an ARTIQ exception; never returns.
@@ -171,6 +176,10 @@ pub struct Runtime<H: KernelHost> {
     /// block's exit calls while the first exception unwinds), so it is not
     /// replaced by "DMA is not recording".
     recording_failed: Option<KernelError>,
+    /// The list headers `cache_get` returned, by key (`None`: the header of
+    /// every empty result). Bounded by the keys CPU0 holds values for,
+    /// which CPU0's memory budget bounds.
+    cache_lists: Vec<(Option<Vec<u8>>, Box<CList>)>,
 }
 
 impl<H: KernelHost> Runtime<H> {
@@ -185,6 +194,7 @@ impl<H: KernelHost> Runtime<H> {
             scratch: Vec::new(),
             exn_text: String::new(),
             recording_failed: None,
+            cache_lists: Vec::new(),
         }
     }
 
@@ -623,18 +633,28 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
         let _ = self.request(FromKernel::Log { text: Bytes::new(text.as_bytes()) });
     }
 
-    fn cache_get(&mut self, key: &[u8]) -> &[i32] {
-        match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
-            // SAFETY: CPU0 lends the entry's `i32` words (a `Vec<i32>`, so
-            // 4-aligned) until the kernel ends, marking the key borrowed so
-            // that `cache_put` cannot change or free them; the length is a
-            // whole number of words (checked).
-            ToKernel::CacheValue { data } if data.len().is_multiple_of(4) && !data.is_empty() => unsafe {
-                let s = data.as_slice();
-                core::slice::from_raw_parts(s.as_ptr().cast::<i32>(), s.len() / 4)
-            },
-            _ => &[],
-        }
+    fn cache_get(&mut self, key: &[u8]) -> *const CList {
+        let words: (*const i32, usize) = match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
+            // CPU0 lends the entry's `i32` words (a `Vec<i32>`, so 4-aligned)
+            // until the kernel ends, marking the key borrowed so that
+            // `cache_put` cannot change or free them; the length is a whole
+            // number of words (checked).
+            ToKernel::CacheValue { data } if data.len().is_multiple_of(4) && !data.is_empty() => {
+                (data.addr() as *const i32, data.len() / 4)
+            }
+            _ => (core::ptr::null(), 0),
+        };
+        let slot: Option<&[u8]> = (words.1 != 0).then_some(key);
+        let header = match self.cache_lists.iter_mut().find(|(k, _)| k.as_deref() == slot) {
+            Some((_, h)) => h,
+            None => {
+                self.cache_lists.push((slot.map(<[u8]>::to_vec), Box::new(CList { ptr: core::ptr::null(), len: 0 })));
+                &mut self.cache_lists.last_mut().expect("just pushed").1
+            }
+        };
+        header.ptr = if words.1 == 0 { core::ptr::NonNull::<i32>::dangling().as_ptr() } else { words.0 };
+        header.len = words.1 as u32;
+        &**header
     }
 
     fn cache_put(&mut self, key: &[u8], value: &[i32]) {
@@ -733,6 +753,28 @@ mod tests {
         let r = catch_unwind(AssertUnwindSafe(|| f(rt)));
         assert!(r.err().is_some_and(|e| e.is::<Halted>()));
         exception::parse(rt.host.exception.as_ref().expect("no exception reported")).unwrap()
+    }
+
+    #[test]
+    fn cache_get_reuses_one_header_per_key() {
+        let mut rt = Runtime::new(Mock::default());
+        let value: &'static [i32] = &[7, 8, 9];
+        let lent = Bytes::of_words(value);
+        let mut headers = Vec::new();
+        for _ in 0..100 {
+            rt.host.replies.push_back(ToKernel::CacheValue { data: lent });
+            headers.push(rt.cache_get(b"calibration"));
+        }
+        rt.host.replies.push_back(ToKernel::CacheValue { data: Bytes::EMPTY });
+        let empty = rt.cache_get(b"missing");
+        rt.host.replies.push_back(ToKernel::CacheValue { data: Bytes::EMPTY });
+        assert_eq!(rt.cache_get(b"also missing"), empty);
+        assert!(headers.iter().all(|h| *h == headers[0]), "one header for the key");
+        assert_eq!(rt.cache_lists.len(), 2, "the key's header and the empty one");
+        // SAFETY: headers the runtime owns, alive while `rt` is.
+        let (h, e) = unsafe { (&*headers[0], &*empty) };
+        assert_eq!((h.ptr, h.len), (value.as_ptr(), 3));
+        assert_eq!(e.len, 0);
     }
 
     #[test]

@@ -280,6 +280,12 @@ impl Kernels {
                     bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 if words.is_empty() {
                     self.cache.remove(&key);
+                    if self.cache.is_empty() {
+                        // An emptied map keeps its root node: let it go, so
+                        // CPU0's heap returns to where it was before the cache
+                        // was first used.
+                        self.cache = Default::default();
+                    }
                 } else {
                     self.cache.insert(key, words);
                 }
