@@ -1,5 +1,6 @@
 //! Crash-consistency sweeps (issue 7 item 5): for every N, run a flash or a
-//! config write on a card that loses power after N block writes, then mount
+//! config write on a card that loses power after N block writes (inside a
+//! multi-block write if one crosses N: its first blocks land), then mount
 //! what is left, check that it holds the old or the new content, and run
 //! `fsck.fat -n` on it.
 //!
@@ -158,7 +159,10 @@ fn sweep(
     let mut fsck = tools.then(|| FsckFile::new(base));
     let mut windows = Vec::new();
     for n in 0.. {
-        let dev = PowerCut::new(base.clone(), Some(n));
+        // Torn: a multi-block write (a boot image's 32 KiB runs) crossing
+        // the cut point reaches the card up to it, as on a card that loses
+        // power in the middle of a CMD25.
+        let dev = PowerCut::new(base.clone(), Some(n)).tearing();
         let mut card = Card::mount(dev).unwrap();
         let r = op(&mut card);
         let dev = card.unmount();

@@ -87,13 +87,29 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     pub fn write_block(&mut self, lba: u32, buf: &[u8; BLOCK_SIZE]) -> Result<(), CardError> {
-        if lba >= self.geo.fat_lba && lba < self.geo.fat_lba + self.geo.fat_sectors {
+        self.write_blocks(lba, buf)
+    }
+
+    /// Reads consecutive blocks from `lba` (one device read: a multi-block
+    /// command on a card). `buf` is a whole number of blocks.
+    pub fn read_blocks(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), CardError> {
+        Ok(self.dev.read(lba, buf)?)
+    }
+
+    /// Writes consecutive blocks from `lba` in one device write (a
+    /// multi-block command on a card, which a power cut may leave partly
+    /// applied). `buf` is a whole number of blocks.
+    pub fn write_blocks(&mut self, lba: u32, buf: &[u8]) -> Result<(), CardError> {
+        let n = (buf.len() / BLOCK_SIZE) as u32;
+        let fat_end = self.geo.fat_lba + self.geo.fat_sectors;
+        if lba < fat_end && lba.saturating_add(n) > self.geo.fat_lba {
             // A FAT block written whole may free anything in it.
             self.free_hint = FIRST_CLUSTER;
         }
         if let Some((c, cached)) = &mut self.fat_cache {
-            if *c == lba {
-                *cached = *buf;
+            if *c >= lba && *c - lba < n {
+                let at = (*c - lba) as usize * BLOCK_SIZE;
+                cached.copy_from_slice(&buf[at..at + BLOCK_SIZE]);
             }
         }
         Ok(self.dev.write(lba, buf)?)
