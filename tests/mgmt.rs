@@ -8,6 +8,8 @@
 use libbootimage::testgen::{dummy_bitstream, firmware_elf, loader_elf};
 use libbootimage::writer::{build, Input};
 use libdrtio::Packet;
+use satman::budget::Kind;
+use satman::Config;
 use satman_systest::heap::TrackingAlloc;
 use satman_systest::master::MasterError;
 use satman_systest::scenario::DEST;
@@ -171,6 +173,30 @@ fn a_20_mb_flash_streams_through_little_memory() {
     assert!(growth < 256 << 10, "peak heap growth {growth} bytes");
     assert_eq!(b.sat().hw.system.reboots, 1);
     assert_eq!(card_boot(&mut b, image.len()).map(|v| libdrtio::checksum(&v)), Some(libdrtio::checksum(&image)));
+}
+
+#[test]
+fn a_flash_counts_its_card_write_buffer_in_the_budget() {
+    let mut b = bench();
+    let run = libsdcard::boot::WRITE_RUN_BYTES;
+    b.master.mgmt(&Packet::CoreMgmtFlashRequest { destination: DEST, payload_length: 100_000 }, "flash").unwrap();
+    let data = Packet::CoreMgmtFlashAddDataRequest { destination: DEST, last: false, data: &[0; 1000] };
+    b.master.mgmt(&data, "flash data").unwrap();
+    assert_eq!(b.sat().budget().held_by(Kind::Mgmt), run, "the run buffer is counted while the flash runs");
+    // A new request abandons the first flash and holds one buffer, not two.
+    b.master.mgmt(&Packet::CoreMgmtFlashRequest { destination: DEST, payload_length: 100_000 }, "flash").unwrap();
+    assert_eq!(b.sat().budget().held_by(Kind::Mgmt), run);
+    // A bad CRC ends the flash: the buffer goes with it.
+    let data = Packet::CoreMgmtFlashAddDataRequest { destination: DEST, last: true, data: &[0; 8] };
+    assert!(b.master.transact(&data, "flash data").is_ok());
+    assert_eq!(b.sat().budget().held_by(Kind::Mgmt), 0);
+
+    // Under a budget smaller than the buffer, the flash is refused up front.
+    let config = Config { memory_budget: run / 2, ..Default::default() };
+    let mut b = bench_with(SimOptions { config, ..SimOptions::default() });
+    let image = boot_image(0xD, 64);
+    assert_eq!(b.master.flash(DEST, &image, |_, _| {}), Err(MasterError::Refused("flash")));
+    assert_eq!(b.sat().budget().refusals(Kind::Mgmt), 1);
 }
 
 #[test]

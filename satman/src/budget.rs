@@ -20,7 +20,7 @@
 //! | `Exceptions` | exceptions kept for the master, a remote exception being fetched | a short stand-in exception / `OutOfMemory` to the kernel |
 //! | `RemoteLists` | `SubkernelFinished` of remote subkernels not yet awaited, the kernel's remote trace parts' entries | dropped (logged) |
 //! | `TraceIndex` | the DDMA store's index entries (the traces themselves are in the DDMA arena, which has its own budget) | `DmaAddTraceReply { succeeded: false }` / `OutOfMemory` to the kernel |
-//! | `Mgmt` | a config write payload, a config value or log being served | `CoreMgmtReply { succeeded: false }` (the log is never refused) |
+//! | `Mgmt` | a config write payload, a config value or log being served, a flash's SD card write buffer (32 KiB, from the flash request to the commit) | `CoreMgmtReply { succeeded: false }` (the log is never refused) |
 //! | `Staging` | what a kernel makes CPU0 copy: a message being sent, trace parts for other destinations, cache values | `OutOfMemory` / `DmaOverBudget` to the kernel |
 //!
 //! Accounting is by measurement, not by matching takes and releases: each

@@ -398,6 +398,12 @@ pub trait ConfigStore {
     ) -> Result<(), ConfigError>;
     /// Abandons the new image; the current one is untouched.
     fn boot_abort(&mut self);
+    /// Heap bytes a boot image transfer holds from `boot_begin` to its
+    /// commit or abort (the card store's run buffer), admitted against
+    /// CPU0's budget before the transfer starts.
+    fn boot_buffer_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Board services used by core management.

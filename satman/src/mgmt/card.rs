@@ -145,6 +145,10 @@ impl<D: BlockDevice> ConfigStore for CardStore<D> {
         }
     }
 
+    fn boot_buffer_bytes(&self) -> usize {
+        libsdcard::boot::WRITE_RUN_BYTES
+    }
+
     fn boot_abort(&mut self) {
         if let (Some(w), Ok(card)) = (self.writer.take(), &mut self.card) {
             card.boot_abort(w);

@@ -80,6 +80,9 @@ pub struct Mgmt {
     /// `ConfigWrite` payload being received.
     write: Vec<u8>,
     flash: Flash,
+    /// What the store holds while a flash is received and committed (its
+    /// write buffer), admitted at the flash request.
+    flash_buffer: usize,
     reboot_at: Option<u64>,
     image_check: Option<ImageCheck>,
 }
@@ -93,7 +96,7 @@ impl Default for Mgmt {
 
 impl Mgmt {
     pub fn new(image_check: Option<ImageCheck>) -> Mgmt {
-        Mgmt { log: None, value: None, write: Vec::new(), flash: Flash::Idle, reboot_at: None, image_check }
+        Mgmt { log: None, value: None, write: Vec::new(), flash: Flash::Idle, flash_buffer: 0, reboot_at: None, image_check }
     }
 
     /// Drops every transfer in progress (link loss): an unfinished boot
@@ -106,9 +109,14 @@ impl Mgmt {
         *self = Mgmt::new(self.image_check);
     }
 
-    /// Bytes CPU0 holds for transfers in progress.
+    /// Bytes CPU0 holds for transfers in progress (a flash's: the store's
+    /// write buffer, until the commit or abort drops it).
     pub fn held_bytes(&self) -> usize {
-        self.log.as_ref().map_or(0, Chunks::held) + self.value.as_ref().map_or(0, Chunks::held) + self.write.capacity()
+        let flash = match self.flash {
+            Flash::Receiving(_) | Flash::Complete { .. } => self.flash_buffer,
+            Flash::Idle | Flash::Failed => 0,
+        };
+        self.log.as_ref().map_or(0, Chunks::held) + self.value.as_ref().map_or(0, Chunks::held) + self.write.capacity() + flash
     }
 
     /// Handles one core management request; returns the reply to send.
@@ -223,6 +231,12 @@ impl Mgmt {
             Packet::CoreMgmtFlashRequest { payload_length, .. } => {
                 if matches!(self.flash, Flash::Receiving(_) | Flash::Complete { .. }) {
                     ctx.config.boot_abort();
+                }
+                self.flash = Flash::Failed;
+                self.flash_buffer = ctx.config.boot_buffer_bytes();
+                if ctx.budget.admit(Kind::Mgmt, self.flash_buffer).is_err() {
+                    error!("flash refused: CPU0 memory budget; keeping the current firmware");
+                    return ok(false);
                 }
                 match FlashStream::begin(ctx.config, payload_length) {
                     Ok(s) => {
