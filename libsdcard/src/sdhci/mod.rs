@@ -447,11 +447,58 @@ impl<R: Regs> Sdhci<R> {
         }
     }
 
+    /// After a multi-block transfer failed part-way: the card is still
+    /// sending or receiving (auto CMD12 follows the last block only) and
+    /// would take no other command until power-up. CMD12 with the abort
+    /// type returns it to the transfer state, then the lines are reset.
+    /// Best effort: the caller reports the transfer's own error.
+    fn abort_transfer(&mut self) {
+        if self.wait_reg(PRESENT, PS_CMD_INHIBIT, 0, CMD_TIMEOUT_US).is_ok() {
+            self.regs.write32(INT_STATUS, 0xFFFF_FFFF);
+            self.regs.write32(ARGUMENT, 0);
+            self.regs
+                .write32(XFER_CMD, CMD_TYPE_ABORT | Resp::R1b.flags() | (12 << CMD_INDEX_SHIFT));
+            if self.wait_int(INT_CMD_COMPLETE, CMD_TIMEOUT_US).is_ok() {
+                // The busy of a write being programmed when it was stopped.
+                let _ = self.wait_int(INT_XFER_COMPLETE, WRITE_TIMEOUT_US);
+            }
+            self.regs.write32(INT_STATUS, 0xFFFF_FFFF);
+        }
+        self.reset_lines();
+    }
+
     /// Ends a data command: transfer complete (after the card's busy on writes).
     fn finish_data(&mut self, timeout_us: u32) -> Result<(), BlockError> {
         self.wait_int(INT_XFER_COMPLETE, timeout_us)?;
         self.regs.write32(INT_STATUS, INT_XFER_COMPLETE);
         Ok(())
+    }
+}
+
+impl<R: Regs> Sdhci<R> {
+    /// The data phase of a started read: every block through the data port.
+    fn read_data(&mut self, part: &mut [u8]) -> Result<(), BlockError> {
+        for block in part.chunks_mut(BLOCK_SIZE) {
+            self.wait_int(INT_BUF_READ_READY, READ_TIMEOUT_US)?;
+            self.regs.write32(INT_STATUS, INT_BUF_READ_READY);
+            for word in block.chunks_mut(4) {
+                word.copy_from_slice(&self.regs.read32(BUFFER).to_le_bytes());
+            }
+        }
+        self.finish_data(READ_TIMEOUT_US)
+    }
+
+    /// The data phase of a started write, up to the card's busy after it.
+    fn write_data(&mut self, part: &[u8]) -> Result<(), BlockError> {
+        for block in part.chunks(BLOCK_SIZE) {
+            self.wait_int(INT_BUF_WRITE_READY, WRITE_TIMEOUT_US)?;
+            self.regs.write32(INT_STATUS, INT_BUF_WRITE_READY);
+            for word in block.chunks(4) {
+                self.regs
+                    .write32(BUFFER, u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
+            }
+        }
+        self.finish_data(WRITE_TIMEOUT_US)
     }
 }
 
@@ -466,14 +513,11 @@ impl<R: Regs> BlockDevice for Sdhci<R> {
         for (i, part) in buf.chunks_mut(chunk).enumerate() {
             let n = (part.len() / BLOCK_SIZE) as u32;
             self.start_data(&card, lba + i as u32 * MAX_BLOCKS_PER_CMD, n, true)?;
-            for block in part.chunks_mut(BLOCK_SIZE) {
-                self.wait_int(INT_BUF_READ_READY, READ_TIMEOUT_US)?;
-                self.regs.write32(INT_STATUS, INT_BUF_READ_READY);
-                for word in block.chunks_mut(4) {
-                    word.copy_from_slice(&self.regs.read32(BUFFER).to_le_bytes());
-                }
+            let r = self.read_data(part);
+            if r.is_err() && n > 1 {
+                self.abort_transfer();
             }
-            self.finish_data(READ_TIMEOUT_US)?;
+            r?;
         }
         Ok(())
     }
@@ -487,15 +531,11 @@ impl<R: Regs> BlockDevice for Sdhci<R> {
         for (i, part) in buf.chunks(chunk).enumerate() {
             let n = (part.len() / BLOCK_SIZE) as u32;
             self.start_data(&card, lba + i as u32 * MAX_BLOCKS_PER_CMD, n, false)?;
-            for block in part.chunks(BLOCK_SIZE) {
-                self.wait_int(INT_BUF_WRITE_READY, WRITE_TIMEOUT_US)?;
-                self.regs.write32(INT_STATUS, INT_BUF_WRITE_READY);
-                for word in block.chunks(4) {
-                    self.regs
-                        .write32(BUFFER, u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
-                }
+            let r = self.write_data(part);
+            if r.is_err() && n > 1 {
+                self.abort_transfer();
             }
-            self.finish_data(WRITE_TIMEOUT_US)?;
+            r?;
         }
         Ok(())
     }

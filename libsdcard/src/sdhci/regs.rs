@@ -55,6 +55,8 @@ pub const CMD_CRC_CHECK: u32 = 1 << 19;
 pub const CMD_INDEX_CHECK: u32 = 1 << 20;
 pub const CMD_DATA: u32 = 1 << 21;
 pub const CMD_INDEX_SHIFT: u32 = 24;
+/// Command type "abort" (CMD12 ending a transfer the host gave up on).
+pub const CMD_TYPE_ABORT: u32 = 3 << 22;
 
 // Present state.
 pub const PS_CMD_INHIBIT: u32 = 1 << 0;

@@ -17,6 +17,10 @@ enum State {
     Ident,
     Stby,
     Tran,
+    /// Sending the blocks of a CMD18 until the last one or CMD12.
+    Data,
+    /// Receiving the blocks of a CMD25 until the last one or CMD12.
+    Rcv,
 }
 
 struct Card {
@@ -33,6 +37,8 @@ struct Card {
 
 struct Xfer {
     read: bool,
+    /// CMD18/25: the controller sends CMD12 after the last block.
+    multi: bool,
     block: u32,
     remaining: u32,
     buf: Vec<u8>,
@@ -90,6 +96,8 @@ impl Model {
             Some(State::Ident) => 2,
             Some(State::Stby) => 3,
             Some(State::Tran) => 4,
+            Some(State::Data) => 5,
+            Some(State::Rcv) => 6,
         };
         (state << 9) | (1 << 8)
     }
@@ -175,8 +183,13 @@ impl Model {
                     Some(status | 1 << 31)
                 } else {
                     let read = index == 17 || index == 18;
+                    let multi = index == 18 || index == 25;
+                    if multi {
+                        card.state = if read { State::Data } else { State::Rcv };
+                    }
                     self.xfer = Some(Xfer {
                         read,
+                        multi,
                         block: lba,
                         remaining: n,
                         buf: Vec::new(),
@@ -186,6 +199,11 @@ impl Model {
                     self.next_block();
                     return;
                 }
+            }
+            (false, 12, State::Data | State::Rcv) => {
+                card.state = State::Tran;
+                self.raise(INT_XFER_COMPLETE); // R1b: busy ends at once
+                Some(status)
             }
             _ => {
                 // Illegal in this state: a real card stays silent.
@@ -202,6 +220,10 @@ impl Model {
     fn next_block(&mut self) {
         let Some(x) = self.xfer.as_ref() else { return };
         if x.remaining == 0 {
+            if x.multi {
+                // Auto CMD12.
+                self.card.as_mut().unwrap().state = State::Tran;
+            }
             self.xfer = None;
             return self.raise(INT_XFER_COMPLETE);
         }
@@ -268,6 +290,12 @@ impl Regs for Model {
                     return;
                 };
                 x.buf.extend_from_slice(&value.to_le_bytes());
+                if x.buf.len() == 512 && self.crc_error_at_block == Some(x.block) {
+                    // The card answers the block with a CRC error token; a
+                    // CMD25 leaves it waiting for more (until CMD12).
+                    self.xfer = None;
+                    return self.raise(ERR_DATA_CRC | INT_ERROR);
+                }
                 if x.buf.len() == 512 {
                     let (lba, data) = (x.block, core::mem::take(&mut x.buf));
                     x.block += 1;
@@ -457,6 +485,34 @@ fn data_crc_error_is_reported_and_the_next_read_works() {
     sd.regs_mut().crc_error_at_block = None;
     sd.read(3, &mut b).unwrap();
     assert!(b[1024..1536].iter().all(|&x| x == 5));
+}
+
+#[test]
+fn a_failed_multi_block_transfer_is_stopped_so_the_card_takes_the_next() {
+    let mut sd = driver(Some(sdhc(2048 * 1024)));
+    sd.init().unwrap();
+    // A read that fails in its third block: the card would go on sending
+    // (its auto CMD12 never comes), so the driver stops it with CMD12.
+    sd.regs_mut().crc_error_at_block = Some(5);
+    let mut b = std::vec![0u8; 512 * 4];
+    assert_eq!(sd.read(3, &mut b), Err(BlockError::Crc));
+    assert_eq!(sd.regs_mut().commands.last(), Some(&(12, 0)));
+    sd.regs_mut().crc_error_at_block = None;
+    sd.read(3, &mut b).unwrap();
+    // The same for a write (the card waits for more blocks of the CMD25).
+    sd.regs_mut().crc_error_at_block = Some(20);
+    let data = pattern(512 * 8, 3);
+    assert_eq!(sd.write(16, &data), Err(BlockError::Crc));
+    assert_eq!(sd.regs_mut().commands.last(), Some(&(12, 0)));
+    sd.regs_mut().crc_error_at_block = None;
+    sd.write(16, &data).unwrap();
+    sd.read(16, &mut b).unwrap();
+    assert_eq!(b, data[..2048]);
+    // A single-block command needs no stop.
+    sd.regs_mut().crc_error_at_block = Some(7);
+    let n = sd.regs_mut().commands.len();
+    assert_eq!(sd.read(7, &mut b[..512]), Err(BlockError::Crc));
+    assert_eq!(sd.regs_mut().commands.len(), n + 1, "CMD17 only");
 }
 
 #[test]
