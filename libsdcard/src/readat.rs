@@ -196,13 +196,11 @@ mod tests {
         let n = r.read_at(0, &mut got).unwrap();
         // The first hole is 2 clusters: the first read stops there.
         assert_eq!(n, 1024);
-        drop(r);
         let data_reads: Vec<u32> = c.device().log.iter().map(|&(_, b)| b).filter(|&b| b > 1).collect();
         assert_eq!(data_reads, [2]);
         let mut r = c.open("/CONFIG/BIG.BIN").unwrap();
         r.read_exact_at(0, &mut got).unwrap();
         assert!(got == data);
-        drop(r);
         // 300 000 bytes = 585 whole blocks and a tail: one run per
         // fragment (the 2-cluster holes, then the rest), the tail block
         // alone (and single-block FAT reads).

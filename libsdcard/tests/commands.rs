@@ -89,7 +89,6 @@ fn twenty_megabyte_flash_and_read_back_commands() {
         assert!(b[..n] == image[off as usize..off as usize + n], "at {off}");
         off += n as u32;
     }
-    drop(r);
     let (l_reads, _) = card.device().take();
     eprintln!(
         "20 MB flash: {wr_writes} device writes and {wr_reads} reads for the data, \
