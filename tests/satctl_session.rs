@@ -135,7 +135,7 @@ fn satctl_sim_session_script_file() {
     let (code, stdout, stderr) = satctl(&["sim", "session", path.to_str().unwrap()], "");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for want in ["session: [1] kernel ttl_pulses --run", "session: [4] ok", "4 command(s) from", "0 failed"] {
+    for want in ["session: [1] kernel ttl_pulses --run", "session: [4] ok", "4 command(s) from", "0 failed", "2 finished, 0 failed"] {
         assert!(stdout.contains(want), "{want} not in\n{stdout}");
     }
     assert_eq!(stdout.matches("kernel: finished").count(), 2, "{stdout}");

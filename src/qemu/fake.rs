@@ -175,6 +175,8 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                         // Taken by the core from the simulated CPU1's heap
                         // account (`SimCpu::heap_in_use`).
                         let (heap1_loaded, heap1_ended) = (sat.stats.heap1_loaded, sat.stats.heap1_ended);
+                        let (kernels_finished, kernels_failed, decode_errors) =
+                            (sat.stats.kernels_finished, sat.stats.kernels_failed, sat.stats.decode_errors);
                         let (kernel_state, kernel_id) = match sat.kernel_state() {
                             SatKernelState::Idle => (KernelState::Idle, 0),
                             SatKernelState::Loading(id) => (KernelState::Loading, id),
@@ -189,11 +191,11 @@ fn run(addr: SocketAddr, opts: FakeOptions) -> io::Result<FakeExit> {
                             ddma_traces: traces as u32,
                             kernel_state,
                             kernel_id,
-                            kernels_finished: 0,
-                            kernels_failed: 0,
+                            kernels_finished,
+                            kernels_failed,
                             packets_in,
                             packets_out,
-                            decode_errors: 0,
+                            decode_errors,
                             rtio_events,
                             uptime_us: bench.rtio.counter().max(0) as u64,
                             // The simulation's counter counts µs.
