@@ -58,7 +58,6 @@
 //! allocation per frame each way and the simulated CPU1 mailbox; they are
 //! reported for comparison, and the targets are judged on the bench link.
 
-use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -68,14 +67,12 @@ use libdrtio::{Frame, Packet, PayloadStatus, MASTER_PAYLOAD_MAX_SIZE, MAX_PACKET
 use libksupport::abi;
 use libksupport::exception::CSlice;
 use libksupport::loader::Kernel;
-use libksupport::msg::{Bytes, FromKernel, KernelError, PlaybackStatus, ToKernel};
+use libksupport::msg::{FromKernel, KernelError, ToKernel};
 use libksupport::runtime::{KernelHost, Runtime, RtioInput, RtioStatus};
-use satman::hal::{
-    AuxLink, Clock, CpuError, DmaEngine, Hardware, HeapSummary, Initiator, KernelCpu, LentError, LinkError, Platform, Rtio,
-    RtioError, System,
-};
+use satman::hal::{AuxLink, Hardware, LinkError, Platform};
 use satman::{Config, RamConfig, Satellite};
 use satman_systest::heap::{Tracker, TrackingAlloc};
+use satman_systest::null::{NullCpu, NullDma, NullMoninj, NullRtio, NullSystem, TickClock};
 use satman_systest::sim::{SimBench, SimOptions};
 
 #[global_allocator]
@@ -163,80 +160,6 @@ impl AuxLink for BenchLink {
     }
 }
 
-pub struct NullCpu;
-
-impl KernelCpu for NullCpu {
-    fn restart(&mut self) -> Result<(), CpuError> {
-        Ok(())
-    }
-    fn send(&mut self, _: ToKernel) -> Result<(), CpuError> {
-        Ok(())
-    }
-    fn receive(&mut self) -> Option<FromKernel> {
-        None
-    }
-    fn lent(&self, _: Bytes) -> Result<&[u8], LentError> {
-        Err(LentError::NotLent)
-    }
-    fn fault(&mut self) -> Option<satman::fault::CpuFault> {
-        None
-    }
-}
-
-pub struct NullRtio;
-
-impl Rtio for NullRtio {
-    fn select(&mut self, _: Initiator) {}
-    fn reset(&mut self) {}
-    fn hold_reset(&mut self, _: bool) {}
-    fn take_error(&mut self) -> Option<RtioError> {
-        None
-    }
-    fn set_route(&mut self, _: u8, _: u8) {}
-    fn take_tsc_loaded(&mut self) -> bool {
-        false
-    }
-}
-
-pub struct NullDma;
-
-impl DmaEngine for NullDma {
-    fn start(&mut self, _: &libdma::PlaybackTrace, _: u64) {}
-    fn poll(&mut self) -> Option<PlaybackStatus> {
-        None
-    }
-    fn stop(&mut self) {}
-    fn idle(&mut self) -> bool {
-        true
-    }
-}
-
-/// A clock that advances one microsecond per reading (the firmware reads a
-/// timer register).
-pub struct TickClock(Cell<u64>);
-
-impl Clock for TickClock {
-    fn now_us(&self) -> u64 {
-        let t = self.0.get() + 1;
-        self.0.set(t);
-        t
-    }
-}
-
-pub struct NullSystem;
-
-impl System for NullSystem {
-    fn log_snapshot(&mut self, _: bool) -> Option<Vec<u8>> {
-        None
-    }
-    fn log_clear(&mut self) {}
-    fn set_uart_log_level(&mut self, _: log::LevelFilter) {}
-    fn reboot(&mut self) {}
-    fn heap_summary(&mut self) -> HeapSummary {
-        HeapSummary::default()
-    }
-}
-
 pub struct BenchBoard;
 
 impl Platform for BenchBoard {
@@ -252,20 +175,6 @@ impl Platform for BenchBoard {
     type I2c = satman::hal::NoI2c;
 }
 
-pub struct NullMoninj;
-
-impl satman::hal::Moninj for NullMoninj {
-    fn monitor(&mut self, _: u16, _: u8) -> Result<u64, satman::hal::MoninjError> {
-        Ok(0)
-    }
-    fn inject(&mut self, _: u16, _: u8, _: u8) -> Result<(), satman::hal::MoninjError> {
-        Ok(())
-    }
-    fn injection_status(&mut self, _: u16, _: u8) -> Result<u8, satman::hal::MoninjError> {
-        Ok(0)
-    }
-}
-
 /// A satellite on the bench board, uplink up and settled.
 fn new_satellite() -> Satellite<BenchBoard> {
     let hw = Hardware::<BenchBoard> {
@@ -275,7 +184,7 @@ fn new_satellite() -> Satellite<BenchBoard> {
         rtio: NullRtio,
         dma: NullDma,
         analyzer: satman::hal::NoAnalyzer,
-        clock: TickClock(Cell::new(0)),
+        clock: TickClock::new(),
         config: RamConfig::default(),
         system: NullSystem,
         moninj: NullMoninj,
