@@ -23,6 +23,13 @@ mod decode;
 mod kernel_load;
 #[path = "../fuzz/bodies/rpc_decode.rs"]
 mod rpc_decode;
+#[path = "../fuzz/bodies/satellite.rs"]
+mod satellite;
+
+// The `satellite` body bounds the satellite's heap through this allocator's
+// accounts (the other bodies do not care).
+#[global_allocator]
+static ALLOC: satman_systest::heap::TrackingAlloc = satman_systest::heap::TrackingAlloc;
 
 /// Inputs per target beyond the seeds (4 targets: ~100k in all).
 const DEFAULT_INPUTS: usize = 25_000;
@@ -159,4 +166,11 @@ fn decode_fuzz_smoke() {
         })
         .collect();
     smoke("decode", &seeds, inputs(), decode::run);
+}
+
+#[test]
+fn satellite_fuzz_smoke() {
+    // A satellite per input, and up to hundreds of polls: a fifth of the
+    // other targets' count keeps this share of the run to a few seconds.
+    smoke("satellite", &seeds("satellite"), inputs() / 5, satellite::run);
 }
