@@ -18,8 +18,8 @@
 //! | 13 | the uplink goes down, is polled, comes back up |
 //! | 14, 15 | a few more polls |
 //!
-//! After every record the satellite is polled a bounded number of times and
-//! its transmissions are dropped. Checked after every poll: the CPU0 budget
+//! After every record the satellite is polled once per queued frame and
+//! twice more, and its transmissions are dropped. Checked after every poll: the CPU0 budget
 //! never above its limit, and the heap the satellite holds (when the binary
 //! uses `satman_systest::heap::TrackingAlloc`) bounded. At the end: an
 //! `EchoRequest` is still answered with an `EchoReply`.
@@ -43,8 +43,10 @@ const ARENA: usize = 256 << 10;
 /// Heap the satellite may hold beyond its budget: receive buffer, queued
 /// replies, the parts' fixed state, the config store's entries.
 const HEAP_SLACK: isize = 512 << 10;
-/// Polls after each record.
-const POLLS: usize = 6;
+/// Polls after each record, once the uplink's frames are taken.
+const POLLS: usize = 2;
+/// Polls of a "more polls" record.
+const MORE_POLLS: usize = 6;
 /// Records per input (longer inputs are cut).
 const MAX_RECORDS: usize = 400;
 
@@ -405,9 +407,11 @@ pub fn run(input: &[u8]) {
                 run.poll();
                 run.sat.hw.uplink.up = true;
             }
-            _ => run.polls(POLLS),
+            _ => run.polls(MORE_POLLS),
         }
-        run.polls(POLLS);
+        // One poll takes at most one frame.
+        let queued = run.sat.hw.uplink.rx.len();
+        run.polls(queued + POLLS);
     }
 
     // Still answering: whatever the input left queued or running, an echo
