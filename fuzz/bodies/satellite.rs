@@ -36,10 +36,11 @@ use satman::{Config, RamConfig, Satellite};
 use satman_systest::heap::Tracker;
 use satman_systest::null::{NullDma, NullMoninj, NullRtio, NullSystem};
 
-/// CPU0 budget of the fuzzed satellite: small, so the fuzzer reaches it.
-pub const BUDGET: usize = 256 << 10;
-/// DDMA arena.
-const ARENA: usize = 256 << 10;
+/// CPU0 budget of the fuzzed satellite: small, so that an input (at most
+/// [`MAX_RECORDS`] payloads of 255 bytes) reaches it and the refusals run.
+pub const BUDGET: usize = 8 << 10;
+/// DDMA arena: small too, for the same reason.
+const ARENA: usize = 16 << 10;
 /// Heap the satellite may hold beyond its budget: receive buffer, queued
 /// replies, the parts' fixed state, the config store's entries.
 const HEAP_SLACK: isize = 512 << 10;
