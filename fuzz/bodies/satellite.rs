@@ -11,7 +11,7 @@
 //!
 //! | tag % 16 | record |
 //! |---|---|
-//! | 0-9 | a valid packet: kind byte (one of [`KINDS`]), then its fields; destinations read as a byte (< 0xf0: the satellite's own), payloads as a length byte and the bytes. Encoded with its CRC |
+//! | 0-9 | a valid packet: kind byte (one of [`KINDS`]), then its fields; destinations read as a byte (< 0xf0: the satellite's own), payloads as a length byte and the bytes, or generated (see `In::data`). Encoded with its CRC |
 //! | 10 | a raw frame: length byte, bytes; tag bit 4 set: padded and given a valid CRC |
 //! | 11 | CPU1's behaviour: next byte (see [`FakeCpu`]) |
 //! | 12 | the clock advances by 2^(byte % 40) µs |
@@ -50,6 +50,17 @@ const POLLS: usize = 2;
 const MORE_POLLS: usize = 6;
 /// Records per input (longer inputs are cut).
 const MAX_RECORDS: usize = 400;
+
+/// The pattern of generated payloads (up to 1024 bytes).
+static FILL: [u8; 1024] = {
+    let mut f = [0u8; 1024];
+    let mut i = 0;
+    while i < f.len() {
+        f[i] = (i * 7 + 1) as u8;
+        i += 1;
+    }
+    f
+};
 
 /// Reads operands; past the end every byte is 0.
 struct In<'a>(&'a [u8]);
@@ -98,9 +109,16 @@ impl<'a> In<'a> {
         let b = self.u8();
         PayloadStatus::from_flags(b & 1 != 0, b & 2 != 0)
     }
-    /// A payload: length byte, then that many bytes (fewer at the end).
+    /// A payload: a length byte below 0x80, then that many bytes (fewer at
+    /// the end); or from 0x80 up, (byte - 0x7f) × 8 bytes of a fixed
+    /// pattern, so that short inputs still carry the kilobytes that reach
+    /// the budget and the arena.
     fn data(&mut self) -> &'a [u8] {
-        let n = usize::from(self.u8()).min(self.0.len());
+        let b = self.u8();
+        if b >= 0x80 {
+            return &FILL[..usize::from(b - 0x7f) * 8];
+        }
+        let n = usize::from(b).min(self.0.len());
         let (d, rest) = self.0.split_at(n);
         self.0 = rest;
         d
