@@ -77,6 +77,7 @@ mod tests {
 
     use super::*;
     use crate::hal::{CpuError, Initiator};
+    use crate::budget::Kind;
     use crate::testing::{FakeClock, FakeRtio, Sent};
 
     #[derive(Default)]
@@ -242,6 +243,33 @@ mod tests {
         b.cpu.heap = Some(2000);
         k.end(&mut b.ctx(), End::Reset);
         assert_eq!((b.stats.heap1_loaded, b.stats.heap1_ended), (Some(984), None));
+    }
+
+    /// Found by the `satellite` fuzz target: an exception refused by the
+    /// budget was replaced by a stand-in that was kept without being
+    /// admitted, taking CPU0's figures over the limit (8,302 of 8,192
+    /// bytes). The stand-in must fit too, older exceptions making room.
+    #[test]
+    fn an_exception_over_the_budget_never_takes_cpu0_over_its_limit() {
+        for others in [0, 1000 - 300, 1000 - 100] {
+            let (mut b, mut k) = running();
+            b.budget = Budget::new(1000);
+            // Another part holds the rest of the budget.
+            b.budget.set(Kind::Mgmt, others);
+            let big = [0u8; 2000];
+            b.cpu.from_kernel.push_back(FromKernel::Exception { blob: Bytes::new(&big) });
+            k.poll(&mut b.ctx());
+            assert_eq!(k.state(), KernelState::Idle);
+            // What the satellite measures after every call into the part.
+            k.account(&mut b.budget);
+            assert!(b.budget.held() <= b.budget.limit(), "{} of {} bytes held", b.budget.held(), b.budget.limit());
+            assert!(matches!(b.last(), (0, Packet::SubkernelFinished { id: 1, with_exception: true, .. })));
+            if others == 0 {
+                // The stand-in fits: the master learns how large it was.
+                let e = fetch_exception(&mut b, &mut k);
+                assert_eq!(e.id, libksupport::exception::id::SUBKERNEL_ERROR);
+            }
+        }
     }
 
     #[test]

@@ -213,16 +213,30 @@ impl Kernels {
 
     /// Replaces (or, with `None`, drops) the kept exception of kernel `id`.
     /// One over CPU0's memory budget is replaced by a short stand-in
-    /// saying so, so the master still learns that the kernel raised.
+    /// saying so, so the master still learns that the kernel raised. The
+    /// stand-in is held too, so it must fit in the budget: older kept
+    /// exceptions make room for it, and if even that is not enough nothing
+    /// is kept (the master's fetch gets an empty exception).
     fn keep_exception(&mut self, budget: &mut Budget, id: u32, blob: Option<Vec<u8>>) {
         self.exceptions.retain(|e| e.id != id);
         self.account(budget);
-        let blob = blob.map(|b| {
-            if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() {
-                return b;
+        let blob = match blob {
+            Some(b) if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() => Some(b),
+            Some(b) => {
+                let short = too_large_exception(id, b.len());
+                loop {
+                    if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + short.capacity()).is_ok() {
+                        break Some(short);
+                    }
+                    if self.exceptions.pop_front().is_none() {
+                        error!("subkernel {}: its exception is not kept: CPU0's memory budget is full", id);
+                        break None;
+                    }
+                    self.account(budget);
+                }
             }
-            too_large_exception(id, b.len())
-        });
+            None => None,
+        };
         if let Some(blob) = blob {
             if self.exceptions.len() == MAX_EXCEPTIONS {
                 self.exceptions.pop_front();
