@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | `Images` | uploaded kernel images, complete or in progress, of every id | `SubkernelAddDataReply { succeeded: false }` |
 //! | `Inbox` | messages for the running kernel, queued or being reassembled | no `SubkernelMessageAck` (the sender's wait fails) |
-//! | `Exceptions` | exceptions kept for the master, a remote exception being fetched | a short stand-in exception, itself admitted (older kept exceptions are dropped for it, or nothing is kept) / `OutOfMemory` to the kernel |
+//! | `Exceptions` | exceptions kept for the master, a remote exception being fetched | a short stand-in exception, itself admitted (older kept exceptions are dropped for it; if it still does not fit, it is made when the master fetches it and not held) / `OutOfMemory` to the kernel |
 //! | `RemoteLists` | `SubkernelFinished` of remote subkernels not yet awaited, the kernel's remote trace parts' entries | dropped (logged) |
 //! | `TraceIndex` | the DDMA store's index entries (the traces themselves are in the DDMA arena, which has its own budget) | `DmaAddTraceReply { succeeded: false }` / `OutOfMemory` to the kernel |
 //! | `Mgmt` | a config write payload, a config value or log being served, a flash's SD card write buffer (32 KiB, from the flash request to the commit) | `CoreMgmtReply { succeeded: false }` (the log is never refused) |

@@ -264,11 +264,13 @@ mod tests {
             k.account(&mut b.budget);
             assert!(b.budget.held() <= b.budget.limit(), "{} of {} bytes held", b.budget.held(), b.budget.limit());
             assert!(matches!(b.last(), (0, Packet::SubkernelFinished { id: 1, with_exception: true, .. })));
-            if others == 0 {
-                // The stand-in fits: the master learns how large it was.
-                let e = fetch_exception(&mut b, &mut k);
-                assert_eq!(e.id, libksupport::exception::id::SUBKERNEL_ERROR);
-            }
+            // The stand-in is kept if it fits, else made when the master
+            // asks: either way the master learns how large it was.
+            let e = fetch_exception(&mut b, &mut k);
+            assert_eq!(e.id, libksupport::exception::id::SUBKERNEL_ERROR);
+            assert_eq!(e.param[..2], [1, 2000]);
+            k.account(&mut b.budget);
+            assert!(b.budget.held() <= b.budget.limit());
         }
     }
 

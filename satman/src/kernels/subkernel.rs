@@ -50,6 +50,9 @@ pub enum End {
     Finished,
     /// The kernel raised; the serialised exception.
     Exception(Vec<u8>),
+    /// The kernel raised an exception of this many bytes, too large for
+    /// CPU0's memory budget to copy: the master gets a stand-in saying so.
+    ExceptionTooLarge(usize),
     /// A new upload or load of a kernel replaced it.
     Replaced,
     /// `ResetRequest`.
@@ -71,7 +74,7 @@ impl End {
     fn exception(&self, id: u32) -> (u32, String, [i64; 3]) {
         let text = |t: &str| (exn_id::SUBKERNEL_ERROR, String::from(t), [id as i64, 0, 0]);
         match self {
-            End::Finished | End::Exception(_) => text(""),
+            End::Finished | End::Exception(_) | End::ExceptionTooLarge(_) => text(""),
             End::Replaced => text("subkernel stopped: replaced by a new upload or load"),
             End::Reset => text("subkernel stopped by a reset request"),
             End::LinkLost => text("subkernel stopped: uplink lost"),
@@ -158,6 +161,10 @@ pub struct Kernels {
     /// a kernel started later does not make an earlier one's exception
     /// unreachable, and a normal finish of the same id drops its old one.
     pub(super) exceptions: VecDeque<Served>,
+    /// The kernel whose exception could not be kept even as a stand-in
+    /// (CPU0's budget full), and the exception's size: the master's fetch
+    /// gets a stand-in made when it asks (sent at once, not held).
+    unkept: Option<(u32, usize)>,
     /// `cache_get`/`cache_put` store, local to this satellite.
     pub(super) cache: BTreeMap<String, Vec<i32>>,
     /// Bytes counted for `images` and `cache` (running totals: both can
@@ -172,6 +179,7 @@ impl Kernels {
             images: BTreeMap::new(),
             cpu: Cpu::Idle,
             exceptions: VecDeque::new(),
+            unkept: None,
             cache: BTreeMap::new(),
             images_bytes: 0,
             cache_bytes: 0,
@@ -209,40 +217,57 @@ impl Kernels {
         self.cache = BTreeMap::new();
         self.cache_bytes = 0;
         self.exceptions = VecDeque::new();
+        self.unkept = None;
     }
 
     /// Replaces (or, with `None`, drops) the kept exception of kernel `id`.
-    /// One over CPU0's memory budget is replaced by a short stand-in
-    /// saying so, so the master still learns that the kernel raised. The
-    /// stand-in is held too, so it must fit in the budget: older kept
-    /// exceptions make room for it, and if even that is not enough nothing
-    /// is kept (the master's fetch gets an empty exception).
+    /// One over CPU0's memory budget is replaced by a stand-in
+    /// ([`Kernels::keep_standin`]).
     fn keep_exception(&mut self, budget: &mut Budget, id: u32, blob: Option<Vec<u8>>) {
         self.exceptions.retain(|e| e.id != id);
+        self.unkept = None;
         self.account(budget);
-        let blob = match blob {
-            Some(b) if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() => Some(b),
-            Some(b) => {
-                let short = too_large_exception(id, b.len());
-                loop {
-                    if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + short.capacity()).is_ok() {
-                        break Some(short);
-                    }
-                    if self.exceptions.pop_front().is_none() {
-                        error!("subkernel {}: its exception is not kept: CPU0's memory budget is full", id);
-                        break None;
-                    }
-                    self.account(budget);
-                }
-            }
-            None => None,
-        };
-        if let Some(blob) = blob {
-            if self.exceptions.len() == MAX_EXCEPTIONS {
-                self.exceptions.pop_front();
-            }
-            self.exceptions.push_back(Served { id, blob: Chunks::new(blob) });
+        match blob {
+            Some(b) if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() => self.push_exception(id, b),
+            Some(b) => self.keep_standin(budget, id, b.len()),
+            None => self.trim_exceptions(),
         }
+    }
+
+    /// Keeps, for kernel `id`, a short stand-in for its exception of `len`
+    /// bytes that CPU0's memory budget could not hold, so the master still
+    /// learns that the kernel raised and how large the exception was. The
+    /// stand-in is held too, so it must fit in the budget: older kept
+    /// exceptions make room for it; if even that is not enough, only the id
+    /// and size are kept and the master's fetch gets the stand-in made
+    /// when it asks ([`Kernels::exception_request`]), sent at once and not
+    /// held.
+    fn keep_standin(&mut self, budget: &mut Budget, id: u32, len: usize) {
+        self.exceptions.retain(|e| e.id != id);
+        self.unkept = None;
+        self.account(budget);
+        let short = too_large_exception(id, len);
+        loop {
+            if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + short.capacity()).is_ok() {
+                return self.push_exception(id, short);
+            }
+            if self.exceptions.pop_front().is_none() {
+                warn!("subkernel {}: even the stand-in of its exception is over CPU0's memory budget: made when fetched", id);
+                self.unkept = Some((id, len));
+                return self.trim_exceptions();
+            }
+            self.account(budget);
+        }
+    }
+
+    fn push_exception(&mut self, id: u32, blob: Vec<u8>) {
+        if self.exceptions.len() == MAX_EXCEPTIONS {
+            self.exceptions.pop_front();
+        }
+        self.exceptions.push_back(Served { id, blob: Chunks::new(blob) });
+    }
+
+    fn trim_exceptions(&mut self) {
         if self.exceptions.is_empty() {
             // Give the buffer back: heap use must not depend on history.
             self.exceptions = VecDeque::new();
@@ -465,7 +490,9 @@ impl Kernels {
         // allocating nothing (after `Finished` or `Exception`, or in its
         // fault handler).
         ctx.stats.heap1_ended = match how {
-            End::Finished | End::Exception(_) | End::Crashed(_) => ctx.cpu.heap_in_use().map(|b| b as u64),
+            End::Finished | End::Exception(_) | End::ExceptionTooLarge(_) | End::Crashed(_) => {
+                ctx.cpu.heap_in_use().map(|b| b as u64)
+            }
             _ => None,
         };
         // 1. CPU1 stops touching anything.
@@ -506,6 +533,12 @@ impl Kernels {
                 self.keep_exception(ctx.budget, id, Some(blob));
                 true
             }
+            End::ExceptionTooLarge(len) => {
+                warn!("subkernel {}: exception of {} bytes, too large for CPU0's memory budget", id, len);
+                ctx.stats.kernels_failed += 1;
+                self.keep_standin(ctx.budget, id, len);
+                true
+            }
             ref other => {
                 let (exn, msg, params) = other.exception(id);
                 warn!("subkernel {}: {}", id, msg);
@@ -544,7 +577,11 @@ impl Kernels {
                 last
             }
             None => {
-                ctx.wire.late_reply(source, &Packet::SubkernelException { destination: source, last: true, data: &[] });
+                // Made now and dropped once sent: nothing is held for it.
+                let standin = self.unkept.take().map(|(id, len)| too_large_exception(id, len)).unwrap_or_default();
+                debug_assert!(standin.len() <= MASTER_PAYLOAD_MAX_SIZE);
+                let data = &standin[..standin.len().min(MASTER_PAYLOAD_MAX_SIZE)];
+                ctx.wire.late_reply(source, &Packet::SubkernelException { destination: source, last: true, data });
                 true
             }
         };
@@ -579,17 +616,17 @@ impl Kernels {
                 (KernelState::Running(_), FromKernel::Exception { blob }) => {
                     let id = self.session_ref().map_or(0, |s| s.id);
                     // Copied only within CPU0's memory budget; over it, a
-                    // short stand-in says so (see `keep_exception`).
-                    let blob = if ctx.budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + blob.len()).is_ok() {
-                        match ctx.cpu.lent(blob) {
-                            Ok(bytes) => bytes.to_vec(),
-                            Err(e) => {
-                                error!("subkernel {}: its exception is unreadable: {:?}", id, e);
-                                unreadable_exception(id)
-                            }
+                    // short stand-in says so (see `keep_standin`).
+                    if ctx.budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + blob.len()).is_err() {
+                        self.end(ctx, End::ExceptionTooLarge(blob.len()));
+                        continue;
+                    }
+                    let blob = match ctx.cpu.lent(blob) {
+                        Ok(bytes) => bytes.to_vec(),
+                        Err(e) => {
+                            error!("subkernel {}: its exception is unreadable: {:?}", id, e);
+                            unreadable_exception(id)
                         }
-                    } else {
-                        too_large_exception(id, blob.len())
                     };
                     self.end(ctx, End::Exception(blob));
                 }
