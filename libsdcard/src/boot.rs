@@ -263,28 +263,10 @@ impl<D: BlockDevice> Card<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockError;
     use crate::format::format_fat32;
-    use crate::mem::MemDevice;
+    use crate::mem::{CommandLog, Logged, MemDevice};
 
-    /// Records every device write as (lba, blocks).
-    struct Writes {
-        inner: MemDevice,
-        log: Vec<(u32, u32)>,
-    }
-
-    impl BlockDevice for Writes {
-        fn block_count(&mut self) -> Result<u32, BlockError> {
-            self.inner.block_count()
-        }
-        fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), BlockError> {
-            self.inner.read(lba, buf)
-        }
-        fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
-            self.log.push((lba, (buf.len() / BLOCK_SIZE) as u32));
-            self.inner.write(lba, buf)
-        }
-    }
+    type Dev = Logged<MemDevice>;
 
     fn image(n: usize) -> Vec<u8> {
         (0..n as u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()
@@ -293,10 +275,11 @@ mod tests {
     /// A 40 MiB card (512-byte clusters) with `/BOOT.BIN`; with `holes`, the
     /// spare reserved next is fragmented: it fills 3-cluster gaps left by
     /// removed values before it reaches the free space after them.
-    fn card(holes: bool) -> Card<Writes> {
+    fn card(holes: bool) -> (Card<Dev>, CommandLog) {
         let mut d = MemDevice::new(40 * 2048);
         format_fat32(&mut d, 1).unwrap();
-        let mut c = Card::mount(Writes { inner: d, log: Vec::new() }).unwrap();
+        let (d, log) = Logged::new(d);
+        let mut c = Card::mount(d).unwrap();
         let mut w = c.begin_boot_image(100).unwrap();
         c.boot_write(&mut w, &[1; 100]).unwrap();
         c.boot_commit(w, |_: &mut dyn ReadAt| Ok::<(), ()>(())).unwrap();
@@ -309,11 +292,11 @@ mod tests {
             }
         }
         c.reserve_boot_spare(200_000).unwrap();
-        c.device().log.clear();
-        c
+        log.take();
+        (c, log)
     }
 
-    fn flash(c: &mut Card<Writes>, img: &[u8], chunk: usize) {
+    fn flash(c: &mut Card<Dev>, img: &[u8], chunk: usize) {
         let mut w = c.begin_boot_image(img.len() as u32).unwrap();
         for part in img.chunks(chunk) {
             c.boot_write(&mut w, part).unwrap();
@@ -328,10 +311,10 @@ mod tests {
 
     #[test]
     fn a_contiguous_chain_is_written_in_full_runs() {
-        let mut c = card(false);
+        let (mut c, log) = card(false);
         let img = image(150_001);
         flash(&mut c, &img, 1010);
-        let log = core::mem::take(&mut c.device().log);
+        let log = log.writes();
         // 150 001 bytes = 293 blocks: 4 runs of 64, the last 37 at the
         // commit, then the directory block of the swap.
         let runs: Vec<u32> = log.iter().map(|&(_, n)| n).collect();
@@ -346,10 +329,10 @@ mod tests {
 
     #[test]
     fn a_fragmented_chain_breaks_runs_where_it_jumps() {
-        let mut c = card(true);
+        let (mut c, log) = card(true);
         let img = image(150_001);
         flash(&mut c, &img, 7);
-        let log = core::mem::take(&mut c.device().log);
+        let log = log.writes();
         let (data, swap) = log.split_at(log.len() - 1);
         assert_eq!(swap[0].1, 1);
         // The holes (3 clusters each, and one left by the first BOOT.BIN's
@@ -368,12 +351,12 @@ mod tests {
 
     #[test]
     fn the_run_buffer_is_freed_before_the_read_back() {
-        let mut c = card(false);
+        let (mut c, log) = card(false);
         let mut w = c.begin_boot_image(1000).unwrap();
         assert_eq!(w.buffer_bytes(), WRITE_RUN_BYTES);
         c.boot_write(&mut w, &[5; 1000]).unwrap();
-        assert!(c.device().log.is_empty(), "nothing written before a run is full");
+        assert!(log.writes().is_empty(), "nothing written before a run is full");
         c.boot_commit(w, |_: &mut dyn ReadAt| Ok::<(), ()>(())).unwrap();
-        assert_eq!(c.device().log.iter().map(|&(_, n)| n).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(log.writes().iter().map(|&(_, n)| n).collect::<Vec<_>>(), [2, 1]);
     }
 }

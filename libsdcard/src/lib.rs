@@ -37,5 +37,5 @@ pub use error::CardError;
 pub use fault::PowerCut;
 #[cfg(feature = "std")]
 pub use file::FileDevice;
-pub use mem::MemDevice;
+pub use mem::{Logged, MemDevice};
 pub use readat::{ChainReader, ReadAt};

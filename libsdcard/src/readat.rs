@@ -130,38 +130,19 @@ impl<D: BlockDevice> ChainReader<'_, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockError;
     use crate::card::Card;
     use crate::format::format_fat32;
-    use crate::mem::MemDevice;
+    use crate::mem::{CommandLog, Logged, MemDevice};
     use alloc::vec::Vec;
-
-    /// Records every device read as (lba, blocks).
-    struct Reads {
-        inner: MemDevice,
-        log: Vec<(u32, u32)>,
-    }
-
-    impl BlockDevice for Reads {
-        fn block_count(&mut self) -> Result<u32, BlockError> {
-            self.inner.block_count()
-        }
-        fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), BlockError> {
-            self.log.push((lba, (buf.len() / BLOCK_SIZE) as u32));
-            self.inner.read(lba, buf)
-        }
-        fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
-            self.inner.write(lba, buf)
-        }
-    }
 
     /// A card (512-byte clusters) whose `/BIG.BIN` chain is fragmented:
     /// it fills 2-cluster holes left by removed values first. Returns the
-    /// card and the file's content.
-    fn card() -> (Card<Reads>, Vec<u8>) {
+    /// card, the file's content and the card's command log.
+    fn card() -> (Card<Logged<MemDevice>>, Vec<u8>, CommandLog) {
         let mut d = MemDevice::new(40 * 2048);
         format_fat32(&mut d, 1).unwrap();
-        let mut c = Card::mount(Reads { inner: d, log: Vec::new() }).unwrap();
+        let (d, log) = Logged::new(d);
+        let mut c = Card::mount(d).unwrap();
         for k in 0..6 {
             c.config_write(&alloc::format!("k{k}"), &[0xF0; 1000]).unwrap();
         }
@@ -170,12 +151,12 @@ mod tests {
         }
         let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
         c.config_write("big", &data).unwrap();
-        (c, data)
+        (c, data, log)
     }
 
     #[test]
     fn whole_blocks_come_in_runs_and_match_single_block_reads() {
-        let (mut c, data) = card();
+        let (mut c, data, _) = card();
         let mut r = c.open("/CONFIG/BIG.BIN").unwrap();
         // Every alignment of start and end against blocks and the holes.
         for (off, len) in [(0, 300_000), (1, 5000), (511, 2), (512, 1536), (700, 100_000), (299_000, 1000)] {
@@ -189,14 +170,14 @@ mod tests {
 
     #[test]
     fn a_run_stops_at_a_jump_in_the_chain_and_at_the_bound() {
-        let (mut c, data) = card();
-        c.device().log.clear();
+        let (mut c, data, log) = card();
+        log.take();
         let mut r = c.open("/CONFIG/BIG.BIN").unwrap();
         let mut got = alloc::vec![0u8; 300_000];
         let n = r.read_at(0, &mut got).unwrap();
         // The first hole is 2 clusters: the first read stops there.
         assert_eq!(n, 1024);
-        let data_reads: Vec<u32> = c.device().log.iter().map(|&(_, b)| b).filter(|&b| b > 1).collect();
+        let data_reads: Vec<u32> = log.reads().iter().map(|&(_, b)| b).filter(|&b| b > 1).collect();
         assert_eq!(data_reads, [2]);
         let mut r = c.open("/CONFIG/BIG.BIN").unwrap();
         r.read_exact_at(0, &mut got).unwrap();
@@ -204,8 +185,7 @@ mod tests {
         // 300 000 bytes = 585 whole blocks and a tail: one run per
         // fragment (the 2-cluster holes, then the rest), the tail block
         // alone (and single-block FAT reads).
-        let log = core::mem::take(&mut c.device().log);
-        let runs: Vec<u32> = log.iter().map(|&(_, b)| b).filter(|&b| b > 1).skip(1).collect();
+        let runs: Vec<u32> = log.reads().iter().map(|&(_, b)| b).filter(|&b| b > 1).skip(1).collect();
         assert_eq!(runs.iter().sum::<u32>(), 585, "{runs:?}");
         let (last, holes) = runs.split_last().unwrap();
         assert!(holes.len() >= 3 && holes.iter().all(|&b| b == 2), "{runs:?}");

@@ -6,37 +6,14 @@
 //! for one block, CMD18/25 for more), so these counts are what a card sees.
 
 use libsdcard::format::format_fat32;
-use libsdcard::{BlockDevice, BlockError, Card, MemDevice, ReadAt};
+use libsdcard::mem::CommandLog;
+use libsdcard::{Card, Logged, MemDevice, ReadAt};
 
-/// Counts device reads and writes (= SD commands) and the blocks they move.
-struct Counting {
-    inner: MemDevice,
-    reads: u64,
-    writes: u64,
-    blocks_written: u64,
-}
-
-impl BlockDevice for Counting {
-    fn block_count(&mut self) -> Result<u32, BlockError> {
-        self.inner.block_count()
-    }
-    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.reads += 1;
-        self.inner.read(lba, buf)
-    }
-    fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
-        self.writes += 1;
-        self.blocks_written += (buf.len() / 512) as u64;
-        self.inner.write(lba, buf)
-    }
-}
-
-impl Counting {
-    fn take(&mut self) -> (u64, u64) {
-        let r = (self.reads, self.writes);
-        (self.reads, self.writes, self.blocks_written) = (0, 0, 0);
-        r
-    }
+/// Device reads and writes (= SD commands) since the last call.
+fn take(log: &CommandLog) -> (u64, u64) {
+    let cmds = log.take();
+    let writes = cmds.iter().filter(|c| c.write).count() as u64;
+    (cmds.len() as u64 - writes, writes)
 }
 
 fn byte(i: u32) -> u8 {
@@ -46,8 +23,9 @@ fn byte(i: u32) -> u8 {
 #[test]
 fn twenty_megabyte_flash_and_read_back_commands() {
     const LEN: u32 = 20_000_000;
-    let mut dev = Counting { inner: MemDevice::new(96 * 2048), reads: 0, writes: 0, blocks_written: 0 };
+    let mut dev = MemDevice::new(96 * 2048);
     format_fat32(&mut dev, 1).unwrap();
+    let (dev, log) = Logged::new(dev);
     let mut card = Card::mount(dev).unwrap();
     // The card as `satctl sdcard make` leaves it: a BOOT.BIN, and the spare
     // reserved for the next.
@@ -56,13 +34,13 @@ fn twenty_megabyte_flash_and_read_back_commands() {
     card.boot_commit(w, |_: &mut dyn ReadAt| Ok::<(), ()>(())).unwrap();
     card.reserve_boot_spare(LEN).unwrap();
     let image: Vec<u8> = (0..LEN).map(byte).collect();
-    card.device().take();
+    take(&log);
 
     let mut w = card.begin_boot_image(LEN).unwrap();
     for c in image.chunks(1010) {
         card.boot_write(&mut w, c).unwrap();
     }
-    let (wr_reads, wr_writes) = card.device().take();
+    let (wr_reads, wr_writes) = take(&log);
     card.boot_commit(w, |r: &mut dyn ReadAt| {
         let mut b = vec![0u8; 32 * 1024];
         let mut off = 0;
@@ -77,7 +55,7 @@ fn twenty_megabyte_flash_and_read_back_commands() {
         Ok(())
     })
     .unwrap();
-    let (c_reads, c_writes) = card.device().take();
+    let (c_reads, c_writes) = take(&log);
 
     // satboot: a partition 64 bytes into a block, read in 64 KiB steps.
     let mut r = card.open("/BOOT.BIN").unwrap();
@@ -89,7 +67,7 @@ fn twenty_megabyte_flash_and_read_back_commands() {
         assert!(b[..n] == image[off as usize..off as usize + n], "at {off}");
         off += n as u32;
     }
-    let (l_reads, _) = card.device().take();
+    let (l_reads, _) = take(&log);
     eprintln!(
         "20 MB flash: {wr_writes} device writes and {wr_reads} reads for the data, \
          commit {c_writes} writes and {c_reads} reads (32 KiB read-back); \

@@ -371,48 +371,30 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockError;
     use crate::format::format_fat32;
-    use crate::mem::MemDevice;
+    use crate::mem::{CommandLog, Logged, MemDevice};
 
-    /// Counts block reads (in a cell the test keeps: `Volume::device`
-    /// would drop the volume's caches and hint).
-    struct Counting {
-        dev: MemDevice,
-        reads: alloc::rc::Rc<core::cell::Cell<usize>>,
-    }
-
-    impl BlockDevice for Counting {
-        fn block_count(&mut self) -> Result<u32, BlockError> {
-            self.dev.block_count()
-        }
-        fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), BlockError> {
-            self.reads.set(self.reads.get() + buf.len() / BLOCK_SIZE);
-            self.dev.read(lba, buf)
-        }
-        fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), BlockError> {
-            self.dev.write(lba, buf)
-        }
-    }
-
-    fn volume() -> (Volume<Counting>, alloc::rc::Rc<core::cell::Cell<usize>>) {
+    fn volume() -> (Volume<Logged<MemDevice>>, CommandLog) {
         let mut dev = MemDevice::new(128 * 1024); // 64 MiB
         format_fat32(&mut dev, 1).unwrap();
-        let reads = alloc::rc::Rc::default();
-        (Volume::mount(Counting { dev, reads: alloc::rc::Rc::clone(&reads) }).unwrap(), reads)
+        // The log is read beside the volume: `Volume::device` would drop
+        // its caches and hint.
+        let (dev, log) = Logged::new(dev);
+        (Volume::mount(dev).unwrap(), log)
     }
 
     #[test]
     fn allocation_starts_after_the_clusters_known_used_and_reuses_freed_ones() {
-        let (mut v, reads) = volume();
+        let (mut v, log) = volume();
         let per_block = (BLOCK_SIZE / 4) as u32;
         // A chain spanning several FAT blocks.
         let big = v.alloc_chain(10 * per_block).unwrap();
-        reads.set(0);
+        log.take();
         // The next allocation does not scan the FAT from its start again.
         let next = v.alloc_chain(1).unwrap();
         assert!(next > big + 10 * per_block - 1);
-        assert!(reads.get() <= 2, "{} blocks read", reads.get());
+        let reads = log.reads().len();
+        assert!(reads <= 2, "{reads} reads");
         let free = v.find_free().unwrap();
         assert_eq!(free, next + 1);
         // Freed clusters below the hint are found again, first.
