@@ -260,14 +260,16 @@ impl<H: KernelHost> Runtime<H> {
     }
 
     /// Frees the buffers the runtime keeps between API calls (scratch,
-    /// message tags, exception text) and drops the inbox and the message
-    /// CPU0 lent for it. The runtime stays usable: they grow again on use.
-    pub fn release_buffers(&mut self) {
+    /// message tags, exception text, `cache_get`'s list headers) and drops
+    /// the inbox and the message CPU0 lent for it. Only for a kernel that
+    /// will not run again: the headers it was given dangle afterwards.
+    fn release_buffers(&mut self) {
         self.inbox = None;
         self.inbox_data = Bytes::EMPTY;
         self.inbox_tags = Vec::new();
         self.scratch = Vec::new();
         self.exn_text = String::new();
+        self.cache_lists = Vec::new();
     }
 
     /// Re-raises an exception serialised by another subkernel.
@@ -634,26 +636,26 @@ impl<H: KernelHost> KernelApi for Runtime<H> {
     }
 
     fn cache_get(&mut self, key: &[u8]) -> *const CList {
-        let words: (*const i32, usize) = match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
+        let list = match self.request(FromKernel::CacheGet { key: Bytes::new(key) }) {
             // CPU0 lends the entry's `i32` words (a `Vec<i32>`, so 4-aligned)
             // until the kernel ends, marking the key borrowed so that
             // `cache_put` cannot change or free them; the length is a whole
             // number of words (checked).
             ToKernel::CacheValue { data } if data.len().is_multiple_of(4) && !data.is_empty() => {
-                (data.addr() as *const i32, data.len() / 4)
+                CList { ptr: data.addr() as *const i32, len: (data.len() / 4) as u32 }
             }
-            _ => (core::ptr::null(), 0),
+            _ => CList { ptr: core::ptr::NonNull::dangling().as_ptr(), len: 0 },
         };
-        let slot: Option<&[u8]> = (words.1 != 0).then_some(key);
-        let header = match self.cache_lists.iter_mut().find(|(k, _)| k.as_deref() == slot) {
-            Some((_, h)) => h,
+        let slot = (list.len != 0).then_some(key);
+        let i = match self.cache_lists.iter().position(|(k, _)| k.as_deref() == slot) {
+            Some(i) => i,
             None => {
-                self.cache_lists.push((slot.map(<[u8]>::to_vec), Box::new(CList { ptr: core::ptr::null(), len: 0 })));
-                &mut self.cache_lists.last_mut().expect("just pushed").1
+                self.cache_lists.push((slot.map(<[u8]>::to_vec), Box::new(CList { ptr: list.ptr, len: 0 })));
+                self.cache_lists.len() - 1
             }
         };
-        header.ptr = if words.1 == 0 { core::ptr::NonNull::<i32>::dangling().as_ptr() } else { words.0 };
-        header.len = words.1 as u32;
+        let header = &mut self.cache_lists[i].1;
+        **header = list;
         &**header
     }
 
