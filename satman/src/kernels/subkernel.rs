@@ -224,12 +224,10 @@ impl Kernels {
     /// One over CPU0's memory budget is replaced by a stand-in
     /// ([`Kernels::keep_standin`]).
     fn keep_exception(&mut self, budget: &mut Budget, id: u32, blob: Option<Vec<u8>>) {
-        self.exceptions.retain(|e| e.id != id);
-        self.unkept = None;
-        self.account(budget);
+        self.forget_exception(budget, id);
         match blob {
             Some(b) if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + b.capacity()).is_ok() => self.push_exception(id, b),
-            Some(b) => self.keep_standin(budget, id, b.len()),
+            Some(b) => self.push_standin(budget, id, b.len()),
             None => self.trim_exceptions(),
         }
     }
@@ -243,9 +241,19 @@ impl Kernels {
     /// when it asks ([`Kernels::exception_request`]), sent at once and not
     /// held.
     fn keep_standin(&mut self, budget: &mut Budget, id: u32, len: usize) {
+        self.forget_exception(budget, id);
+        self.push_standin(budget, id, len);
+    }
+
+    /// Drops what is kept of kernel `id`'s exception and measures the rest.
+    fn forget_exception(&mut self, budget: &mut Budget, id: u32) {
         self.exceptions.retain(|e| e.id != id);
         self.unkept = None;
         self.account(budget);
+    }
+
+    /// The stand-in of [`Kernels::keep_standin`].
+    fn push_standin(&mut self, budget: &mut Budget, id: u32, len: usize) {
         let short = too_large_exception(id, len);
         loop {
             if budget.admit(Kind::Exceptions, ENTRY_OVERHEAD + short.capacity()).is_ok() {
